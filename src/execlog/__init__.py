@@ -1,0 +1,59 @@
+"""execlog: a persistent, queryable execution history for Python workflows.
+
+Decorate functions with :func:`traced_execution` or wrap blocks in :func:`execution`; every
+call is recorded (inputs, output, duration, error, lineage) to SQLite by a background writer,
+and read back with :func:`open_store` or the ``execlog`` command.
+
+Only the names in ``__all__`` are public. Modules whose names start with an underscore are
+internal: they may change in any release without notice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from execlog._context import current_execution, propagate
+from execlog._decorator import traced_execution
+from execlog._execution import ExecutionHandle, execution
+from execlog._propagation import PropagationContext, extract, inject
+from execlog._recorder import RECORDER as _RECORDER
+from execlog.exceptions import ConfigError, ExeclogError, SchemaError, StoreError
+from execlog.store import Execution, Lineage, Store, open_store
+
+__all__ = [
+    "ConfigError",
+    "Execution",
+    "ExecutionHandle",
+    "ExeclogError",
+    "Lineage",
+    "PropagationContext",
+    "SchemaError",
+    "Store",
+    "StoreError",
+    "configure",
+    "current_execution",
+    "execution",
+    "extract",
+    "flush",
+    "inject",
+    "open_store",
+    "propagate",
+    "shutdown",
+    "traced_execution",
+]
+
+configure = _RECORDER.configure
+flush = _RECORDER.flush
+shutdown = _RECORDER.shutdown
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+
+        try:
+            return version("execlog")
+        except PackageNotFoundError:  # pragma: no cover - running from a source tree
+            return "0+unknown"
+    msg = f"module 'execlog' has no attribute {name!r}"
+    raise AttributeError(msg)

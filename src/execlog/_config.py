@@ -1,0 +1,120 @@
+"""Configuration: one frozen value, validated as a whole before any of it is applied."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from execlog.exceptions import ConfigError
+
+__all__ = ["DEFAULT_DB", "Config", "env_disabled", "from_env", "validated"]
+
+DEFAULT_DB = "./execlog.db"
+
+OnFull = Literal["block", "drop"]
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The recorder's settings; replaced whole by ``configure()``."""
+
+    db: str = DEFAULT_DB
+    batch_size: int = 512
+    flush_interval: float = 0.2
+    queue_size: int = 100_000
+    on_full: OnFull = "block"
+    capture_inputs: bool = True
+    capture_output: bool = True
+    max_payload_bytes: int = 65_536
+    redact: tuple[str, ...] = ()
+    enabled: bool = True
+
+
+_FIELDS = frozenset(f.name for f in dataclasses.fields(Config))
+
+
+def env_disabled() -> bool:
+    """Whether ``EXECLOG_DISABLED`` asks for recording to be off."""
+    return os.environ.get("EXECLOG_DISABLED", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def from_env() -> Config:
+    """The configuration a process starts with: defaults plus ``EXECLOG_DB``/``EXECLOG_DISABLED``."""
+    db = os.environ.get("EXECLOG_DB") or DEFAULT_DB
+    return Config(db=db, enabled=not env_disabled())
+
+
+def _positive_int(option: str, value: object) -> int:
+    if type(value) is not int or value <= 0:
+        raise ConfigError(f"{option} must be a positive int, got {value!r}")
+    return value
+
+
+def _flag(option: str, value: object) -> bool:
+    if type(value) is not bool:
+        raise ConfigError(f"{option} must be True or False, got {value!r}")
+    return value
+
+
+def _check(option: str, value: Any) -> Any:  # noqa: C901, PLR0911 - one branch per option
+    if option == "db":
+        if isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        if isinstance(value, bytes) or not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"db must be a non-empty str or os.PathLike, got {value!r}")
+        _check_db_scheme(value)
+        return value
+    if option in {"batch_size", "queue_size", "max_payload_bytes"}:
+        return _positive_int(option, value)
+    if option == "flush_interval":
+        if (
+            type(value) not in (int, float)
+            or not value > 0
+            or value == float("inf")
+        ):
+            raise ConfigError(f"flush_interval must be a positive number of seconds, got {value!r}")
+        return float(value)
+    if option == "on_full":
+        if value not in ("block", "drop") or not isinstance(value, str):
+            raise ConfigError(f"on_full must be 'block' or 'drop', got {value!r}")
+        return value
+    if option in {"capture_inputs", "capture_output", "enabled"}:
+        return _flag(option, value)
+    if option == "redact":
+        if isinstance(value, str):
+            value = (value,)
+        try:
+            names = tuple(value)
+        except TypeError:
+            raise ConfigError(f"redact must be an iterable of str, got {value!r}") from None
+        if not all(isinstance(n, str) and n for n in names):
+            raise ConfigError(f"redact must contain only non-empty str, got {value!r}")
+        return names
+    raise ConfigError(f"unknown option {option!r}")  # pragma: no cover - filtered by caller
+
+
+_KNOWN_SCHEMES = ("file:",)
+
+
+def _check_db_scheme(db: str) -> None:
+    """Reject a URL whose scheme no backend of this version handles."""
+    if "://" not in db:
+        return
+    scheme = db.split("://", 1)[0].lower()
+    if scheme in {"sqlite"}:
+        return
+    raise ConfigError(
+        f"db: unsupported URL scheme {scheme!r} in {db!r}; this version records to SQLite "
+        "(a file path, 'sqlite:///path' or ':memory:')"
+    )
+
+
+def validated(current: Config, options: dict[str, Any]) -> Config:
+    """Return ``current`` updated with ``options``; raise before applying anything if one is bad."""
+    unknown = sorted(set(options) - _FIELDS)
+    if unknown:
+        raise ConfigError(f"unknown option(s): {', '.join(unknown)}")
+    checked = {name: _check(name, value) for name, value in options.items()}
+    return dataclasses.replace(current, **checked)

@@ -1,0 +1,475 @@
+"""``@traced_execution``: one wrapt wrapper per callable kind, chosen once at decoration time.
+
+Plain functions, coroutines, generators and async generators each get their own wrapper, so an
+``async def`` is recorded for as long as it is awaited and a generator for its whole iteration
+(trap 1 of STYLE.md). Parameter binding is precomputed per function, never
+``inspect.signature(...).bind`` per call.
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+from typing import TYPE_CHECKING, Any, Callable, TypeVar, overload
+
+import wrapt
+
+from execlog import _config, _guard
+from execlog._context import current
+from execlog._encoding import Encoder, Redactor, truncate_json
+from execlog._execution import ExecutionHandle, _perf_ns
+from execlog._recorder import RECORDER
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator, Generator
+
+__all__ = ["traced_execution"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+_MISSING: Any = object()
+_EMPTY = inspect.Parameter.empty
+
+
+class _Binder:
+    """Maps a call's arguments to parameter names, precomputed from the signature."""
+
+    __slots__ = ("defaults", "drop", "named", "positional", "positional_bound", "var_kw", "var_pos")
+
+    def __init__(self, func: Callable[..., Any]) -> None:
+        try:
+            params = list(inspect.signature(func).parameters.values())
+        except (TypeError, ValueError):
+            params = []
+            self.var_pos: str | None = "args"
+            self.var_kw: str | None = "kwargs"
+        else:
+            self.var_pos = next((p.name for p in params if p.kind is p.VAR_POSITIONAL), None)
+            self.var_kw = next((p.name for p in params if p.kind is p.VAR_KEYWORD), None)
+        positional = [
+            p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+        self.positional = tuple(positional)
+        self.positional_bound = tuple(positional[1:])  # the first is bound to the instance
+        self.named = frozenset(
+            p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        )
+        self.defaults = {
+            p.name: p.default
+            for p in params
+            if p.default is not _EMPTY and p.kind is not p.POSITIONAL_ONLY
+        }
+        self.drop = positional[0] if positional and positional[0] in ("self", "cls") else None
+
+    def bind(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        names = self.positional if instance is None else self.positional_bound
+        inputs = dict(self.defaults) if self.defaults else {}
+        inputs.update(zip(names, args))
+        if self.var_pos is not None:
+            inputs[self.var_pos] = list(args[len(names) :])
+        if kwargs:
+            if self.var_kw is None:
+                inputs.update(kwargs)
+            else:
+                extra = {}
+                for key, value in kwargs.items():
+                    if key in self.named:
+                        inputs[key] = value
+                    else:
+                        extra[key] = value
+                inputs[self.var_kw] = extra
+        elif self.var_kw is not None:
+            inputs[self.var_kw] = {}
+        if self.drop is not None and instance is None:
+            inputs.pop(self.drop, None)
+        return inputs
+
+
+class _Spec:
+    """Everything decided once per decorated function."""
+
+    __slots__ = (
+        "_encoder",
+        "_encoder_generation",
+        "binder",
+        "capture_inputs",
+        "capture_output",
+        "kind",
+        "name",
+        "redact",
+        "tags",
+        "trigger_kind",
+    )
+
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        name: str | None,
+        kind: str,
+        capture_inputs: bool | None,
+        capture_output: bool | None,
+        trigger_kind: str | None,
+        tags: dict[str, Any] | None,
+        redact: tuple[str, ...],
+    ) -> None:
+        self.name = name or getattr(func, "__qualname__", None) or repr(func)
+        self.kind = kind
+        self.capture_inputs = capture_inputs
+        self.capture_output = capture_output
+        self.trigger_kind = trigger_kind
+        self.tags = dict(tags) if tags else None
+        self.redact = redact
+        self.binder = _Binder(func)
+        self._encoder: Encoder | None = None
+        self._encoder_generation = -1
+
+    def encoder(self) -> Encoder:
+        if not self.redact:
+            return RECORDER.encoder
+        if self._encoder_generation != RECORDER.config_generation or self._encoder is None:
+            config = RECORDER.config
+            self._encoder = Encoder(
+                config.max_payload_bytes, Redactor((*config.redact, *self.redact))
+            )
+            self._encoder_generation = RECORDER.config_generation
+        return self._encoder
+
+    def begin(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> ExecutionHandle:
+        """Create, start and make current a handle for one call (the caller resets the token)."""
+        handle = ExecutionHandle.__new__(ExecutionHandle)
+        handle.name = self.name
+        handle.kind = self.kind
+        handle.trigger_kind = self.trigger_kind
+        handle.correlation_id = None  # type: ignore[assignment]
+        handle.run_id = None
+        handle._parent_arg = None
+        handle._context = None
+        handle._static_tags = self.tags
+        handle._tags = None
+        encoder = handle._encoder = self.encoder()
+        capture_output = self.capture_output
+        handle._capture_output = capture_output
+        handle._output = None
+        handle._output_json = None
+        handle._output_set = False
+        handle._status = None
+        handle._running_written = False
+        handle._begin(current.get())
+        capture = self.capture_inputs
+        if capture is None:
+            capture = RECORDER.config.capture_inputs
+        handle._inputs = (
+            encoder.encode(self.binder.bind(instance, args, kwargs)) if capture else None
+        )
+        RECORDER.channel.live[handle.execution_id] = handle
+        handle._token = current.set(handle)
+        return handle
+
+
+def _end(handle: ExecutionHandle, exc: BaseException | None, result: Any = _MISSING) -> None:
+    t1 = _perf_ns()
+    token, handle._token = handle._token, None
+    try:
+        if token is not None:
+            current.reset(token)
+    except ValueError:
+        pass
+    with _guard.guard:
+        if result is not _MISSING and not handle._output_set:
+            handle._output = result
+            handle._output_set = True
+        handle._finish(t1, exc)
+
+
+def _begin_or_none(
+    spec: _Spec, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> ExecutionHandle | None:
+    with _guard.guard:
+        return spec.begin(instance, args, kwargs)
+    return None  # an internal error was logged: run the call unrecorded
+
+
+def _make_plain(spec: _Spec) -> Callable[..., Any]:
+    def plain(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        if not RECORDER.enabled:
+            return wrapped(*args, **kwargs)
+        handle = _begin_or_none(spec, instance, args, kwargs)
+        if handle is None:
+            return wrapped(*args, **kwargs)
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            _end(handle, exc)
+            raise
+        _end(handle, None, result)
+        return result
+
+    return plain
+
+
+def _make_coroutine(spec: _Spec) -> Callable[..., Any]:
+    async def coroutine(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        if not RECORDER.enabled:
+            return await wrapped(*args, **kwargs)
+        handle = _begin_or_none(spec, instance, args, kwargs)
+        if handle is None:
+            return await wrapped(*args, **kwargs)
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            _end(handle, exc)
+            raise
+        _end(handle, None, result)
+        return result
+
+    return coroutine
+
+
+class _Items:
+    """Collects what a generator yields as JSON, keeping at most ``limit`` bytes."""
+
+    __slots__ = ("chunks", "encoder", "kept", "size")
+
+    def __init__(self, encoder: Encoder) -> None:
+        self.encoder = encoder
+        self.chunks: list[bytes] = []
+        self.size = 1
+        self.kept = True
+
+    def add(self, item: Any) -> None:
+        with _guard.guard:
+            data = self.encoder.encode(item)
+            self.size += len(data) + 1
+            if self.kept and self.size <= self.encoder.limit:
+                self.chunks.append(data)
+            else:
+                self.kept = False
+
+    def finish(self, handle: ExecutionHandle) -> None:
+        data = b"[" + b",".join(self.chunks) + b"]"
+        if not self.kept:
+            data = truncate_json(data, self.encoder.limit, size=self.size)
+        handle._output_json = data
+
+
+def _capture_output(spec: _Spec) -> bool:
+    return spec.capture_output if spec.capture_output is not None else RECORDER.config.capture_output
+
+
+def _step(handle: ExecutionHandle, action: Callable[[Any], Any], value: Any) -> Any:
+    """Run one step of the wrapped generator with the execution current."""
+    token = current.set(handle)
+    try:
+        return action(value)
+    finally:
+        current.reset(token)
+
+
+def _make_generator(spec: _Spec) -> Callable[..., Any]:
+    def generator(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Generator[Any, Any, Any]:
+        if not RECORDER.enabled:
+            return (yield from wrapped(*args, **kwargs))
+        handle = _begin_or_none(spec, instance, args, kwargs)
+        if handle is None:
+            return (yield from wrapped(*args, **kwargs))
+        token, handle._token = handle._token, None
+        current.reset(token)  # current only while the body runs (API.md section 6)
+        items = _Items(handle._enc()) if _capture_output(spec) else None
+        try:
+            gen = _step(handle, lambda _: wrapped(*args, **kwargs), None)
+            send: Any = gen.send
+            value: Any = None
+            while True:
+                try:
+                    item = _step(handle, send, value)
+                except StopIteration as stop:
+                    if items is not None:
+                        items.finish(handle)
+                    _end(handle, None)
+                    return stop.value
+                if items is not None:
+                    items.add(item)
+                try:
+                    value = yield item
+                    send = gen.send
+                except GeneratorExit:
+                    _step(handle, lambda _: gen.close(), None)
+                    raise
+                except BaseException as exc:  # thrown in: pass it to the body
+                    value = exc
+                    send = gen.throw
+        except BaseException as exc:
+            if handle._state == 1:
+                if items is not None:
+                    items.finish(handle)
+                _end(handle, exc)
+            raise
+
+    return generator
+
+
+def _make_async_generator(spec: _Spec) -> Callable[..., Any]:
+    async def agenerator(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> AsyncGenerator[Any, Any]:
+        if not RECORDER.enabled:
+            async for item in wrapped(*args, **kwargs):
+                yield item
+            return
+        handle = _begin_or_none(spec, instance, args, kwargs)
+        if handle is None:
+            async for item in wrapped(*args, **kwargs):
+                yield item
+            return
+        token, handle._token = handle._token, None
+        current.reset(token)
+        items = _Items(handle._enc()) if _capture_output(spec) else None
+        try:
+            agen = _step(handle, lambda _: wrapped(*args, **kwargs), None)
+            value: Any = None
+            thrown: BaseException | None = None
+            while True:
+                token = current.set(handle)
+                try:
+                    if thrown is not None:
+                        item = await agen.athrow(thrown)
+                    else:
+                        item = await agen.asend(value)
+                except StopAsyncIteration:
+                    if items is not None:
+                        items.finish(handle)
+                    _end(handle, None)
+                    return
+                finally:
+                    current.reset(token)
+                if items is not None:
+                    items.add(item)
+                thrown = None
+                try:
+                    value = yield item
+                except GeneratorExit:
+                    token = current.set(handle)
+                    try:
+                        await agen.aclose()
+                    finally:
+                        current.reset(token)
+                    raise
+                except BaseException as exc:
+                    thrown = exc
+        except BaseException as exc:
+            if handle._state == 1:
+                if items is not None:
+                    items.finish(handle)
+                _end(handle, exc)
+            raise
+
+    return agenerator
+
+
+def _unwrap_kind(func: Any) -> Any:
+    """The function whose code decides the wrapper kind (looks through class/static methods)."""
+    if isinstance(func, (classmethod, staticmethod)):
+        return func.__func__
+    return func
+
+
+@overload
+def traced_execution(func: F, /) -> F: ...
+
+
+@overload
+def traced_execution(
+    func: None = None,
+    /,
+    *,
+    name: str | None = None,
+    kind: str = "function",
+    capture_inputs: bool | None = None,
+    capture_output: bool | None = None,
+    trigger_kind: str | None = None,
+    tags: dict[str, Any] | None = None,
+    redact: tuple[str, ...] | list[str] = (),
+) -> Callable[[F], F]: ...
+
+
+def traced_execution(
+    func: Any = None,
+    /,
+    *,
+    name: str | None = None,
+    kind: str = "function",
+    capture_inputs: bool | None = None,
+    capture_output: bool | None = None,
+    trigger_kind: str | None = None,
+    tags: dict[str, Any] | None = None,
+    redact: tuple[str, ...] | list[str] = (),
+) -> Any:
+    """Record every call of the decorated callable as an execution.
+
+    Example::
+
+        @execlog.traced_execution
+        def load(path, limit=10): ...
+
+        @execlog.traced_execution(name="transform", kind="node", redact=("ssn",))
+        async def transform(rows): ...
+
+    Works on functions, ``async def``, generators, async generators, instance methods,
+    classmethods and staticmethods (above or below ``@classmethod``/``@staticmethod``).
+
+    Args:
+        func: The callable (bare form).
+        name: The execution name; defaults to ``__qualname__``.
+        kind: A free-text category; defaults to ``"function"``.
+        capture_inputs: Record the bound arguments (default: the configured value).
+        capture_output: Record the return value / yielded items (default: configured).
+        trigger_kind: Why it ran; default ``manual`` for a root, ``child`` when nested.
+        tags: Static tags added to every call's record.
+        redact: Extra argument or key names to store as ``"[REDACTED]"``.
+
+    Returns:
+        The wrapped callable (or, with ``EXECLOG_DISABLED=1`` at decoration time, the callable
+        itself).
+
+    Raises:
+        ConfigError: an option has the wrong type.
+
+    .. versionadded:: 0.1.0
+    """
+    for option, value in (("capture_inputs", capture_inputs), ("capture_output", capture_output)):
+        if value is not None and type(value) is not bool:
+            raise _config.ConfigError(f"{option} must be True, False or None, got {value!r}")
+    if isinstance(redact, str):
+        redact = (redact,)
+    redact_names = tuple(redact)
+
+    def decorate(target: Any) -> Any:
+        if _config.env_disabled() and not RECORDER.enabled_explicit:
+            return target
+        inner = _unwrap_kind(target)
+        if not callable(inner):
+            warnings.warn(
+                f"traced_execution: {target!r} is not callable; left undecorated",
+                stacklevel=3,
+            )
+            return target
+        spec = _Spec(
+            inspect.unwrap(inner) if not isinstance(inner, wrapt.ObjectProxy) else inner,
+            name,
+            kind,
+            capture_inputs,
+            capture_output,
+            trigger_kind,
+            tags,
+            redact_names,
+        )
+        if inspect.isasyncgenfunction(inner):
+            wrapper = _make_async_generator(spec)
+        elif inspect.iscoroutinefunction(inner):
+            wrapper = _make_coroutine(spec)
+        elif inspect.isgeneratorfunction(inner):
+            wrapper = _make_generator(spec)
+        else:
+            wrapper = _make_plain(spec)
+        return wrapt.FunctionWrapper(target, wrapper)
+
+    if func is None:
+        return decorate
+    return decorate(func)

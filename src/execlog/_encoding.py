@@ -1,0 +1,245 @@
+"""Turning captured values into bounded, redacted JSON without ever raising.
+
+The fast path is one ``orjson.dumps``. Only when the encoded bytes could hold a secret key
+(they contain a nested JSON object) is the value walked to redact it, and only when orjson
+refuses a value (cycles, integers beyond 64 bits, unusual keys) is it walked to sanitise it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import orjson
+
+__all__ = [
+    "REDACTED",
+    "truncate_json",
+    "SECRET_WORDS",
+    "Encoder",
+    "bounded_repr",
+    "truncate_text",
+]
+
+REDACTED = "[REDACTED]"
+
+#: Key fragments that mark a value as secret (API.md section 6).
+SECRET_WORDS = (
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "apikey",
+    "authorization",
+    "auth",
+    "cookie",
+    "session",
+    "credential",
+    "privatekey",
+)
+
+REPR_LIMIT = 1_000
+_MAX_DEPTH = 64
+_SCALARS = (str, int, float, bool, type(None))
+_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+
+
+def bounded_repr(obj: object, limit: int = REPR_LIMIT) -> str:
+    """``repr(obj)`` cut to ``limit`` characters; never raises for a misbehaving ``__repr__``."""
+    try:
+        text = repr(obj)
+    except Exception:
+        return f"<unrepresentable {_type_name(obj)}>"
+    if not isinstance(text, str):  # pragma: no cover - repr() enforces str
+        return f"<unrepresentable {_type_name(obj)}>"
+    if len(text) > limit:
+        return f"{text[:limit]}...[{len(text) - limit} more chars]"
+    return text
+
+
+def _type_name(obj: object) -> str:
+    try:
+        return type(obj).__qualname__
+    except Exception:  # pragma: no cover - a type always has a qualname
+        return "object"
+
+
+def _default(obj: Any) -> Any:
+    """orjson's fallback for types it does not know: sets become lists, the rest a repr."""
+    if isinstance(obj, (set, frozenset)):
+        return list(obj)
+    return bounded_repr(obj)
+
+
+def _normalise(key: str) -> str:
+    return key.lower().replace("-", "").replace("_", "")
+
+
+def _fuzzy(word: str) -> str:
+    """A regex for ``word`` allowing ``-``/``_`` between its letters."""
+    return "[-_]*".join(re.escape(ch) for ch in word)
+
+
+class Redactor:
+    """Decides which keys are secret: the default words plus configured names."""
+
+    def __init__(self, extra: Iterable[str] = ()) -> None:
+        """Build the matcher for the default words plus ``extra`` names."""
+        words = {_normalise(w) for w in (*SECRET_WORDS, *extra)}
+        self.words = tuple(sorted(w for w in words if w))
+        pattern = "|".join(_fuzzy(w) for w in self.words)
+        self._may_contain = re.compile(pattern.encode(), re.IGNORECASE).search
+        self._cache: dict[str, bool] = {}
+
+    def may_contain(self, data: bytes) -> bool:
+        """Cheap prefilter over encoded JSON: False means no key of it can be secret."""
+        return self._may_contain(data) is not None
+
+    def is_secret(self, key: object) -> bool:
+        """Whether a mapping key names a secret (case-insensitive substring, ``-``/``_`` ignored)."""
+        if not isinstance(key, str):
+            return False
+        hit = self._cache.get(key)
+        if hit is None:
+            norm = _normalise(key)
+            hit = any(w in norm for w in self.words)
+            if len(self._cache) < 4096:
+                self._cache[key] = hit
+        return hit
+
+
+def _clean(obj: Any, redactor: Redactor | None, depth: int, path: set[int]) -> Any:  # noqa: C901, PLR0911, PLR0912
+    """Rebuild ``obj`` as data orjson always encodes, redacting secret keys when asked."""
+    if isinstance(obj, _SCALARS):
+        if type(obj) is int and not -(2**63) <= obj < 2**64:
+            return _big_int(obj)
+        if isinstance(obj, int) and not isinstance(obj, bool) and type(obj) is not int:
+            return _clean(int(obj), redactor, depth, path)
+        return obj
+    if depth > _MAX_DEPTH:
+        return bounded_repr(obj, 200)
+    marker = id(obj)
+    if marker in path:
+        return f"<cycle {_type_name(obj)}>"
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        try:
+            obj = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+        except Exception:
+            return bounded_repr(obj)
+    if isinstance(obj, Mapping):
+        path.add(marker)
+        try:
+            out: dict[Any, Any] = {}
+            for key, value in list(obj.items()):
+                safe_key = key if isinstance(key, str) else _key_text(key)
+                if redactor is not None and redactor.is_secret(safe_key):
+                    out[safe_key] = REDACTED
+                else:
+                    out[safe_key] = _clean(value, redactor, depth + 1, path)
+            return out
+        except Exception:
+            return bounded_repr(obj)
+        finally:
+            path.discard(marker)
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        path.add(marker)
+        try:
+            return [_clean(item, redactor, depth + 1, path) for item in list(obj)]
+        except Exception:
+            return bounded_repr(obj)
+        finally:
+            path.discard(marker)
+    try:
+        orjson.dumps(obj, option=_OPTIONS)
+    except Exception:
+        return _default(obj)
+    return obj
+
+
+def _key_text(key: object) -> str:
+    if isinstance(key, (int, float, bool)) or key is None:
+        try:
+            return orjson.dumps(key).decode()
+        except Exception:
+            return bounded_repr(key, 200)
+    return bounded_repr(key, 200)
+
+
+def _big_int(value: int) -> str:
+    try:
+        return str(value)
+    except ValueError:  # beyond sys.get_int_max_str_digits()
+        return f"<int of {value.bit_length()} bits>"
+
+
+def truncate_json(data: bytes, limit: int, size: int | None = None) -> bytes:
+    """Replace ``data`` by the truncation marker of API.md section 6 when it exceeds ``limit``.
+
+    ``size`` is the original size to report when ``data`` is already a cut-down prefix.
+    """
+    if size is None:
+        size = len(data)
+        if size <= limit:
+            return data
+    preview = data[: max(limit, 0)].decode("utf-8", "ignore")
+    overhead = len(b'{"truncated":true,"size":,"preview":""}') + len(str(size))
+    preview = preview[: max(limit - overhead, 0)]
+    out = orjson.dumps({"truncated": True, "size": size, "preview": preview})
+    while len(out) > limit and preview:
+        excess = len(out) - limit
+        preview = preview[: max(len(preview) - max(excess, 1), 0)]
+        out = orjson.dumps({"truncated": True, "size": size, "preview": preview})
+    return out
+
+
+def truncate_text(text: str, limit: int) -> str:
+    """Cut plain text (error fields) to ``limit`` UTF-8 bytes, saying how much was cut."""
+    data = text.encode("utf-8", "replace")
+    if len(data) <= limit:
+        return text
+    suffix = f"...[truncated, {len(data)} bytes]"
+    keep = max(limit - len(suffix.encode()), 0)
+    return data[:keep].decode("utf-8", "ignore") + suffix
+
+
+class Encoder:
+    """Encodes captured values for one configuration: bounded, redacted, never raising."""
+
+    __slots__ = ("limit", "redactor")
+
+    def __init__(self, limit: int, redactor: Redactor) -> None:
+        """Encode with payloads capped at ``limit`` bytes and secrets found by ``redactor``."""
+        self.limit = limit
+        self.redactor = redactor
+
+    def encode(self, value: Any, nested_from: int = 0) -> bytes:
+        """JSON bytes for ``value``.
+
+        ``nested_from`` is where a secret key could first appear: 1 for an inputs dict whose
+        top-level keys were already checked, 0 for anything else.
+        """
+        try:
+            data = orjson.dumps(value, default=_default, option=_OPTIONS)
+        except Exception:
+            data = self._encode_slow(value)
+        else:
+            if data.find(b"{", nested_from) != -1 and self.redactor.may_contain(data):
+                data = self._encode_slow(value)
+        if len(data) > self.limit:
+            return truncate_json(data, self.limit)
+        return data
+
+    def _encode_slow(self, value: Any) -> bytes:
+        try:
+            cleaned = _clean(value, self.redactor, 0, set())
+            return orjson.dumps(cleaned, default=_default, option=_OPTIONS)
+        except Exception:
+            return orjson.dumps(bounded_repr(value))
+
+    def encode_text(self, text: str) -> str:
+        """Bound a plain-text field (error type, message or stack)."""
+        if len(text) * 4 <= self.limit:
+            return text
+        return truncate_text(text, self.limit)

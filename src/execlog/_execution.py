@@ -1,0 +1,482 @@
+"""One live execution: the handle behind ``with execution(...)`` and every traced call.
+
+A handle starts (ids, clocks, lineage, context) on ``__enter__`` and ends on ``__exit__``, where
+it maps the outcome to a status, encodes the output and hands one row to the recorder.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+import traceback
+from typing import TYPE_CHECKING, Any
+
+from execlog import _guard
+from execlog._context import current
+from execlog._ids import new_id
+from execlog._propagation import PropagationContext, env_context
+from execlog._recorder import RECORDER
+
+if TYPE_CHECKING:
+    from contextvars import Token
+    from types import TracebackType
+
+    from execlog._encoding import Encoder
+    from execlog._storage import Row
+
+__all__ = ["STATUSES", "ExecutionHandle", "error_type_name", "execution"]
+
+STATUSES = ("running", "success", "error", "partial", "cancelled", "abandoned")
+_SETTABLE = frozenset({"success", "error", "partial", "cancelled"})
+
+_time_ns = time.time_ns
+_perf_ns = time.perf_counter_ns
+_get_ident = threading.get_ident
+
+
+def error_type_name(exc: BaseException) -> str:
+    """``module.QualName`` of the exception's type; builtins by bare name."""
+    cls = type(exc)
+    module = getattr(cls, "__module__", None)
+    qualname = getattr(cls, "__qualname__", cls.__name__)
+    if module in (None, "builtins", "__builtin__"):
+        return str(qualname)
+    return f"{module}.{qualname}"
+
+
+def status_for(exc: BaseException | None) -> str:
+    """The status an outcome maps to (API.md section 1)."""
+    if exc is None:
+        return "success"
+    if isinstance(exc, KeyboardInterrupt):
+        return "cancelled"
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is not None and isinstance(exc, asyncio.CancelledError):
+        return "cancelled"
+    if isinstance(exc, SystemExit) and exc.code in (0, None):
+        return "success"
+    if isinstance(exc, GeneratorExit):
+        return "partial"
+    return "error"
+
+
+class ExecutionHandle:
+    """A live execution: returned by ``execution(...)`` and by ``current_execution()``.
+
+    Example::
+
+        with execlog.execution("nightly-etl", kind="workflow") as ex:
+            ex.tag(rows=10)
+            ex.set_output({"rows": 10})
+
+    Attributes:
+        execution_id: This execution's id (UUIDv7), set on entry.
+        correlation_id: The id shared by the whole tree (the root's id by default).
+        parent_execution_id: The parent's id, or None for a root.
+
+    .. versionadded:: 0.1.0
+    """
+
+    __slots__ = (
+        "_capture_output",
+        "_encoder",
+        "_generation",
+        "_inputs",
+        "_output",
+        "_output_json",
+        "_output_set",
+        "_parent_arg",
+        "_running_written",
+        "_started_ns",
+        "_state",
+        "_static_tags",
+        "_status",
+        "_t0",
+        "_tags",
+        "_thread_id",
+        "_token",
+        "_context",
+        "correlation_id",
+        "execution_id",
+        "kind",
+        "name",
+        "parent_execution_id",
+        "run_id",
+        "trigger_kind",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        kind: str = "block",
+        inputs: Any = None,
+        trigger_kind: str | None = None,
+        parent: ExecutionHandle | Any | str | None = None,
+        correlation_id: str | None = None,
+        run_id: str | None = None,
+        tags: dict[str, Any] | None = None,
+        context: PropagationContext | None = None,
+        capture_output: bool | None = None,
+        encoder: Encoder | None = None,
+    ) -> None:
+        """Prepare an execution; it starts on ``__enter__``. See :func:`execution`."""
+        self.name = str(name)
+        self.kind = str(kind)
+        self.trigger_kind = trigger_kind
+        self.correlation_id = correlation_id  # type: ignore[assignment]
+        self.run_id = run_id
+        self.execution_id = ""
+        self.parent_execution_id: str | None = None
+        self._parent_arg = parent
+        self._context = context
+        self._static_tags = None
+        self._tags = dict(tags) if tags else None
+        self._encoder = encoder
+        self._capture_output = capture_output
+        self._inputs: Any = inputs
+        self._output: Any = None
+        self._output_json: bytes | None = None
+        self._output_set = False
+        self._status: str | None = None
+        self._state = 0
+        self._running_written = False
+        self._token: Token[ExecutionHandle | None] | None = None
+
+    # -- user API -----------------------------------------------------------------------
+
+    def tag(self, tags: dict[str, Any] | None = None, /, **more: Any) -> None:
+        """Merge tags into this execution (values keep their JSON types).
+
+        Example::
+
+            ex.tag(rows=10, source="s3")
+        """
+        if self._tags is None:
+            self._tags = {}
+        if tags:
+            self._tags.update(tags)
+        if more:
+            self._tags.update(more)
+
+    def set_output(self, value: Any) -> None:
+        """Record ``value`` as this execution's output (wins over a traced return value)."""
+        self._output = value
+        self._output_set = True
+
+    def set_status(self, status: str) -> None:
+        """Override the final status (``success``, ``error``, ``partial`` or ``cancelled``).
+
+        An exception leaving the execution still records ``error``/``cancelled``.
+
+        Raises:
+            ValueError: ``status`` is not one of the four.
+        """
+        if status not in _SETTABLE:
+            msg = f"status must be one of {sorted(_SETTABLE)}, got {status!r}"
+            raise ValueError(msg)
+        self._status = status
+
+    @property
+    def started_at(self) -> Any:
+        """Start time as a timezone-aware UTC ``datetime`` (None before entry)."""
+        if not self._state:
+            return None
+        import datetime as dt  # noqa: PLC0415 - rarely used
+
+        return dt.datetime.fromtimestamp(self._started_ns / 1e9, tz=dt.timezone.utc)
+
+    def __repr__(self) -> str:
+        """Show the name and ids."""
+        return (
+            f"<ExecutionHandle {self.name!r} id={self.execution_id or None} "
+            f"correlation={self.correlation_id}>"
+        )
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def __enter__(self) -> ExecutionHandle:
+        """Start the execution and make it current."""
+        if self._state:
+            msg = "an execution handle can be entered only once"
+            raise RuntimeError(msg)
+        with _guard.guard:
+            self._begin(current.get())
+            if RECORDER.enabled:
+                self._inputs = (
+                    None
+                    if self._inputs is None or not RECORDER.config.capture_inputs
+                    else self._enc().encode(self._inputs)
+                )
+                RECORDER.channel.live[self.execution_id] = self
+            else:
+                self._state = 3  # not recorded
+        self._token = current.set(self)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        """End the execution: record status, output and error; never swallow the exception."""
+        t1 = _perf_ns()
+        token, self._token = self._token, None
+        if token is not None:
+            try:
+                current.reset(token)
+            except ValueError:  # exited in another context (e.g. a task finalizer)
+                pass
+        with _guard.guard:
+            self._finish(t1, exc)
+        return False
+
+    async def __aenter__(self) -> ExecutionHandle:
+        """Same as ``__enter__``."""
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        """Same as ``__exit__``."""
+        return self.__exit__(exc_type, exc, tb)
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _enc(self) -> Encoder:
+        return self._encoder or RECORDER.encoder
+
+    def _begin(self, outer: ExecutionHandle | None) -> None:
+        """Fix ids, clocks and lineage. ``outer`` is the current execution, if any."""
+        started = _time_ns()
+        self._started_ns = started
+        self.execution_id = eid = new_id(started)
+        self._thread_id = _get_ident()
+        self._generation = RECORDER.generation
+        parent = self._parent_arg
+        context = self._context
+        if parent is not None:
+            parent_id, parent_correlation, parent_run = _parent_lineage(parent, outer)
+        elif context:
+            parent_id = context.parent_execution_id
+            parent_correlation = context.correlation_id or parent_id
+            parent_run = None
+        elif outer is not None:
+            parent_id = outer.execution_id
+            parent_correlation = outer.correlation_id
+            parent_run = outer.run_id
+        else:
+            inherited = env_context()
+            if inherited is None:
+                parent_id = parent_correlation = parent_run = None
+            else:
+                parent_id = inherited.parent_execution_id
+                parent_correlation = inherited.correlation_id or parent_id
+                parent_run = None
+        self.parent_execution_id = parent_id
+        if not self.correlation_id:
+            self.correlation_id = parent_correlation or eid
+        if self.run_id is None:
+            self.run_id = parent_run
+        if self.trigger_kind is None:
+            self.trigger_kind = "child" if parent_id else "manual"
+        self._state = 1
+        self._t0 = _perf_ns()
+
+    def _finish(self, t1: int, exc: BaseException | None) -> None:
+        if self._state != 1:
+            return
+        self._state = 2
+        recorder = RECORDER
+        recorder.channel.live.pop(self.execution_id, None)
+        if self._generation != recorder.generation:
+            return  # started before a fork: the parent process records it
+        status = status_for(exc)
+        if self._status is not None and (exc is None or status == "success"):
+            status = self._status
+        recorder.enqueue(self._row(status, t1, exc))
+
+    def _output_bytes(self) -> bytes | None:
+        capture = self._capture_output
+        if capture is None:
+            capture = RECORDER.config.capture_output
+        if not capture:
+            return None
+        if not self._output_set:
+            return self._output_json
+
+        return self._enc().encode(self._output)
+
+    def _tags_bytes(self) -> bytes | None:
+        tags = self._tags
+        if self._static_tags:
+            tags = {**self._static_tags, **tags} if tags else self._static_tags
+        if not tags:
+            return None
+        return self._enc().encode(tags)
+
+    def _row(self, status: str, t1: int, exc: BaseException | None) -> Row:
+        duration_ns = t1 - self._t0
+        started_us = self._started_ns // 1000
+        if exc is not None and status != "success":
+            enc = self._enc()
+            error_type = enc.encode_text(error_type_name(exc))
+            error_message = enc.encode_text(_safe_str(exc))
+            error_stack = enc.encode_text(_format_stack(exc))
+        else:
+            error_type = error_message = error_stack = None
+        return (
+            self.execution_id,
+            self.name,
+            self.kind,
+            status,
+            started_us,
+            started_us + duration_ns // 1000,
+            duration_ns / 1e6,
+            self._inputs,
+            self._output_bytes(),
+            error_type,
+            error_message,
+            error_stack,
+            self.parent_execution_id,
+            self.correlation_id,
+            self.trigger_kind,
+            self.run_id,
+            self._tags_bytes(),
+            RECORDER.pid,
+            self._thread_id,
+            RECORDER.host,
+        )
+
+    def _running_row(self) -> Row | None:
+        """The row that shows this execution as ``running`` (writer thread)."""
+        if self._state != 1:
+            return None
+        return (
+            self.execution_id,
+            self.name,
+            self.kind,
+            "running",
+            self._started_ns // 1000,
+            None,
+            None,
+            self._inputs,
+            None,
+            None,
+            None,
+            None,
+            self.parent_execution_id,
+            self.correlation_id,
+            self.trigger_kind,
+            self.run_id,
+            None,
+            RECORDER.pid,
+            self._thread_id,
+            RECORDER.host,
+        )
+
+
+def _safe_str(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception:
+        return f"<unprintable {type(exc).__qualname__}>"
+
+
+def _format_stack(exc: BaseException) -> str:
+    try:
+        return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    except Exception:
+        return f"<traceback unavailable for {type(exc).__qualname__}>"
+
+
+def _parent_lineage(
+    parent: Any, outer: ExecutionHandle | None
+) -> tuple[str, str | None, str | None]:
+    """(id, correlation, run id) of an explicit ``parent=``: a handle, an ``Execution`` or an id."""
+    if isinstance(parent, str):
+        if outer is not None and outer.execution_id == parent:
+            return parent, outer.correlation_id, outer.run_id
+        live = RECORDER.channel.live.get(parent)
+        if live is not None:
+            return parent, live.correlation_id, live.run_id
+        return parent, _stored_correlation(parent), None
+    parent_id = getattr(parent, "execution_id", None)
+    if not isinstance(parent_id, str) or not parent_id:
+        msg = f"parent must be an execution handle, an Execution or an id, got {parent!r}"
+        raise TypeError(msg)
+    return parent_id, getattr(parent, "correlation_id", None), getattr(parent, "run_id", None)
+
+
+def _stored_correlation(execution_id: str) -> str | None:
+    """Look the parent's correlation up in the database (flushing what is queued first)."""
+    from execlog._storage import open_backend  # noqa: PLC0415 - rare path
+
+    RECORDER.flush(timeout=RECORDER.config.flush_interval * 10)
+    try:
+        backend = open_backend(RECORDER.config.db, role="reader")
+    except Exception:
+        return None
+    try:
+        row = backend.get(execution_id)
+    finally:
+        backend.close()
+    return None if row is None else row[13]
+
+
+def execution(
+    name: str,
+    *,
+    kind: str = "block",
+    inputs: Any = None,
+    trigger_kind: str | None = None,
+    parent: ExecutionHandle | Any | str | None = None,
+    correlation_id: str | None = None,
+    run_id: str | None = None,
+    tags: dict[str, Any] | None = None,
+    context: PropagationContext | None = None,
+) -> ExecutionHandle:
+    """Record a block of code as an execution; use with ``with`` or ``async with``.
+
+    Example::
+
+        with execlog.execution("nightly-etl", kind="workflow", inputs={"day": day}) as ex:
+            rows = load(day)                   # traced calls nest under it
+            ex.set_output({"rows": len(rows)})
+
+        with execlog.execution("retry", parent=failed_id, trigger_kind="retry"): ...
+
+    Args:
+        name: What ran.
+        kind: A free-text category (default ``"block"``).
+        inputs: JSON-able inputs to record.
+        trigger_kind: Why it ran (``manual``, ``scheduled``, ``retry`` ...); by default
+            ``manual`` for a root and ``child`` when nested.
+        parent: An explicit parent (handle, ``Execution`` or id), e.g. the failed run a retry
+            repeats; the correlation is inherited from it.
+        correlation_id: Override the correlation id.
+        run_id: A free-form id grouping executions (inherited from the parent when omitted).
+        tags: Initial tags.
+        context: Lineage from :func:`extract` (another process or an HTTP request).
+
+    Returns:
+        A handle; it starts when entered.
+
+    .. versionadded:: 0.1.0
+    """
+    return ExecutionHandle(
+        name,
+        kind=kind,
+        inputs=inputs,
+        trigger_kind=trigger_kind,
+        parent=parent,
+        correlation_id=correlation_id,
+        run_id=run_id,
+        tags=tags,
+        context=context,
+    )

@@ -1,0 +1,117 @@
+"""Carrying lineage across process and network boundaries: ``inject``/``extract`` and env."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, TypeVar
+
+from execlog._context import current
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, MutableMapping
+
+__all__ = ["PropagationContext", "env_context", "extract", "inject"]
+
+ENV_PARENT = "EXECLOG_PARENT_ID"
+ENV_CORRELATION = "EXECLOG_CORRELATION_ID"
+HTTP_PARENT = "Execlog-Parent-Id"
+HTTP_CORRELATION = "Execlog-Correlation-Id"
+
+_PARENT_KEYS = frozenset({ENV_PARENT.lower(), HTTP_PARENT.lower()})
+_CORRELATION_KEYS = frozenset({ENV_CORRELATION.lower(), HTTP_CORRELATION.lower()})
+
+C = TypeVar("C", bound="MutableMapping[str, str]")
+
+
+@dataclass(frozen=True, slots=True)
+class PropagationContext:
+    """Lineage received from elsewhere; pass it to ``execution(..., context=...)``.
+
+    .. versionadded:: 0.1.0
+    """
+
+    parent_execution_id: str | None = None
+    correlation_id: str | None = None
+
+    def __bool__(self) -> bool:
+        """True when it carries a parent or a correlation id."""
+        return bool(self.parent_execution_id or self.correlation_id)
+
+
+def inject(carrier: C, style: Literal["env", "http"] = "env") -> C:
+    """Write the current execution's lineage into ``carrier`` and return it.
+
+    Example::
+
+        env = execlog.inject(dict(os.environ))        # EXECLOG_PARENT_ID, ...
+        subprocess.run(cmd, env=env)
+        headers = execlog.inject({}, style="http")    # Execlog-Parent-Id, ...
+
+    Outside any execution the carrier is returned unchanged.
+
+    Args:
+        carrier: A mutable mapping of ``str`` to ``str`` (environment, HTTP headers).
+        style: ``"env"`` for environment variable names, ``"http"`` for header names.
+
+    Returns:
+        The same carrier.
+
+    Raises:
+        ValueError: ``style`` is neither ``"env"`` nor ``"http"``.
+
+    .. versionadded:: 0.1.0
+    """
+    if style not in ("env", "http"):
+        msg = f"style must be 'env' or 'http', got {style!r}"
+        raise ValueError(msg)
+    handle = current.get()
+    if handle is None:
+        return carrier
+    parent_key, correlation_key = (
+        (ENV_PARENT, ENV_CORRELATION) if style == "env" else (HTTP_PARENT, HTTP_CORRELATION)
+    )
+    carrier[parent_key] = handle.execution_id
+    carrier[correlation_key] = handle.correlation_id
+    return carrier
+
+
+def extract(carrier: Mapping[str, str]) -> PropagationContext | None:
+    """Read lineage written by :func:`inject` (either spelling, any letter case).
+
+    Example::
+
+        with execlog.execution("handler", context=execlog.extract(request.headers)): ...
+
+    Args:
+        carrier: Environment, HTTP headers or any mapping of ``str`` to ``str``.
+
+    Returns:
+        A :class:`PropagationContext`, or None when the carrier holds no lineage.
+
+    .. versionadded:: 0.1.0
+    """
+    parent = correlation = None
+    for key, value in carrier.items():
+        if not isinstance(key, str) or not isinstance(value, str) or not value.strip():
+            continue
+        lowered = key.lower().replace("_", "-")
+        if lowered in _PARENT_KEYS_HTTPISH:
+            parent = value.strip()
+        elif lowered in _CORRELATION_KEYS_HTTPISH:
+            correlation = value.strip()
+    context = PropagationContext(parent, correlation)
+    return context if context else None
+
+
+_PARENT_KEYS_HTTPISH = frozenset(k.replace("_", "-") for k in _PARENT_KEYS)
+_CORRELATION_KEYS_HTTPISH = frozenset(k.replace("_", "-") for k in _CORRELATION_KEYS)
+
+
+def env_context() -> PropagationContext | None:
+    """Lineage this process was started with (``EXECLOG_PARENT_ID``/``EXECLOG_CORRELATION_ID``)."""
+    parent = os.environ.get(ENV_PARENT)
+    correlation = os.environ.get(ENV_CORRELATION)
+    if not parent and not correlation:
+        return None
+    return PropagationContext(parent or None, correlation or None)

@@ -1,0 +1,257 @@
+"""The process-wide recorder: configuration, the producer side of the queue, the writer's life.
+
+``configure``, ``flush`` and ``shutdown`` of the public API are bound methods of the one default
+:class:`Recorder`. The hot path is :meth:`Recorder.enqueue`: a length check and a
+``deque.append``; the writer is woken only when a batch is full.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+import threading
+import time
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from execlog import _config, _ids
+from execlog._encoding import Encoder, Redactor
+from execlog._guard import logger, report_once
+from execlog._storage.sqlite import BUSY_TIMEOUT_S, HOST
+from execlog._writer import Channel, Writer
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from execlog._storage import Row
+
+__all__ = ["RECORDER", "Recorder"]
+
+
+def _weak(method: Callable[[], None]) -> Callable[[], None]:
+    ref = weakref.WeakMethod(method)  # type: ignore[arg-type]
+
+    def call() -> None:
+        bound = ref()
+        if bound is not None:
+            bound()
+
+    return call
+
+
+class Recorder:
+    """Owns the configuration, the queue and the writer thread of this process."""
+
+    def __init__(self, config: _config.Config | None = None) -> None:
+        """Create a recorder; its writer starts with the first record."""
+        self.config = config or _config.from_env()
+        self.enabled = self.config.enabled
+        self.enabled_explicit = False
+        self.generation = 0  # bumped in a forked child: handles from before belong to the parent
+        self.config_generation = 0
+        self.pid = os.getpid()
+        self.host = HOST
+        self.encoder = self._make_encoder()
+        self.channel = Channel()
+        self.writer: Writer | None = None
+        self._lock = threading.Lock()
+        self._io_lock = threading.Lock()
+        self._fork_io_held = False
+        self._atexit_registered = False
+        self._mp_finalizer_pid = 0
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(
+                before=_weak(self._before_fork),
+                after_in_parent=_weak(self._after_fork_parent),
+                after_in_child=_weak(self._after_fork_child),
+            )
+
+    def _make_encoder(self, extra_redact: tuple[str, ...] = ()) -> Encoder:
+        return Encoder(
+            self.config.max_payload_bytes, Redactor((*self.config.redact, *extra_redact))
+        )
+
+    # -- public API (bound into execlog/__init__.py) -----------------------------------------
+
+    def configure(self, **options: Any) -> None:
+        """Change configuration; only the given options change.
+
+        Example::
+
+            execlog.configure(db="runs.db", batch_size=1024, redact=("ssn",))
+
+        Args:
+            **options: ``db``, ``batch_size``, ``flush_interval``, ``queue_size``, ``on_full``,
+                ``capture_inputs``, ``capture_output``, ``max_payload_bytes``, ``redact``,
+                ``enabled`` (API.md section 4).
+
+        Raises:
+            ConfigError: a value is invalid (a ``ValueError`` naming the option); nothing of the
+                call is applied.
+
+        .. versionadded:: 0.1.0
+        """
+        new = _config.validated(self.config, options)
+        restart = (
+            new.db != self.config.db
+            or new.batch_size != self.config.batch_size
+            or new.flush_interval != self.config.flush_interval
+        )
+        if restart and self.writer is not None:
+            self.flush()
+            self.shutdown()
+        self.config = new
+        self.encoder = self._make_encoder()
+        self.config_generation += 1
+        if "enabled" in options:
+            self.enabled_explicit = True
+        self.enabled = new.enabled
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until everything recorded before this call is committed.
+
+        Example::
+
+            assert execlog.flush(timeout=5.0)
+
+        Executions still running are written as ``running`` rows.
+
+        Args:
+            timeout: Seconds to wait at most.
+
+        Returns:
+            True when everything recorded before the call is durable; False on timeout or
+            when the database cannot be written.
+
+        .. versionadded:: 0.1.0
+        """
+        channel = self.channel
+        if self.writer is None and not channel.queue and not channel.live:
+            return True
+        marker = channel.request_flush()
+        self._ensure_writer()
+        if not marker.done.wait(max(timeout, 0.0)):
+            return False
+        return marker.ok
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Flush and stop the writer thread; safe to call more than once.
+
+        Recording after ``shutdown()`` starts a new writer.
+
+        .. versionadded:: 0.1.0
+        """
+        with self._lock:
+            writer, self.writer = self.writer, None
+        if writer is None:
+            return
+        if not writer.stop(timeout):
+            logger.warning("execlog writer did not stop within %.1fs", timeout)
+
+    # -- the hot path ---------------------------------------------------------------------
+
+    def enqueue(self, row: Row) -> None:
+        """Hand a finished record to the writer (never does I/O)."""
+        channel = self.channel
+        queue = channel.queue
+        if self.writer is None:
+            self._ensure_writer()
+        if len(queue) >= self.config.queue_size:
+            self._enqueue_full(row)
+        else:
+            queue.append(row)
+        if len(queue) >= self.config.batch_size and not channel.wake.is_set():
+            channel.wake.set()
+
+    def _enqueue_full(self, row: Row) -> None:
+        channel = self.channel
+        config = self.config
+        if config.on_full == "drop":
+            channel.add_dropped(1)
+            report_once(
+                "execlog queue is full (queue_size=%d): dropping records (on_full='drop'); "
+                "the count is stored in the database",
+                config.queue_size,
+            )
+            return
+        channel.wake.set()
+        deadline = time.monotonic() + config.flush_interval * 50
+        with channel.space:
+            channel.waiters += 1
+            try:
+                while len(channel.queue) >= config.queue_size:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        channel.add_dropped(1)
+                        report_once(
+                            "execlog queue stayed full for %.1fs (the database is not keeping "
+                            "up or cannot be written): records are being lost and counted",
+                            config.flush_interval * 50,
+                        )
+                        return
+                    channel.space.wait(min(left, config.flush_interval))
+            finally:
+                channel.waiters -= 1
+        channel.queue.append(row)
+
+    def _ensure_writer(self) -> None:
+        with self._lock:
+            if self.writer is not None:
+                return
+            config = self.config
+            writer = Writer(
+                self.channel, config.db, config.batch_size, config.flush_interval, self._io_lock
+            )
+            try:
+                writer.start()
+            except RuntimeError:  # interpreter shutting down: cannot start threads
+                report_once("execlog cannot start its writer thread (interpreter exiting)")
+                return
+            self.writer = writer
+            if not self._atexit_registered:
+                atexit.register(self._at_exit)
+                self._atexit_registered = True
+            self._register_multiprocessing_exit()
+
+    def _register_multiprocessing_exit(self) -> None:
+        """Flush at the end of a ``multiprocessing`` child, which skips ``atexit``."""
+        if self._mp_finalizer_pid == self.pid or "multiprocessing" not in sys.modules:
+            return
+        from multiprocessing import util  # noqa: PLC0415 - only when multiprocessing is in use
+
+        util.Finalize(None, _weak(self._at_exit), exitpriority=100)
+        self._mp_finalizer_pid = self.pid
+
+    def _at_exit(self) -> None:
+        try:
+            self.shutdown()
+        except Exception:  # pragma: no cover - never break interpreter exit
+            logger.exception("execlog failed to flush at exit")
+
+    # -- fork -----------------------------------------------------------------------------
+
+    def _before_fork(self) -> None:
+        # Wait (briefly) until the writer is outside SQLite, so that no SQLite mutex is held
+        # by a thread that will not exist in the child.
+        self._fork_io_held = self._io_lock.acquire(timeout=BUSY_TIMEOUT_S * 3)
+
+    def _after_fork_parent(self) -> None:
+        if self._fork_io_held:
+            self._fork_io_held = False
+            self._io_lock.release()
+
+    def _after_fork_child(self) -> None:
+        self._fork_io_held = False
+        self._io_lock = threading.Lock()
+        self._lock = threading.Lock()
+        writer, self.writer = self.writer, None
+        if writer is not None:
+            writer.forget_after_fork()
+        self.channel = Channel()
+        self.generation += 1
+        self.pid = os.getpid()
+        _ids.reseed()
+
+
+RECORDER = Recorder()

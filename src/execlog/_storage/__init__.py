@@ -1,0 +1,81 @@
+"""Storage: the one small interface every backend implements, and the factory that picks one.
+
+Nothing outside this package knows which backend it is talking to. A row is a tuple in
+:data:`COLUMNS` order; ``inputs``/``output``/``tags`` are JSON (bytes when written, str when
+read), times are integer microseconds since the Unix epoch (UTC).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ["COLUMNS", "Backend", "ListQuery", "Row", "open_backend"]
+
+COLUMNS = (
+    "execution_id",
+    "name",
+    "kind",
+    "status",
+    "started_at",
+    "ended_at",
+    "duration_ms",
+    "inputs",
+    "output",
+    "error_type",
+    "error_message",
+    "error_stack",
+    "parent_execution_id",
+    "correlation_id",
+    "trigger_kind",
+    "run_id",
+    "tags",
+    "pid",
+    "thread_id",
+    "host",
+)
+
+Row = tuple[Any, ...]
+
+
+class ListQuery(Protocol):
+    """Filters of ``Store.list``; times in microseconds since the epoch."""
+
+    name: str | None
+    status: str | None
+    correlation_id: str | None
+    since_us: int | None
+    until_us: int | None
+    limit: int
+    offset: int
+
+
+class Backend(Protocol):
+    """What the writer and the store need from a database."""
+
+    def write(self, rows: Sequence[Row], running: Sequence[Row], dropped: int) -> None:
+        """Commit finished rows (upsert), new ``running`` rows and a drop count in one transaction."""
+
+    def abandon_dead(self) -> int:
+        """Mark ``running`` rows of dead processes on this host ``abandoned``; return how many."""
+
+    def get(self, execution_id: str) -> Row | None:
+        """The row of one execution, or None."""
+
+    def list(self, query: ListQuery) -> list[Row]:
+        """Rows matching ``query``, newest first."""
+
+    def dropped_total(self) -> int:
+        """How many records writers reported as dropped."""
+
+    def close(self) -> None:
+        """Release the connection (safe to call twice)."""
+
+
+def open_backend(db: str, *, role: str = "writer") -> Backend:
+    """Open the backend for the ``db`` setting (a path, ``sqlite:///path`` or ``:memory:``)."""
+    from execlog._storage.sqlite import SQLiteBackend  # noqa: PLC0415 - one backend per URL
+
+    return SQLiteBackend(db, role=role)

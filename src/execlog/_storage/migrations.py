@@ -1,0 +1,166 @@
+"""Versioned schema migrations for the SQLite store.
+
+Each migration is applied in the same transaction as its ``schema_migrations`` row, so a
+database is always at exactly one recorded version. Versions are registered in order and a
+duplicate is rejected at import time.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+
+from execlog.exceptions import SchemaError, StoreError
+
+__all__ = ["LATEST", "MIGRATIONS", "Migration", "applied_version", "migrate", "pending"]
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One schema step."""
+
+    version: int
+    description: str
+    sql: str
+
+
+MIGRATIONS: list[Migration] = []
+
+
+def _register(version: int, description: str, sql: str) -> None:
+    if MIGRATIONS and version <= MIGRATIONS[-1].version:
+        msg = f"migration {version} registered out of order or twice"
+        raise RuntimeError(msg)
+    MIGRATIONS.append(Migration(version, description, sql))
+
+
+_register(
+    1,
+    "executions table, lineage indexes, dropped-record counter",
+    """
+    CREATE TABLE executions (
+        execution_id        TEXT    NOT NULL UNIQUE,
+        name                TEXT    NOT NULL,
+        kind                TEXT    NOT NULL,
+        status              TEXT    NOT NULL,
+        started_at          INTEGER NOT NULL,
+        ended_at            INTEGER,
+        duration_ms         REAL,
+        inputs              TEXT,
+        output              TEXT,
+        error_type          TEXT,
+        error_message       TEXT,
+        error_stack         TEXT,
+        parent_execution_id TEXT,
+        correlation_id      TEXT    NOT NULL,
+        trigger_kind        TEXT    NOT NULL,
+        run_id              TEXT,
+        tags                TEXT,
+        pid                 INTEGER NOT NULL,
+        thread_id           INTEGER NOT NULL,
+        host                TEXT    NOT NULL
+    );
+    CREATE INDEX executions_correlation ON executions (correlation_id, started_at);
+    CREATE INDEX executions_parent ON executions (parent_execution_id, started_at)
+        WHERE parent_execution_id IS NOT NULL;
+    CREATE INDEX executions_started ON executions (started_at);
+    CREATE INDEX executions_running ON executions (host, pid) WHERE status = 'running';
+    CREATE TABLE dropped_records (
+        recorded_at INTEGER NOT NULL,
+        host        TEXT    NOT NULL,
+        pid         INTEGER NOT NULL,
+        count       INTEGER NOT NULL
+    );
+    """,
+)
+
+LATEST = MIGRATIONS[-1].version
+
+_BOOTSTRAP = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version     INTEGER PRIMARY KEY,
+    description TEXT    NOT NULL,
+    applied_at  TEXT    NOT NULL
+)
+"""
+
+
+def _tables(conn: sqlite3.Connection) -> set[str]:
+    rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    return {str(r[0]) for r in rows}
+
+
+def applied_version(conn: sqlite3.Connection) -> int | None:
+    """The schema version recorded in the database: 0 for an empty file, None if foreign.
+
+    Raises:
+        StoreError: the file holds tables of another application.
+    """
+    tables = _tables(conn)
+    if "schema_migrations" not in tables:
+        if tables - {"sqlite_sequence", "sqlite_stat1"}:
+            raise StoreError(
+                "not an execlog database: it has tables ("
+                + ", ".join(sorted(tables)[:5])
+                + ") but no schema_migrations"
+            )
+        return 0
+    row = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
+    return int(row[0] or 0)
+
+
+def pending(conn: sqlite3.Connection) -> list[Migration]:
+    """Migrations not yet applied (only reads)."""
+    version = applied_version(conn) or 0
+    return [m for m in MIGRATIONS if m.version > version]
+
+
+def check_not_newer(version: int | None, where: str) -> None:
+    """Raise :class:`SchemaError` when ``version`` is beyond what this library knows."""
+    if version is not None and version > LATEST:
+        msg = (
+            f"{where}: schema version {version} is newer than this execlog understands "
+            f"({LATEST}); upgrade execlog to read it (the database was not changed)"
+        )
+        raise SchemaError(msg)
+
+
+def migrate(conn: sqlite3.Connection, where: str) -> int:
+    """Bring the schema up to :data:`LATEST` in one ``BEGIN IMMEDIATE`` transaction.
+
+    Idempotent and safe when several processes open the same new file at once: the version is
+    re-read inside the write transaction. Returns the number of migrations applied.
+
+    Raises:
+        SchemaError: the database is newer than this library (nothing is changed).
+        StoreError: the database belongs to another application (nothing is changed).
+    """
+    version = applied_version(conn)
+    check_not_newer(version, where)
+    if version == LATEST:
+        return 0
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = applied_version(conn)
+        check_not_newer(version, where)
+        todo = [m for m in MIGRATIONS if m.version > (version or 0)]
+        if todo:
+            conn.execute(_BOOTSTRAP)
+        for m in todo:
+            for statement in _statements(m.sql):
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)",
+                (m.version, m.description, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())),
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return len(todo)
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration script into statements (the scripts hold no literal semicolons)."""
+    return [s.strip() for s in script.split(";") if s.strip()]

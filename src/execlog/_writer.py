@@ -1,0 +1,268 @@
+"""The batching writer: one daemon thread per process, fed through a bounded deque.
+
+Producers (traced calls) only ``append`` to a ``collections.deque`` and, when a batch is full,
+set an ``Event``; they never take a lock the writer holds while writing. The writer wakes every
+``flush_interval`` (or when woken), drains up to ``batch_size`` records at a time and commits
+each batch in one transaction. A flush request is a marker object placed in the same deque, so
+"everything recorded before ``flush()``" is exactly "everything ahead of the marker".
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+from typing import TYPE_CHECKING
+
+from execlog._guard import logger, report_once, reset_reported, strict
+from execlog._storage import Backend, Row, open_backend
+from execlog.exceptions import StoreError
+
+if TYPE_CHECKING:
+    from execlog._execution import ExecutionHandle
+
+__all__ = ["Channel", "FlushRequest", "Writer"]
+
+_MAX_BACKOFF_S = 5.0
+
+
+class FlushRequest:
+    """A marker in the queue; set once everything ahead of it is committed (or failed)."""
+
+    __slots__ = ("done", "ok")
+
+    def __init__(self) -> None:
+        """Create an unset marker."""
+        self.done = threading.Event()
+        self.ok = False
+
+    def resolve(self, ok: bool) -> None:
+        """Record the outcome and wake the waiter."""
+        self.ok = ok
+        self.done.set()
+
+
+class Channel:
+    """What producers and the writer share. Replaced whole in a forked child."""
+
+    __slots__ = (
+        "dropped",
+        "drops_lock",
+        "flushes",
+        "live",
+        "queue",
+        "space",
+        "waiters",
+        "wake",
+    )
+
+    def __init__(self) -> None:
+        """Create an empty channel."""
+        self.queue: deque[Row | FlushRequest] = deque()
+        self.wake = threading.Event()
+        self.space = threading.Condition(threading.Lock())
+        self.waiters = 0
+        self.live: dict[str, ExecutionHandle] = {}
+        self.dropped = 0
+        self.drops_lock = threading.Lock()
+        self.flushes: set[FlushRequest] = set()
+
+    def request_flush(self) -> FlushRequest:
+        """Queue a flush marker behind everything recorded so far and wake the writer."""
+        marker = FlushRequest()
+        with self.drops_lock:
+            self.flushes.add(marker)
+        self.queue.append(marker)
+        self.wake.set()
+        return marker
+
+    def resolve_flushes(self, ok: bool, markers: list[FlushRequest] | None = None) -> None:
+        """Resolve ``markers`` (or, on failure, every outstanding flush) with ``ok``."""
+        with self.drops_lock:
+            if markers is None:
+                markers = list(self.flushes)
+                self.flushes.clear()
+            else:
+                self.flushes.difference_update(markers)
+        for marker in markers:
+            marker.resolve(ok)
+
+    def add_dropped(self, count: int) -> None:
+        """Count records that were lost (queue full, database unwritable at exit)."""
+        with self.drops_lock:
+            self.dropped += count
+
+    def take_dropped(self) -> int:
+        """Return and reset the count of lost records not yet persisted."""
+        with self.drops_lock:
+            count, self.dropped = self.dropped, 0
+        return count
+
+
+class Writer:
+    """The ``execlog-writer`` thread of one process and one database."""
+
+    def __init__(
+        self,
+        channel: Channel,
+        db: str,
+        batch_size: int,
+        flush_interval: float,
+        io_lock: threading.Lock,
+    ) -> None:
+        """Prepare (but do not start) a writer for ``db``."""
+        self.channel = channel
+        self.db = db
+        self.batch_size = batch_size
+        self.flush_interval = flush_interval
+        self.io_lock = io_lock
+        self.backend: Backend | None = None
+        self.stopping = False
+        self.failing = False
+        self.pid = os.getpid()
+        self.thread = threading.Thread(target=self._run, name="execlog-writer", daemon=True)
+
+    def start(self) -> None:
+        """Start the thread."""
+        self.thread.start()
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        backoff = 0.0
+        wake = self.channel.wake
+        while True:
+            wake.wait(backoff or self.flush_interval)
+            wake.clear()
+            stopping = self.stopping
+            ok = self._drain()
+            if ok:
+                backoff = 0.0
+            else:
+                backoff = min(max(backoff * 2, 0.1), _MAX_BACKOFF_S)
+            if stopping:
+                if not ok:
+                    self._give_up()
+                break
+        self._close()
+
+    def _drain(self) -> bool:
+        """Write everything queued now, batch by batch; False when the database failed."""
+        queue = self.channel.queue
+        running_due = True
+        while True:
+            batch: list[Row] = []
+            markers: list[FlushRequest] = []
+            popleft = queue.popleft
+            try:
+                while len(batch) < self.batch_size:
+                    item = popleft()
+                    if type(item) is FlushRequest:
+                        markers.append(item)
+                        break
+                    batch.append(item)  # type: ignore[arg-type]
+            except IndexError:
+                pass
+            if self.channel.waiters:
+                with self.channel.space:
+                    self.channel.space.notify_all()
+            running: list[tuple[ExecutionHandle, Row]] = []
+            if running_due or markers:
+                running = self._running_rows()
+                running_due = False
+            dropped = self.channel.take_dropped()
+            if not (batch or markers or running or dropped):
+                return True
+            if not self._write(batch, [r for _, r in running], dropped):
+                queue.extendleft(reversed(batch))
+                self.channel.add_dropped(dropped)
+                self.channel.resolve_flushes(ok=False)
+                for marker in markers:
+                    marker.resolve(ok=False)
+                return False
+            for handle, _ in running:
+                handle._running_written = True
+            if markers:
+                self.channel.resolve_flushes(ok=True, markers=markers)
+
+    def _running_rows(self) -> list[tuple[ExecutionHandle, Row]]:
+        rows = []
+        for handle in self.channel.live.copy().values():
+            if not handle._running_written:
+                row = handle._running_row()
+                if row is not None:
+                    rows.append((handle, row))
+        return rows
+
+    def _write(self, rows: list[Row], running: list[Row], dropped: int) -> bool:
+        try:
+            with self.io_lock:
+                if self.backend is None:
+                    self.backend = open_backend(self.db)
+                    self.backend.abandon_dead()
+                self.backend.write(rows, running, dropped)
+        except Exception as exc:
+            if strict() and not isinstance(exc, (OSError, StoreError)) and "sqlite" not in type(
+                exc
+            ).__module__:
+                raise
+            if not self.failing:
+                self.failing = True
+                report_once(
+                    "execlog cannot write to %s (%s: %s); keeping records in memory and retrying",
+                    self.db,
+                    type(exc).__name__,
+                    exc,
+                )
+            self._reset_backend()
+            return False
+        if self.failing:
+            self.failing = False
+            reset_reported()
+            logger.info("execlog writes to %s again", self.db)
+        return True
+
+    def _reset_backend(self) -> None:
+        backend, self.backend = self.backend, None
+        if backend is not None:
+            try:
+                backend.close()
+            except Exception:  # noqa: S110 - a broken connection is dropped either way
+                pass
+
+    def _give_up(self) -> None:
+        """At shutdown with a failing database: count what could not be written."""
+        lost = sum(1 for item in self.channel.queue if type(item) is not FlushRequest)
+        self.channel.queue.clear()
+        self.channel.resolve_flushes(ok=False)
+        if lost:
+            self.channel.add_dropped(lost)
+            report_once("execlog lost %d records: %s could not be written at shutdown", lost, self.db)
+
+    def _close(self) -> None:
+        with self.io_lock:
+            self._reset_backend()
+
+    # -- control -------------------------------------------------------------------------
+
+    def stop(self, timeout: float) -> bool:
+        """Drain, close and join; return False if the thread is still alive after ``timeout``."""
+        self.stopping = True
+        self.channel.wake.set()
+        if self.thread.is_alive() and threading.current_thread() is not self.thread:
+            self.thread.join(timeout)
+        return not self.thread.is_alive()
+
+    def forget_after_fork(self) -> None:
+        """In a forked child: drop the inherited connection without touching it."""
+        backend, self.backend = self.backend, None
+        if backend is not None:
+            abandon = getattr(backend, "abandon", None)
+            if abandon is not None:
+                abandon()
+
+    @staticmethod
+    def wait_until(deadline: float) -> float:
+        """Seconds left until ``deadline`` (monotonic), never negative."""
+        return max(deadline - time.monotonic(), 0.0)
