@@ -22,9 +22,9 @@ from execlog.store import Execution, Lineage, Store, open_store
 
 __all__ = [
     "ConfigError",
+    "ExeclogError",
     "Execution",
     "ExecutionHandle",
-    "ExeclogError",
     "Lineage",
     "PropagationContext",
     "SchemaError",

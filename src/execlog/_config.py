@@ -41,7 +41,7 @@ def env_disabled() -> bool:
 
 
 def from_env() -> Config:
-    """The configuration a process starts with: defaults plus ``EXECLOG_DB``/``EXECLOG_DISABLED``."""
+    """The starting configuration: defaults plus ``EXECLOG_DB`` and ``EXECLOG_DISABLED``."""
     db = os.environ.get("EXECLOG_DB") or DEFAULT_DB
     return Config(db=db, enabled=not env_disabled())
 
@@ -58,7 +58,7 @@ def _flag(option: str, value: object) -> bool:
     return value
 
 
-def _check(option: str, value: Any) -> Any:  # noqa: C901, PLR0911 - one branch per option
+def _check(option: str, value: Any) -> Any:
     if option == "db":
         if isinstance(value, os.PathLike):
             value = os.fspath(value)
@@ -69,11 +69,7 @@ def _check(option: str, value: Any) -> Any:  # noqa: C901, PLR0911 - one branch 
     if option in {"batch_size", "queue_size", "max_payload_bytes"}:
         return _positive_int(option, value)
     if option == "flush_interval":
-        if (
-            type(value) not in (int, float)
-            or not value > 0
-            or value == float("inf")
-        ):
+        if type(value) not in (int, float) or not value > 0 or value == float("inf"):
             raise ConfigError(f"flush_interval must be a positive number of seconds, got {value!r}")
         return float(value)
     if option == "on_full":
@@ -103,7 +99,7 @@ def _check_db_scheme(db: str) -> None:
     if "://" not in db:
         return
     scheme = db.split("://", 1)[0].lower()
-    if scheme in {"sqlite"}:
+    if scheme == "sqlite":
         return
     raise ConfigError(
         f"db: unsupported URL scheme {scheme!r} in {db!r}; this version records to SQLite "

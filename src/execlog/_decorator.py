@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import inspect
 import warnings
-from typing import TYPE_CHECKING, Any, Callable, TypeVar, overload
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import wrapt
 
@@ -133,13 +134,15 @@ class _Spec:
             self._encoder_generation = RECORDER.config_generation
         return self._encoder
 
-    def begin(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> ExecutionHandle:
+    def begin(
+        self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> ExecutionHandle:
         """Create, start and make current a handle for one call (the caller resets the token)."""
         handle = ExecutionHandle.__new__(ExecutionHandle)
         handle.name = self.name
         handle.kind = self.kind
         handle.trigger_kind = self.trigger_kind
-        handle.correlation_id = None  # type: ignore[assignment]
+        handle.correlation_id = ""
         handle.run_id = None
         handle._parent_arg = None
         handle._context = None
@@ -252,7 +255,9 @@ class _Items:
 
 
 def _capture_output(spec: _Spec) -> bool:
-    return spec.capture_output if spec.capture_output is not None else RECORDER.config.capture_output
+    return (
+        spec.capture_output if spec.capture_output is not None else RECORDER.config.capture_output
+    )
 
 
 def _step(handle: ExecutionHandle, action: Callable[[Any], Any], value: Any) -> Any:
@@ -272,7 +277,8 @@ def _make_generator(spec: _Spec) -> Callable[..., Any]:
         if handle is None:
             return (yield from wrapped(*args, **kwargs))
         token, handle._token = handle._token, None
-        current.reset(token)  # current only while the body runs (API.md section 6)
+        if token is not None:
+            current.reset(token)  # current only while the body runs (API.md section 6)
         items = _Items(handle._enc()) if _capture_output(spec) else None
         try:
             gen = _step(handle, lambda _: wrapped(*args, **kwargs), None)
@@ -308,7 +314,9 @@ def _make_generator(spec: _Spec) -> Callable[..., Any]:
 
 
 def _make_async_generator(spec: _Spec) -> Callable[..., Any]:
-    async def agenerator(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> AsyncGenerator[Any, Any]:
+    async def agenerator(
+        wrapped: Any, instance: Any, args: Any, kwargs: Any
+    ) -> AsyncGenerator[Any, Any]:
         if not RECORDER.enabled:
             async for item in wrapped(*args, **kwargs):
                 yield item
@@ -319,7 +327,8 @@ def _make_async_generator(spec: _Spec) -> Callable[..., Any]:
                 yield item
             return
         token, handle._token = handle._token, None
-        current.reset(token)
+        if token is not None:
+            current.reset(token)
         items = _Items(handle._enc()) if _capture_output(spec) else None
         try:
             agen = _step(handle, lambda _: wrapped(*args, **kwargs), None)
@@ -451,7 +460,7 @@ def traced_execution(
             )
             return target
         spec = _Spec(
-            inspect.unwrap(inner) if not isinstance(inner, wrapt.ObjectProxy) else inner,
+            inner,
             name,
             kind,
             capture_inputs,

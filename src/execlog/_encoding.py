@@ -16,10 +16,10 @@ import orjson
 
 __all__ = [
     "REDACTED",
-    "truncate_json",
     "SECRET_WORDS",
     "Encoder",
     "bounded_repr",
+    "truncate_json",
     "truncate_text",
 ]
 
@@ -67,7 +67,7 @@ def _type_name(obj: object) -> str:
 
 
 def _default(obj: Any) -> Any:
-    """orjson's fallback for types it does not know: sets become lists, the rest a repr."""
+    """Orjson's fallback for types it does not know: sets become lists, the rest a repr."""
     if isinstance(obj, (set, frozenset)):
         return list(obj)
     return bounded_repr(obj)
@@ -98,7 +98,7 @@ class Redactor:
         return self._may_contain(data) is not None
 
     def is_secret(self, key: object) -> bool:
-        """Whether a mapping key names a secret (case-insensitive substring, ``-``/``_`` ignored)."""
+        """Whether a key names a secret (case-insensitive substring, ``-``/``_`` ignored)."""
         if not isinstance(key, str):
             return False
         hit = self._cache.get(key)
@@ -110,7 +110,7 @@ class Redactor:
         return hit
 
 
-def _clean(obj: Any, redactor: Redactor | None, depth: int, path: set[int]) -> Any:  # noqa: C901, PLR0911, PLR0912
+def _clean(obj: Any, redactor: Redactor | None, depth: int, path: set[int]) -> Any:  # noqa: PLR0911
     """Rebuild ``obj`` as data orjson always encodes, redacting secret keys when asked."""
     if isinstance(obj, _SCALARS):
         if type(obj) is int and not -(2**63) <= obj < 2**64:
@@ -138,11 +138,11 @@ def _clean(obj: Any, redactor: Redactor | None, depth: int, path: set[int]) -> A
                     out[safe_key] = REDACTED
                 else:
                     out[safe_key] = _clean(value, redactor, depth + 1, path)
-            return out
         except Exception:
             return bounded_repr(obj)
         finally:
             path.discard(marker)
+        return out
     if isinstance(obj, (list, tuple, set, frozenset)):
         path.add(marker)
         try:

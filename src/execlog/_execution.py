@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 import traceback
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from execlog import _guard
 from execlog._context import current
@@ -80,6 +80,7 @@ class ExecutionHandle:
 
     __slots__ = (
         "_capture_output",
+        "_context",
         "_encoder",
         "_generation",
         "_inputs",
@@ -96,7 +97,6 @@ class ExecutionHandle:
         "_tags",
         "_thread_id",
         "_token",
-        "_context",
         "correlation_id",
         "execution_id",
         "kind",
@@ -124,15 +124,15 @@ class ExecutionHandle:
         """Prepare an execution; it starts on ``__enter__``. See :func:`execution`."""
         self.name = str(name)
         self.kind = str(kind)
-        self.trigger_kind = trigger_kind
-        self.correlation_id = correlation_id  # type: ignore[assignment]
-        self.run_id = run_id
+        self.trigger_kind: str | None = trigger_kind
+        self.correlation_id: str = correlation_id or ""
+        self.run_id: str | None = run_id
         self.execution_id = ""
         self.parent_execution_id: str | None = None
         self._parent_arg = parent
         self._context = context
-        self._static_tags = None
-        self._tags = dict(tags) if tags else None
+        self._static_tags: dict[str, Any] | None = None
+        self._tags: dict[str, Any] | None = dict(tags) if tags else None
         self._encoder = encoder
         self._capture_output = capture_output
         self._inputs: Any = inputs
@@ -220,7 +220,7 @@ class ExecutionHandle:
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> bool:
+    ) -> Literal[False]:
         """End the execution: record status, output and error; never swallow the exception."""
         t1 = _perf_ns()
         token, self._token = self._token, None
@@ -242,7 +242,7 @@ class ExecutionHandle:
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> bool:
+    ) -> Literal[False]:
         """Same as ``__exit__``."""
         return self.__exit__(exc_type, exc, tb)
 
@@ -260,6 +260,9 @@ class ExecutionHandle:
         self._generation = RECORDER.generation
         parent = self._parent_arg
         context = self._context
+        parent_id: str | None
+        parent_correlation: str | None
+        parent_run: str | None
         if parent is not None:
             parent_id, parent_correlation, parent_run = _parent_lineage(parent, outer)
         elif context:
@@ -323,13 +326,14 @@ class ExecutionHandle:
     def _row(self, status: str, t1: int, exc: BaseException | None) -> Row:
         duration_ns = t1 - self._t0
         started_us = self._started_ns // 1000
+        error_type: str | None = None
+        error_message: str | None = None
+        error_stack: str | None = None
         if exc is not None and status != "success":
             enc = self._enc()
             error_type = enc.encode_text(error_type_name(exc))
             error_message = enc.encode_text(_safe_str(exc))
             error_stack = enc.encode_text(_format_stack(exc))
-        else:
-            error_type = error_message = error_stack = None
         return (
             self.execution_id,
             self.name,

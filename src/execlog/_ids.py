@@ -23,10 +23,7 @@ def new_id(time_ns: int) -> str:
     """Return a UUIDv7 string for the wall-clock instant ``time_ns`` (ns since the epoch)."""
     ms, sub_ns = divmod(time_ns, 1_000_000)
     value = (
-        (ms << 80)
-        | _VERSION_AND_VARIANT
-        | (((sub_ns << 12) // 1_000_000) << 64)
-        | _getrandbits(62)
+        (ms << 80) | _VERSION_AND_VARIANT | (((sub_ns << 12) // 1_000_000) << 64) | _getrandbits(62)
     )
     h = f"{value:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

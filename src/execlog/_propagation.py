@@ -72,7 +72,7 @@ def inject(carrier: C, style: Literal["env", "http"] = "env") -> C:
         (ENV_PARENT, ENV_CORRELATION) if style == "env" else (HTTP_PARENT, HTTP_CORRELATION)
     )
     carrier[parent_key] = handle.execution_id
-    carrier[correlation_key] = handle.correlation_id
+    carrier[correlation_key] = handle.correlation_id or handle.execution_id
     return carrier
 
 
@@ -101,7 +101,7 @@ def extract(carrier: Mapping[str, str]) -> PropagationContext | None:
         elif lowered in _CORRELATION_KEYS_HTTPISH:
             correlation = value.strip()
     context = PropagationContext(parent, correlation)
-    return context if context else None
+    return context or None
 
 
 _PARENT_KEYS_HTTPISH = frozenset(k.replace("_", "-") for k in _PARENT_KEYS)

@@ -30,7 +30,7 @@ __all__ = ["RECORDER", "Recorder"]
 
 
 def _weak(method: Callable[[], None]) -> Callable[[], None]:
-    ref = weakref.WeakMethod(method)  # type: ignore[arg-type]
+    ref = weakref.WeakMethod(method)
 
     def call() -> None:
         bound = ref()
@@ -148,6 +148,16 @@ class Recorder:
             return
         if not writer.stop(timeout):
             logger.warning("execlog writer did not stop within %.1fs", timeout)
+
+    def reset(self) -> None:
+        """Stop the writer and return to the configuration a new process starts with (tests)."""
+        self.shutdown()
+        self.config = _config.from_env()
+        self.enabled = self.config.enabled
+        self.enabled_explicit = False
+        self.encoder = self._make_encoder()
+        self.config_generation += 1
+        self.channel = Channel()
 
     # -- the hot path ---------------------------------------------------------------------
 

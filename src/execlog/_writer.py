@@ -203,9 +203,11 @@ class Writer:
                     self.backend.abandon_dead()
                 self.backend.write(rows, running, dropped)
         except Exception as exc:
-            if strict() and not isinstance(exc, (OSError, StoreError)) and "sqlite" not in type(
-                exc
-            ).__module__:
+            if (
+                strict()
+                and not isinstance(exc, (OSError, StoreError))
+                and "sqlite" not in type(exc).__module__
+            ):
                 raise
             if not self.failing:
                 self.failing = True
@@ -238,7 +240,9 @@ class Writer:
         self.channel.resolve_flushes(ok=False)
         if lost:
             self.channel.add_dropped(lost)
-            report_once("execlog lost %d records: %s could not be written at shutdown", lost, self.db)
+            report_once(
+                "execlog lost %d records: %s could not be written at shutdown", lost, self.db
+            )
 
     def _close(self) -> None:
         with self.io_lock:

@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from execlog._config import DEFAULT_DB
-from execlog._storage import COLUMNS, Row, open_backend
+from execlog._storage import COLUMNS, ListQuery, Row, open_backend
 
 if TYPE_CHECKING:
+    import builtins
     from types import TracebackType
 
     from execlog._storage import Backend
@@ -119,17 +120,6 @@ class Lineage:
     siblings: list[Execution] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
-class _ListQuery:
-    name: str | None
-    status: str | None
-    correlation_id: str | None
-    since_us: int | None
-    until_us: int | None
-    limit: int
-    offset: int
-
-
 class Store:
     """Query API over one execlog database. Readers never block the writer (WAL).
 
@@ -164,7 +154,7 @@ class Store:
         until: dt.datetime | None = None,
         limit: int = 50,
         offset: int = 0,
-    ) -> list[Execution]:
+    ) -> builtins.list[Execution]:
         """Executions matching every given filter, newest first (``started_at``, then id).
 
         Args:
@@ -182,10 +172,23 @@ class Store:
         if type(offset) is not int or offset < 0:
             msg = f"offset must be a non-negative int, got {offset!r}"
             raise ValueError(msg)
-        query = _ListQuery(
+        query = ListQuery(
             name, status, correlation_id, _us(since, "since"), _us(until, "until"), limit, offset
         )
-        return [Execution.from_row(r) for r in self._backend.list(query)]
+        return [Execution.from_row(r) for r in self._backend.list_rows(query)]
+
+    def children(self, execution_id: str) -> builtins.list[Execution]:
+        """Direct children of an execution, by start time."""
+        return [Execution.from_row(r) for r in self._backend.children(execution_id)]
+
+    def correlation_chain(self, correlation_id: str) -> builtins.list[Execution]:
+        """Every execution sharing ``correlation_id``, ordered by ``started_at``."""
+        return [Execution.from_row(r) for r in self._backend.correlation(correlation_id)]
+
+    def root(self, correlation_id: str) -> Execution | None:
+        """The root execution of a correlation, or None."""
+        row = self._backend.root(correlation_id)
+        return None if row is None else Execution.from_row(row)
 
     def dropped_count(self) -> int:
         """How many records writers had to drop (``on_full="drop"`` or an unwritable database)."""

@@ -7,6 +7,7 @@ read), times are integer microseconds since the Unix epoch (UTC).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -40,23 +41,24 @@ COLUMNS = (
 Row = tuple[Any, ...]
 
 
-class ListQuery(Protocol):
+@dataclass(frozen=True, slots=True)
+class ListQuery:
     """Filters of ``Store.list``; times in microseconds since the epoch."""
 
-    name: str | None
-    status: str | None
-    correlation_id: str | None
-    since_us: int | None
-    until_us: int | None
-    limit: int
-    offset: int
+    name: str | None = None
+    status: str | None = None
+    correlation_id: str | None = None
+    since_us: int | None = None
+    until_us: int | None = None
+    limit: int = 50
+    offset: int = 0
 
 
 class Backend(Protocol):
     """What the writer and the store need from a database."""
 
     def write(self, rows: Sequence[Row], running: Sequence[Row], dropped: int) -> None:
-        """Commit finished rows (upsert), new ``running`` rows and a drop count in one transaction."""
+        """Commit finished rows (upsert), new ``running`` rows and a drop count, atomically."""
 
     def abandon_dead(self) -> int:
         """Mark ``running`` rows of dead processes on this host ``abandoned``; return how many."""
@@ -64,8 +66,17 @@ class Backend(Protocol):
     def get(self, execution_id: str) -> Row | None:
         """The row of one execution, or None."""
 
-    def list(self, query: ListQuery) -> list[Row]:
+    def list_rows(self, query: ListQuery) -> list[Row]:
         """Rows matching ``query``, newest first."""
+
+    def children(self, execution_id: str) -> list[Row]:
+        """Direct children, by start time."""
+
+    def correlation(self, correlation_id: str) -> list[Row]:
+        """Every execution of one correlation, by start time."""
+
+    def root(self, correlation_id: str) -> Row | None:
+        """The root execution of a correlation."""
 
     def dropped_total(self) -> int:
         """How many records writers reported as dropped."""

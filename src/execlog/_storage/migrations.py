@@ -7,11 +7,14 @@ duplicate is rejected at import time.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from execlog.exceptions import SchemaError, StoreError
+
+if TYPE_CHECKING:
+    import sqlite3
 
 __all__ = ["LATEST", "MIGRATIONS", "Migration", "applied_version", "migrate", "pending"]
 

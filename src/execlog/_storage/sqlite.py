@@ -32,14 +32,11 @@ HOST = socket.gethostname() or "localhost"
 
 _JSON_COLUMNS = frozenset({"inputs", "output", "tags"})
 _MUTABLE = [c for c in COLUMNS if c != "execution_id"]
-_PLACEHOLDERS = ", ".join(
-    f"CAST(? AS TEXT)" if c in _JSON_COLUMNS else "?" for c in COLUMNS
-)
+_PLACEHOLDERS = ", ".join("CAST(? AS TEXT)" if c in _JSON_COLUMNS else "?" for c in COLUMNS)
 _COLUMN_LIST = ", ".join(COLUMNS)
 UPSERT = (
     f"INSERT INTO executions ({_COLUMN_LIST}) VALUES ({_PLACEHOLDERS}) "  # noqa: S608 - constant
-    "ON CONFLICT (execution_id) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in _MUTABLE)
+    "ON CONFLICT (execution_id) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in _MUTABLE)
 )
 INSERT_RUNNING = (
     f"INSERT INTO executions ({_COLUMN_LIST}) VALUES ({_PLACEHOLDERS}) "  # noqa: S608 - constant
@@ -60,7 +57,9 @@ def resolve(db: str) -> tuple[str, bool, str]:
                 _memory_keepalive[uri] = sqlite3.connect(uri, uri=True, check_same_thread=False)
         return uri, True, ":memory:"
     if db.startswith("sqlite:///"):
-        db = db[len("sqlite:///") - 1 :] if db.startswith("sqlite:////") else db[len("sqlite:///") :]
+        db = (
+            db[len("sqlite:///") - 1 :] if db.startswith("sqlite:////") else db[len("sqlite:///") :]
+        )
     if db.startswith("file:"):
         return db, True, db
     return os.path.abspath(os.path.expanduser(db)), False, db
@@ -79,7 +78,7 @@ def pid_alive(pid: int) -> bool:
     except OSError:  # pragma: no cover - unusual platforms
         return True
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:  # noqa: PTH123 - hot-ish, tiny
+        with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
     except OSError:
         return True
@@ -204,7 +203,8 @@ class SQLiteBackend:
                 conn.executemany(UPSERT, rows)
             if dropped:
                 conn.execute(
-                    "INSERT INTO dropped_records (recorded_at, host, pid, count) VALUES (?, ?, ?, ?)",
+                    "INSERT INTO dropped_records (recorded_at, host, pid, count) "
+                    "VALUES (?, ?, ?, ?)",
                     (time.time_ns() // 1000, HOST, os.getpid(), dropped),
                 )
 
@@ -240,7 +240,7 @@ class SQLiteBackend:
             row = self.conn.execute(f"{_SELECT} WHERE execution_id = ?", (execution_id,)).fetchone()
         return None if row is None else tuple(row)
 
-    def list(self, query: ListQuery) -> list[Row]:
+    def list_rows(self, query: ListQuery) -> list[Row]:
         """Rows matching ``query``: newest first (``started_at``, then id)."""
         where: list[str] = []
         params: list[Any] = []
@@ -266,10 +266,42 @@ class SQLiteBackend:
         with self._lock:
             return [tuple(r) for r in self.conn.execute(sql, params)]
 
+    def children(self, execution_id: str) -> list[Row]:
+        """Direct children of ``execution_id``, by start time."""
+        with self._lock:
+            cur = self.conn.execute(
+                f"{_SELECT} WHERE parent_execution_id = ? ORDER BY started_at, execution_id",
+                (execution_id,),
+            )
+            return [tuple(r) for r in cur]
+
+    def correlation(self, correlation_id: str) -> list[Row]:
+        """Every execution of one correlation, by start time."""
+        with self._lock:
+            cur = self.conn.execute(
+                f"{_SELECT} WHERE correlation_id = ? ORDER BY started_at, execution_id",
+                (correlation_id,),
+            )
+            return [tuple(r) for r in cur]
+
+    def root(self, correlation_id: str) -> Row | None:
+        """The execution of a correlation that has no parent inside it (the earliest such)."""
+        with self._lock:
+            row = self.conn.execute(
+                f"{_SELECT} WHERE correlation_id = ? AND (parent_execution_id IS NULL "  # noqa: S608
+                "OR parent_execution_id NOT IN "
+                "(SELECT execution_id FROM executions WHERE correlation_id = ?)) "
+                "ORDER BY started_at, execution_id LIMIT 1",
+                (correlation_id, correlation_id),
+            ).fetchone()
+        return None if row is None else tuple(row)
+
     def dropped_total(self) -> int:
         """Sum of the drop counts writers persisted."""
         with self._lock:
-            row = self.conn.execute("SELECT COALESCE(SUM(count), 0) FROM dropped_records").fetchone()
+            row = self.conn.execute(
+                "SELECT COALESCE(SUM(count), 0) FROM dropped_records"
+            ).fetchone()
         return int(row[0])
 
     def close(self) -> None:

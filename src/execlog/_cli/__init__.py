@@ -1,0 +1,1 @@
+"""Implementation of the ``execlog`` command line (public entry point: :mod:`execlog.cli`)."""

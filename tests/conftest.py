@@ -1,0 +1,57 @@
+"""Shared fixtures: strict internal errors, a fresh recorder per test, a temporary database."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+os.environ["EXECLOG_STRICT"] = "1"  # internal errors fail our tests instead of being logged
+os.environ.pop("EXECLOG_DISABLED", None)
+os.environ.pop("EXECLOG_PARENT_ID", None)
+os.environ.pop("EXECLOG_CORRELATION_ID", None)
+
+import execlog  # noqa: E402 - after the environment is set
+from execlog._context import current  # noqa: E402
+from execlog._recorder import RECORDER  # noqa: E402
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+
+@pytest.fixture(autouse=True)
+def _reset_recorder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """Each test starts with default settings, no writer and no open execution."""
+    monkeypatch.delenv("EXECLOG_DB", raising=False)
+    monkeypatch.chdir(tmp_path)
+    RECORDER.reset()
+    yield
+    open_execution = current.get()
+    RECORDER.reset()
+    assert open_execution is None, f"test left an execution open: {open_execution!r}"
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    """A fresh database path, configured as execlog's target."""
+    path = str(tmp_path / "runs.db")
+    execlog.configure(db=path)
+    return path
+
+
+def rows(db_path: str, where: str = "1", params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    """Read execution rows straight from SQLite (not through execlog), oldest first."""
+    assert execlog.flush(timeout=10), "flush failed"
+    conn = sqlite3.connect(db_path)
+    conn.row_factory = sqlite3.Row
+    try:
+        cur = conn.execute(
+            f"SELECT * FROM executions WHERE {where} ORDER BY started_at, execution_id",  # noqa: S608
+            params,
+        )
+        return [dict(r) for r in cur]
+    finally:
+        conn.close()
