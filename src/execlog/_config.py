@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 import os
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -69,7 +71,12 @@ def _check(option: str, value: Any) -> Any:
     if option in {"batch_size", "queue_size", "max_payload_bytes"}:
         return _positive_int(option, value)
     if option == "flush_interval":
-        if type(value) not in (int, float) or not value > 0 or value == float("inf"):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, numbers.Real)
+            or not float(value) > 0
+            or not math.isfinite(float(value))
+        ):
             raise ConfigError(f"flush_interval must be a positive number of seconds, got {value!r}")
         return float(value)
     if option == "on_full":

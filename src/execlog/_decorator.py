@@ -17,7 +17,7 @@ import wrapt
 
 from execlog import _config, _guard
 from execlog._context import current
-from execlog._encoding import Encoder, Redactor, truncate_json
+from execlog._encoding import REDACTED, Encoder, Redactor, truncate_json
 from execlog._execution import ExecutionHandle, _perf_ns
 from execlog._recorder import RECORDER
 
@@ -34,7 +34,15 @@ _EMPTY = inspect.Parameter.empty
 class _Binder:
     """Maps a call's arguments to parameter names, precomputed from the signature."""
 
-    __slots__ = ("defaults", "drop", "named", "positional", "positional_bound", "var_kw", "var_pos")
+    __slots__ = (
+        "defaults",
+        "drop",
+        "named",
+        "positional",
+        "positional_bound",
+        "var_kw",
+        "var_pos",
+    )
 
     def __init__(self, func: Callable[..., Any]) -> None:
         try:
@@ -91,6 +99,7 @@ class _Spec:
     __slots__ = (
         "_encoder",
         "_encoder_generation",
+        "_secret_params",
         "binder",
         "capture_inputs",
         "capture_output",
@@ -120,17 +129,25 @@ class _Spec:
         self.tags = dict(tags) if tags else None
         self.redact = redact
         self.binder = _Binder(func)
-        self._encoder: Encoder | None = None
+        self._encoder: Encoder = RECORDER.encoder
+        self._secret_params: tuple[str, ...] = ()
         self._encoder_generation = -1
 
     def encoder(self) -> Encoder:
-        if not self.redact:
-            return RECORDER.encoder
-        if self._encoder_generation != RECORDER.config_generation or self._encoder is None:
+        """The encoder for the current configuration plus this function's ``redact=``."""
+        if self._encoder_generation != RECORDER.config_generation:
             config = RECORDER.config
-            self._encoder = Encoder(
-                config.max_payload_bytes, Redactor((*config.redact, *self.redact))
+            encoder = RECORDER.encoder
+            if self.redact:
+                encoder = Encoder(
+                    config.max_payload_bytes, Redactor((*config.redact, *self.redact))
+                )
+            binder = self.binder
+            names = {*binder.named, binder.var_pos, binder.var_kw} - {None}
+            self._secret_params = tuple(
+                n for n in names if n is not None and encoder.redactor.is_secret(n)
             )
+            self._encoder = encoder
             self._encoder_generation = RECORDER.config_generation
         return self._encoder
 
@@ -160,10 +177,17 @@ class _Spec:
         capture = self.capture_inputs
         if capture is None:
             capture = RECORDER.config.capture_inputs
-        handle._inputs = (
-            encoder.encode(self.binder.bind(instance, args, kwargs)) if capture else None
-        )
-        RECORDER.channel.live[handle.execution_id] = handle
+        if capture:
+            inputs = self.binder.bind(instance, args, kwargs)
+            for secret in self._secret_params:
+                if secret in inputs:
+                    inputs[secret] = REDACTED
+            # Top-level keys are parameter names, checked once above: only nested objects
+            # can still hold a secret key.
+            handle._inputs = encoder.encode(inputs, nested_from=1)
+        else:
+            handle._inputs = None
+        RECORDER.track(handle)
         handle._token = current.set(handle)
         return handle
 
@@ -186,8 +210,11 @@ def _end(handle: ExecutionHandle, exc: BaseException | None, result: Any = _MISS
 def _begin_or_none(
     spec: _Spec, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> ExecutionHandle | None:
-    with _guard.guard:
+    try:
         return spec.begin(instance, args, kwargs)
+    except Exception:
+        with _guard.guard:
+            raise
     return None  # an internal error was logged: run the call unrecorded
 
 
@@ -240,11 +267,13 @@ class _Items:
 
     def add(self, item: Any) -> None:
         with _guard.guard:
-            data = self.encoder.encode(item)
+            data = self.encoder.encode(item, truncate=False)
             self.size += len(data) + 1
             if self.kept and self.size <= self.encoder.limit:
                 self.chunks.append(data)
-            else:
+            elif self.kept:
+                # keep the first bytes of the overflowing item for the preview, then stop
+                self.chunks.append(data[: self.encoder.limit])
                 self.kept = False
 
     def finish(self, handle: ExecutionHandle) -> None:

@@ -41,7 +41,7 @@ SECRET_WORDS = (
 )
 
 REPR_LIMIT = 1_000
-_MAX_DEPTH = 64
+_MAX_DEPTH = 200  # orjson refuses nesting beyond 254 levels
 _SCALARS = (str, int, float, bool, type(None))
 _OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 
@@ -94,8 +94,12 @@ class Redactor:
         self._cache: dict[str, bool] = {}
 
     def may_contain(self, data: bytes) -> bool:
-        """Cheap prefilter over encoded JSON: False means no key of it can be secret."""
-        return self._may_contain(data) is not None
+        """Cheap prefilter over encoded JSON: False means no key of it can be secret.
+
+        Non-ASCII text always goes to the full check: ``str.lower`` folds characters such as
+        the Kelvin sign to ASCII letters, which a bytes regex cannot see.
+        """
+        return not data.isascii() or self._may_contain(data) is not None
 
     def is_secret(self, key: object) -> bool:
         """Whether a key names a secret (case-insensitive substring, ``-``/``_`` ignored)."""
@@ -112,6 +116,8 @@ class Redactor:
 
 def _clean(obj: Any, redactor: Redactor | None, depth: int, path: set[int]) -> Any:  # noqa: PLR0911
     """Rebuild ``obj`` as data orjson always encodes, redacting secret keys when asked."""
+    if isinstance(obj, str):
+        return _valid_text(obj)
     if isinstance(obj, _SCALARS):
         if type(obj) is int and not -(2**63) <= obj < 2**64:
             return _big_int(obj)
@@ -119,7 +125,7 @@ def _clean(obj: Any, redactor: Redactor | None, depth: int, path: set[int]) -> A
             return _clean(int(obj), redactor, depth, path)
         return obj
     if depth > _MAX_DEPTH:
-        return bounded_repr(obj, 200)
+        return f"<nested too deep: {_type_name(obj)}>"  # no repr: it could hold a secret
     marker = id(obj)
     if marker in path:
         return f"<cycle {_type_name(obj)}>"
@@ -133,7 +139,7 @@ def _clean(obj: Any, redactor: Redactor | None, depth: int, path: set[int]) -> A
         try:
             out: dict[Any, Any] = {}
             for key, value in list(obj.items()):
-                safe_key = key if isinstance(key, str) else _key_text(key)
+                safe_key = _valid_text(key) if isinstance(key, str) else _key_text(key)
                 if redactor is not None and redactor.is_secret(safe_key):
                     out[safe_key] = REDACTED
                 else:
@@ -156,6 +162,15 @@ def _clean(obj: Any, redactor: Redactor | None, depth: int, path: set[int]) -> A
     except Exception:
         return _default(obj)
     return obj
+
+
+def _valid_text(text: str) -> str:
+    """``text`` as a valid UTF-8 str (lone surrogates escaped)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return str(text)
 
 
 def _key_text(key: object) -> str:
@@ -214,20 +229,31 @@ class Encoder:
         self.limit = limit
         self.redactor = redactor
 
-    def encode(self, value: Any, nested_from: int = 0) -> bytes:
+    def encode(self, value: Any, nested_from: int = 0, *, truncate: bool = True) -> bytes:
         """JSON bytes for ``value``.
 
         ``nested_from`` is where a secret key could first appear: 1 for an inputs dict whose
-        top-level keys were already checked, 0 for anything else.
+        top-level keys were already checked, 0 for anything else. With ``truncate=False`` the
+        full encoding is returned (the caller bounds it).
         """
+        cls = value.__class__
+        if cls is int or cls is float or cls is bool or value is None:
+            try:
+                return orjson.dumps(value)
+            except Exception:  # an int beyond 64 bits
+                return self._encode_slow(value)
         try:
             data = orjson.dumps(value, default=_default, option=_OPTIONS)
         except Exception:
             data = self._encode_slow(value)
         else:
-            if data.find(b"{", nested_from) != -1 and self.redactor.may_contain(data):
+            if (
+                cls is not str
+                and data.find(b"{", nested_from) != -1
+                and self.redactor.may_contain(data)
+            ):
                 data = self._encode_slow(value)
-        if len(data) > self.limit:
+        if truncate and len(data) > self.limit:
             return truncate_json(data, self.limit)
         return data
 
@@ -235,8 +261,8 @@ class Encoder:
         try:
             cleaned = _clean(value, self.redactor, 0, set())
             return orjson.dumps(cleaned, default=_default, option=_OPTIONS)
-        except Exception:
-            return orjson.dumps(bounded_repr(value))
+        except Exception:  # never fall back to the repr of unredacted data
+            return orjson.dumps(f"<unencodable {_type_name(value)}>")
 
     def encode_text(self, text: str) -> str:
         """Bound a plain-text field (error type, message or stack)."""

@@ -209,7 +209,7 @@ class ExecutionHandle:
                     if self._inputs is None or not RECORDER.config.capture_inputs
                     else self._enc().encode(self._inputs)
                 )
-                RECORDER.channel.live[self.execution_id] = self
+                RECORDER.track(self)
             else:
                 self._state = 3  # not recorded
         self._token = current.set(self)

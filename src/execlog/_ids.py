@@ -16,17 +16,23 @@ __all__ = ["new_id", "reseed"]
 _rng = random.Random(os.urandom(32))  # noqa: S311 - uniqueness, not secrecy
 _getrandbits = _rng.getrandbits
 
-_VERSION_AND_VARIANT = (0x7 << 76) | (0x2 << 62)
+_VARIANT = 0x8000_0000_0000_0000  # the two variant bits "10" above 62 random bits
+
+# The first 14 characters depend only on the millisecond: computed once per millisecond and kept
+# as one (ms, text) tuple, so that concurrent threads always see a consistent pair.
+_prefix: tuple[int, str] = (-1, "")
 
 
 def new_id(time_ns: int) -> str:
     """Return a UUIDv7 string for the wall-clock instant ``time_ns`` (ns since the epoch)."""
+    global _prefix  # noqa: PLW0603 - a per-process cache, replaced atomically
     ms, sub_ns = divmod(time_ns, 1_000_000)
-    value = (
-        (ms << 80) | _VERSION_AND_VARIANT | (((sub_ns << 12) // 1_000_000) << 64) | _getrandbits(62)
-    )
-    h = f"{value:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    cached = _prefix
+    if cached[0] != ms:
+        head = f"{ms:012x}"
+        cached = _prefix = (ms, f"{head[:8]}-{head[8:]}-7")
+    tail = f"{_getrandbits(62) | _VARIANT:016x}"
+    return f"{cached[1]}{(sub_ns << 12) // 1_000_000:03x}-{tail[:4]}-{tail[4:]}"
 
 
 def reseed() -> None:

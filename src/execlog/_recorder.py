@@ -24,6 +24,7 @@ from execlog._writer import Channel, Writer
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from execlog._execution import ExecutionHandle
     from execlog._storage import Row
 
 __all__ = ["RECORDER", "Recorder"]
@@ -53,7 +54,7 @@ class Recorder:
         self.pid = os.getpid()
         self.host = HOST
         self.encoder = self._make_encoder()
-        self.channel = Channel()
+        self.channel = Channel(self.config.queue_size)
         self.writer: Writer | None = None
         self._lock = threading.Lock()
         self._io_lock = threading.Lock()
@@ -102,6 +103,7 @@ class Recorder:
             self.flush()
             self.shutdown()
         self.config = new
+        self.channel.set_capacity(new.queue_size)
         self.encoder = self._make_encoder()
         self.config_generation += 1
         if "enabled" in options:
@@ -157,9 +159,15 @@ class Recorder:
         self.enabled_explicit = False
         self.encoder = self._make_encoder()
         self.config_generation += 1
-        self.channel = Channel()
+        self.channel = Channel(self.config.queue_size)
 
     # -- the hot path ---------------------------------------------------------------------
+
+    def track(self, handle: ExecutionHandle) -> None:
+        """Register a live execution (the writer shows it as ``running`` until it ends)."""
+        self.channel.live[handle.execution_id] = handle
+        if self.writer is None:
+            self._ensure_writer()
 
     def enqueue(self, row: Row) -> None:
         """Hand a finished record to the writer (never does I/O)."""
@@ -167,7 +175,7 @@ class Recorder:
         queue = channel.queue
         if self.writer is None:
             self._ensure_writer()
-        if len(queue) >= self.config.queue_size:
+        if len(queue) >= channel.limit:
             self._enqueue_full(row)
         else:
             queue.append(row)
@@ -190,7 +198,7 @@ class Recorder:
         with channel.space:
             channel.waiters += 1
             try:
-                while len(channel.queue) >= config.queue_size:
+                while len(channel.queue) >= channel.limit:
                     left = deadline - time.monotonic()
                     if left <= 0:
                         channel.add_dropped(1)
@@ -258,7 +266,7 @@ class Recorder:
         writer, self.writer = self.writer, None
         if writer is not None:
             writer.forget_after_fork()
-        self.channel = Channel()
+        self.channel = Channel(self.config.queue_size)
         self.generation += 1
         self.pid = os.getpid()
         _ids.reseed()

@@ -49,7 +49,10 @@ class Channel:
     __slots__ = (
         "dropped",
         "drops_lock",
+        "capacity",
         "flushes",
+        "inflight",
+        "limit",
         "live",
         "queue",
         "space",
@@ -57,9 +60,14 @@ class Channel:
         "wake",
     )
 
-    def __init__(self) -> None:
-        """Create an empty channel."""
+    def __init__(self, capacity: int) -> None:
+        """Create an empty channel holding at most ``capacity`` records."""
         self.queue: deque[Row | FlushRequest] = deque()
+        # Producers compare len(queue) with `limit`: the capacity less the records the writer
+        # has taken out of the queue but not yet committed, so memory stays within capacity.
+        self.capacity = capacity
+        self.inflight = 0
+        self.limit = capacity
         self.wake = threading.Event()
         self.space = threading.Condition(threading.Lock())
         self.waiters = 0
@@ -87,6 +95,16 @@ class Channel:
                 self.flushes.difference_update(markers)
         for marker in markers:
             marker.resolve(ok)
+
+    def set_capacity(self, capacity: int) -> None:
+        """Change the bound (``queue_size``)."""
+        self.capacity = capacity
+        self.limit = max(capacity - self.inflight, 0)
+
+    def take_inflight(self, count: int) -> None:
+        """The writer holds ``count`` records outside the queue (0 when they are settled)."""
+        self.inflight = count
+        self.limit = max(self.capacity - count, 0)
 
     def add_dropped(self, count: int) -> None:
         """Count records that were lost (queue full, database unwritable at exit)."""
@@ -164,9 +182,7 @@ class Writer:
                     batch.append(item)  # type: ignore[arg-type]
             except IndexError:
                 pass
-            if self.channel.waiters:
-                with self.channel.space:
-                    self.channel.space.notify_all()
+            self.channel.take_inflight(len(batch))
             running: list[tuple[ExecutionHandle, Row]] = []
             if running_due or markers:
                 running = self._running_rows()
@@ -174,8 +190,14 @@ class Writer:
             dropped = self.channel.take_dropped()
             if not (batch or markers or running or dropped):
                 return True
-            if not self._write(batch, [r for _, r in running], dropped):
+            ok = self._write(batch, [r for _, r in running], dropped)
+            if not ok:
                 queue.extendleft(reversed(batch))
+            self.channel.take_inflight(0)
+            if self.channel.waiters:
+                with self.channel.space:
+                    self.channel.space.notify_all()
+            if not ok:
                 self.channel.add_dropped(dropped)
                 self.channel.resolve_flushes(ok=False)
                 for marker in markers:
