@@ -13,9 +13,9 @@ os.environ.pop("EXECLOG_DISABLED", None)
 os.environ.pop("EXECLOG_PARENT_ID", None)
 os.environ.pop("EXECLOG_CORRELATION_ID", None)
 
-import execlog  # noqa: E402 - after the environment is set
-from execlog._context import current  # noqa: E402
-from execlog._recorder import RECORDER  # noqa: E402
+import execlog
+from execlog._context import current
+from execlog._recorder import RECORDER
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -49,7 +49,7 @@ def rows(db_path: str, where: str = "1", params: tuple[Any, ...] = ()) -> list[d
     conn.row_factory = sqlite3.Row
     try:
         cur = conn.execute(
-            f"SELECT * FROM executions WHERE {where} ORDER BY started_at, execution_id",  # noqa: S608
+            f"SELECT * FROM executions WHERE {where} ORDER BY started_at, execution_id",
             params,
         )
         return [dict(r) for r in cur]

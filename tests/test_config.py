@@ -1,7 +1,6 @@
 """``execlog.configure``: defaults, validation, partial updates, database targets, lifecycle."""
 
 # The house style writes `expected == actual` (STYLE.md, Tests); ruff's SIM300 wants the reverse.
-# ruff: noqa: SIM300
 
 from __future__ import annotations
 

@@ -5,7 +5,6 @@ the last classes test ``execlog._encoding`` directly.
 """
 
 # The house style writes `expected == actual` (STYLE.md, Tests); ruff's SIM300 wants the reverse.
-# ruff: noqa: SIM300
 
 from __future__ import annotations
 

@@ -44,9 +44,15 @@ class _DuplicateFilter(logging.Filter):
         with self._lock:
             self._seen.clear()
 
+    def after_fork(self) -> None:
+        """In a forked child: the lock may have been held by a thread that is gone."""
+        self._lock = threading.Lock()
+
 
 _duplicates = _DuplicateFilter()
 logger.addFilter(_duplicates)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_duplicates.after_fork)
 
 
 def strict() -> bool:

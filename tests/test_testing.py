@@ -1,0 +1,56 @@
+"""The ``execlog_capture`` pytest fixture shipped in ``execlog.testing``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import execlog
+
+if TYPE_CHECKING:
+    import pytest
+
+    from execlog.testing import CapturedExecutions
+
+
+@execlog.traced_execution
+def step(x: int) -> int:
+    return x * 2
+
+
+class TestExeclogCapture:
+    def test_captures_roots_and_children(self, execlog_capture: CapturedExecutions) -> None:
+        """What the code under test records is readable, oldest first, roots separated."""
+        with execlog.execution("job"):
+            step(1)
+            step(2)
+        [root] = execlog_capture.roots()
+        assert "job" == root.name
+        assert [2, 4] == [e.output for e in execlog_capture.named("step")]
+        assert ["job", "step", "step"] == [e.name for e in execlog_capture.executions()]
+
+    def test_records_into_a_private_database(
+        self, execlog_capture: CapturedExecutions, tmp_path: object
+    ) -> None:
+        """The fixture's database is its own temporary file, not ./execlog.db."""
+        step(3)
+        assert execlog_capture.db.endswith("execlog-capture.db")
+        assert 1 == len(execlog_capture.executions())
+
+    def test_restores_previous_db(self, pytester: pytest.Pytester) -> None:
+        """A user's test suite gets the fixture from the plugin; the db is restored after."""
+        from execlog._recorder import RECORDER
+
+        before = RECORDER.config.db
+        pytester.makepyfile(
+            """
+            import execlog
+
+            def test_inner(execlog_capture):
+                with execlog.execution("inner"):
+                    pass
+                assert ["inner"] == [e.name for e in execlog_capture.executions()]
+            """
+        )
+        result = pytester.runpytest_inprocess()
+        result.assert_outcomes(passed=1)
+        assert before == RECORDER.config.db
