@@ -1,0 +1,765 @@
+"""execlog next to a bare call, OpenTelemetry and a floor of unavoidable work, in one run.
+
+Usage::
+
+    python benchmarks/compare.py               # 15 interleaved rounds, 200,000-row throughput
+    python benchmarks/compare.py --quick       # smoke run: 3 rounds, 20,000 rows
+    python benchmarks/compare.py --json out.json
+
+Every scenario is timed for N calls with ``time.perf_counter_ns`` in every round; the rounds
+interleave the scenarios (in a shuffled order per round) so that drifts of a shared or
+throttled machine hit all of them alike, and the median over rounds is reported. N is
+calibrated per scenario so that one measurement takes about ``--target-ms``.
+
+The instrumented variants record the same thing: inputs ``{"a": 1, "b": 2}`` and the output as
+JSON. execlog writes to a temporary SQLite file through its writer thread (flushed after every
+measurement, outside the timed region); OpenTelemetry uses the SDK's ``TracerProvider`` and
+``BatchSpanProcessor`` with an exporter that discards spans (force-flushed likewise).
+
+The floor is the sum of the parts any recorder of this kind cannot avoid, each measured on
+its own (loop overhead subtracted): a ``ContextVar`` set/reset, two ``perf_counter_ns()``, one
+``time_ns()``, one id from ``execlog._ids.new_id``, two ``orjson.dumps`` (inputs and output),
+one ``deque.append``, plus one call through a plain ``functools.wraps`` wrapper (which also
+contains the bare call and one loop iteration, as every timed scenario does).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import contextvars
+import functools
+import json
+import os
+import platform
+import random
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
+
+import execlog
+from execlog._ids import new_id
+from execlog._storage import COLUMNS
+from execlog._storage import sqlite as execlog_sqlite
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from opentelemetry.sdk.trace import ReadableSpan
+
+QUEUE_SIZE = 5_000_000  # never reached: nothing in this script waits on a full queue
+BATCH_SIZE = 512  # execlog's default, also used for the batched bare-SQLite variant
+
+perf_ns = time.perf_counter_ns
+
+
+# -- the function under test ---------------------------------------------------------------
+
+
+def f(a, b=2):
+    return a + b
+
+
+async def af(a, b=2):
+    return a + b
+
+
+def inner(a, b=2):
+    return a + b
+
+
+def middle(a, b=2):
+    return inner(a, b)
+
+
+def outer(a, b=2):
+    return middle(a, b)
+
+
+@functools.wraps(f)
+def wrapped_f(*args, **kwargs):
+    return f(*args, **kwargs)
+
+
+class DiscardingExporter:
+    """Drops every span: measures the SDK, not an exporter."""
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        return None
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return True
+
+
+def otel_function(tracer: Any, name: str = "f", inner_fn: Callable[..., Any] | None = None):
+    @tracer.start_as_current_span(name)
+    def otel_f(a, b=2):
+        span = trace.get_current_span()
+        span.set_attribute("inputs", json.dumps({"a": a, "b": b}))
+        result = a + b if inner_fn is None else inner_fn(a, b)
+        span.set_attribute("output", json.dumps(result))
+        return result
+
+    return otel_f
+
+
+def otel_async_function(tracer: Any):
+    @tracer.start_as_current_span("af")
+    async def otel_af(a, b=2):
+        span = trace.get_current_span()
+        span.set_attribute("inputs", json.dumps({"a": a, "b": b}))
+        result = a + b
+        span.set_attribute("output", json.dumps(result))
+        return result
+
+    return otel_af
+
+
+# -- timers: each runs its body n times and returns the elapsed ns ----------------------------
+
+
+def call_timer(fn: Callable[..., Any]) -> Callable[[int], int]:
+    def timer(n: int) -> int:
+        call = fn
+        rng = range(n)
+        t0 = perf_ns()
+        for _ in rng:
+            call(1)
+        return perf_ns() - t0
+
+    return timer
+
+
+def block_timer(fn: Callable[..., Any]) -> Callable[[int], int]:
+    def timer(n: int) -> int:
+        call = fn
+        execution = execlog.execution
+        rng = range(n)
+        t0 = perf_ns()
+        for _ in rng:
+            with execution("f"):
+                call(1)
+        return perf_ns() - t0
+
+    return timer
+
+
+def async_timer(loop: asyncio.AbstractEventLoop, fn: Callable[..., Any]) -> Callable[[int], int]:
+    async def batch(n: int) -> None:
+        call = fn
+        for _ in range(n):
+            await call(1)
+
+    def timer(n: int) -> int:
+        t0 = perf_ns()
+        loop.run_until_complete(batch(n))
+        return perf_ns() - t0
+
+    return timer
+
+
+def floor_timers() -> dict[str, tuple[str, Callable[[int], int], Callable[[], None] | None]]:
+    """The unavoidable parts, each in the same loop form as the scenarios."""
+    var: contextvars.ContextVar[object] = contextvars.ContextVar("bench", default=None)
+    marker = object()
+    ts = time.time_ns()
+    inputs = {"a": 1, "b": 2}
+    output = 3
+    sink: collections.deque[tuple[Any, ...]] = collections.deque()
+    row = tuple(range(len(COLUMNS)))
+
+    def empty(n: int) -> int:
+        rng = range(n)
+        t0 = perf_ns()
+        for _ in rng:
+            pass
+        return perf_ns() - t0
+
+    def contextvar(n: int) -> int:
+        set_, reset = var.set, var.reset
+        rng = range(n)
+        t0 = perf_ns()
+        for _ in rng:
+            reset(set_(marker))
+        return perf_ns() - t0
+
+    def perf_counter_x2(n: int) -> int:
+        pc = time.perf_counter_ns
+        rng = range(n)
+        t0 = perf_ns()
+        for _ in rng:
+            pc()
+            pc()
+        return perf_ns() - t0
+
+    def time_ns(n: int) -> int:
+        tn = time.time_ns
+        rng = range(n)
+        t0 = perf_ns()
+        for _ in rng:
+            tn()
+        return perf_ns() - t0
+
+    def ids(n: int) -> int:
+        nid = new_id
+        rng = range(n)
+        t0 = perf_ns()
+        for _ in rng:
+            nid(ts)
+        return perf_ns() - t0
+
+    def dumps_x2(n: int) -> int:
+        dumps = orjson.dumps
+        rng = range(n)
+        t0 = perf_ns()
+        for _ in rng:
+            dumps(inputs)
+            dumps(output)
+        return perf_ns() - t0
+
+    def append(n: int) -> int:
+        app = sink.append
+        rng = range(n)
+        t0 = perf_ns()
+        for _ in rng:
+            app(row)
+        return perf_ns() - t0
+
+    return {
+        "empty_loop": ("empty loop iteration (subtracted)", empty, None),
+        "contextvar": ("ContextVar set + reset", contextvar, None),
+        "perf_counter_x2": ("2 x time.perf_counter_ns()", perf_counter_x2, None),
+        "time_ns": ("1 x time.time_ns()", time_ns, None),
+        "new_id": ("execlog._ids.new_id(ts)", ids, None),
+        "orjson_x2": ("2 x orjson.dumps (inputs, output)", dumps_x2, None),
+        "deque_append": ("1 x deque.append(row)", append, sink.clear),
+        "wraps_call": (
+            "functools.wraps wrapper call (incl. bare call + loop)",
+            call_timer(wrapped_f),
+            None,
+        ),
+    }
+
+
+# -- scenarios -------------------------------------------------------------------------------
+
+
+@dataclass
+class Scenario:
+    key: str
+    label: str
+    group: str
+    timer: Callable[[int], int]
+    per: int = 1  # units (calls, executions) per loop iteration
+    before: Callable[[], None] | None = None
+    after: Callable[[], None] | None = None
+    n: int = 0
+    samples: list[float] = field(default_factory=list)  # ns per unit, one per round
+
+    def measure(self, n: int) -> int:
+        if self.before is not None:
+            self.before()
+        try:
+            return self.timer(n)
+        finally:
+            if self.after is not None:
+                self.after()
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+    @property
+    def best(self) -> float:
+        return min(self.samples)
+
+
+def calibrate(scenario: Scenario, target_ns: int) -> int:
+    n = 1
+    while True:
+        elapsed = scenario.measure(n)
+        if elapsed >= target_ns / 10 or n >= 10_000_000:
+            return max(1, min(int(n * target_ns / max(elapsed, 1)), 20_000_000))
+        n *= 10
+
+
+def flush_execlog() -> None:
+    if not execlog.flush(timeout=120.0):
+        print("warning: execlog.flush() returned False", file=sys.stderr)
+
+
+def build_scenarios(loop: asyncio.AbstractEventLoop, provider: TracerProvider) -> list[Scenario]:
+    tracer = provider.get_tracer("execlog-compare")
+
+    @execlog.traced_execution(name="f")
+    def traced_f(a, b=2):
+        return a + b
+
+    @execlog.traced_execution(name="af")
+    async def traced_af(a, b=2):
+        return a + b
+
+    @execlog.traced_execution(name="inner")
+    def traced_inner(a, b=2):
+        return a + b
+
+    @execlog.traced_execution(name="middle")
+    def traced_middle(a, b=2):
+        return traced_inner(a, b)
+
+    @execlog.traced_execution(name="outer")
+    def traced_outer(a, b=2):
+        return traced_middle(a, b)
+
+    @execlog.traced_execution(name="f")
+    def disabled_f(a, b=2):
+        return a + b
+
+    otel_inner = otel_function(tracer, "inner")
+    otel_middle = otel_function(tracer, "middle", otel_inner)
+    otel_outer = otel_function(tracer, "outer", otel_middle)
+
+    def otel_flush() -> None:
+        provider.force_flush()
+
+    def disable() -> None:
+        execlog.configure(enabled=False)
+
+    def enable() -> None:
+        execlog.configure(enabled=True)
+
+    s = Scenario
+    scenarios = [
+        s("bare", "bare call f(1)", "sync", call_timer(f)),
+        s("traced", "@traced_execution f(1)", "sync", call_timer(traced_f), after=flush_execlog),
+        s(
+            "otel",
+            "OTel start_as_current_span f(1)",
+            "sync",
+            call_timer(otel_function(tracer)),
+            after=otel_flush,
+        ),
+        s("block", 'with execution("f"): f(1)', "sync", block_timer(f), after=flush_execlog),
+        s("async_bare", "await af(1)", "async", async_timer(loop, af)),
+        s(
+            "async_traced",
+            "await traced af(1)",
+            "async",
+            async_timer(loop, traced_af),
+            after=flush_execlog,
+        ),
+        s(
+            "async_otel",
+            "await OTel af(1)",
+            "async",
+            async_timer(loop, otel_async_function(tracer)),
+            after=otel_flush,
+        ),
+        s("nested_bare", "3-level bare, per level", "nested", call_timer(outer), per=3),
+        s(
+            "nested_traced",
+            "3-level traced, per execution",
+            "nested",
+            call_timer(traced_outer),
+            per=3,
+            after=flush_execlog,
+        ),
+        s(
+            "nested_otel",
+            "3-level OTel, per span",
+            "nested",
+            call_timer(otel_outer),
+            per=3,
+            after=otel_flush,
+        ),
+        s(
+            "disabled",
+            "traced, configure(enabled=False)",
+            "disabled",
+            call_timer(disabled_f),
+            before=disable,
+            after=enable,
+        ),
+    ]
+    for key, (label, timer, after) in floor_timers().items():
+        scenarios.append(s(f"floor:{key}", label, "floor", timer, after=after))
+    return scenarios
+
+
+def run_rounds(scenarios: list[Scenario], rounds: int, target_ms: float, seed: int) -> None:
+    target_ns = int(target_ms * 1e6)
+    for scenario in scenarios:
+        scenario.measure(max(1, 200 // scenario.per))  # warm up
+        scenario.n = calibrate(scenario, target_ns)
+    rng = random.Random(seed)
+    order = list(scenarios)
+    for index in range(rounds):
+        rng.shuffle(order)
+        for scenario in order:
+            elapsed = scenario.measure(scenario.n)
+            scenario.samples.append(elapsed / (scenario.n * scenario.per))
+        print(f"  round {index + 1}/{rounds} done", file=sys.stderr)
+
+
+# -- end-to-end throughput -----------------------------------------------------------------
+
+
+def _sqlite_connect(path: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")  # what execlog's writer uses
+    return conn
+
+
+def _fresh_schema(path: str) -> None:
+    """Let execlog create the database (schema, indexes, pragmas), with no rows in it."""
+    backend = execlog_sqlite.SQLiteBackend(path)
+    backend.close()
+
+
+def throughput(rows: int, workdir: Path) -> dict[str, Any]:
+    db = str(workdir / "throughput-execlog.db")
+    execlog.configure(db=db, enabled=True)  # flushes and restarts the writer on the new file
+
+    @execlog.traced_execution(name="warmup")
+    def warmup(a):
+        return a
+
+    @execlog.traced_execution(name="tp")
+    def tp(a, b=2):
+        return a + b
+
+    warmup(0)  # schema created and writer running before the clock starts
+    flush_execlog()
+
+    t0 = perf_ns()
+    for i in range(rows):
+        tp(i)
+    t_calls = perf_ns() - t0
+    ok = execlog.flush(timeout=600.0)
+    t_total = perf_ns() - t0
+
+    conn = sqlite3.connect(db)
+    count = conn.execute("SELECT COUNT(*) FROM executions WHERE name = 'tp'").fetchone()[0]
+    recorded = conn.execute(
+        f"SELECT {', '.join(COLUMNS)} FROM executions WHERE name = 'tp' "
+        "ORDER BY started_at, execution_id"
+    ).fetchall()
+    conn.close()
+    json_cols = [i for i, c in enumerate(COLUMNS) if c in {"inputs", "output", "tags"}]
+    same_rows = [
+        tuple(v.encode() if i in json_cols and isinstance(v, str) else v for i, v in enumerate(r))
+        for r in recorded
+    ]  # JSON columns as bytes, as execlog's writer binds them
+
+    statement = getattr(execlog_sqlite, "UPSERT", None) or (
+        f"INSERT INTO executions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
+    )
+
+    def bare_sqlite(path: str, batch: int) -> tuple[int, int]:
+        _fresh_schema(path)
+        conn = _sqlite_connect(path)
+        try:
+            t = perf_ns()
+            for start in range(0, len(same_rows), batch):
+                conn.execute("BEGIN IMMEDIATE")
+                conn.executemany(statement, same_rows[start : start + batch])
+                conn.execute("COMMIT")
+            elapsed = perf_ns() - t
+            written = conn.execute("SELECT COUNT(*) FROM executions").fetchone()[0]
+        finally:
+            conn.close()
+        return elapsed, written
+
+    t_one, written_one = bare_sqlite(str(workdir / "throughput-sqlite-1tx.db"), len(same_rows))
+    t_batched, written_batched = bare_sqlite(
+        str(workdir / "throughput-sqlite-batched.db"), BATCH_SIZE
+    )
+    return {
+        "rows": rows,
+        "flush_ok": ok,
+        "rows_committed": count,
+        "execlog_calls_ns": t_calls,
+        "execlog_total_ns": t_total,
+        "sqlite_one_tx_ns": t_one,
+        "sqlite_one_tx_rows": written_one,
+        "sqlite_batched_ns": t_batched,
+        "sqlite_batched_rows": written_batched,
+        "statement": "UPSERT" if statement is getattr(execlog_sqlite, "UPSERT", None) else "INSERT",
+    }
+
+
+# -- report ----------------------------------------------------------------------------------
+
+
+def source_revision() -> str | None:
+    """The git commit of the execlog being measured (``+dirty`` with uncommitted changes)."""
+    src = Path(execlog.__file__).resolve().parent
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=src,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "."],
+            cwd=src,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{head}+dirty" if dirty else head
+
+
+def machine() -> dict[str, Any]:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = {}
+    for dist in ("execlog", "opentelemetry-sdk", "orjson", "wrapt"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = "?"
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    return {
+        "loadavg_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "nproc": affinity or os.cpu_count(),
+        "cpu": cpu or platform.processor(),
+        "python": sys.version.split()[0],
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "versions": versions,
+        "execlog_revision": source_revision(),
+    }
+
+
+def fmt_ratio(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}x" if value < 10 else f"{value:.1f}x"
+
+
+def report(
+    scenarios: list[Scenario], tp: dict[str, Any], info: dict[str, Any], args: argparse.Namespace
+) -> dict[str, Any]:
+    by = {s.key: s for s in scenarios}
+    med = {k: s.median for k, s in by.items()}
+    empty = med["floor:empty_loop"]
+    parts = {
+        k.split(":", 1)[1]: (med[k] - empty if k != "floor:wraps_call" else med[k])
+        for k in by
+        if k.startswith("floor:") and k != "floor:empty_loop"
+    }
+    floor = sum(parts.values())
+
+    bare_of = {"sync": "bare", "async": "async_bare", "nested": "nested_bare", "disabled": "bare"}
+    otel_of = {
+        "traced": "otel",
+        "block": "otel",
+        "async_traced": "async_otel",
+        "nested_traced": "nested_otel",
+    }
+
+    print()
+    print(
+        f"machine: nproc={info['nproc']}  cpu={info['cpu']}  {info['implementation']} "
+        f"{info['python']}  {info['platform']}"
+    )
+    print(
+        "versions: "
+        + "  ".join(f"{k} {v}" for k, v in info["versions"].items())
+        + f"  (execlog source: {info['execlog_revision'] or 'not a git checkout'})"
+    )
+    if info["loadavg_at_start"] is not None:
+        info["loadavg_at_end"] = list(os.getloadavg())
+        start, end = info["loadavg_at_start"], info["loadavg_at_end"]
+        print(
+            f"load average (1 min) at start {start[0]:.2f}, at end {end[0]:.2f} "
+            "(other work on the machine shows up as noise)"
+        )
+    print(
+        f"rounds={args.rounds}  target={args.target_ms} ms per measurement  "
+        f"execlog: batch_size={BATCH_SIZE} queue_size={QUEUE_SIZE} on_full=block"
+    )
+    print()
+    header = (
+        f"{'scenario':<38} {'ns/call':>9} {'best':>9} {'+ns vs bare':>11} "
+        f"{'x bare':>8} {'OTel/this':>10}"
+    )
+    print(header)
+    print("-" * len(header))
+    rows_out = []
+    for s in scenarios:
+        if s.group == "floor":
+            continue
+        base = med[bare_of[s.group]]
+        ratio_bare = s.median / base
+        otel_key = otel_of.get(s.key)
+        lighter = med[otel_key] / s.median if otel_key else None
+        is_base = s.key == bare_of[s.group]
+        print(
+            f"{s.label:<38} {s.median:>9.0f} {s.best:>9.0f} "
+            f"{'' if is_base else f'{s.median - base:>+.0f}':>11} "
+            f"{fmt_ratio(ratio_bare):>8} {fmt_ratio(lighter):>10}"
+        )
+        rows_out.append(
+            {
+                "key": s.key,
+                "label": s.label,
+                "group": s.group,
+                "n": s.n,
+                "per": s.per,
+                "ns_median": s.median,
+                "ns_best": s.best,
+                "ratio_to_bare": ratio_bare,
+                "otel_over_this": lighter,
+                "samples_ns": s.samples,
+            }
+        )
+    traced = med["traced"]
+    print(
+        f"{'floor (sum of unavoidable parts)':<38} {floor:>9.0f} {'':>9} "
+        f"{floor - med['bare']:>+11.0f} {fmt_ratio(floor / med['bare']):>8} "
+        f"{fmt_ratio(med['otel'] / floor):>10}"
+    )
+    print(f"{'@traced_execution / floor':<38} {fmt_ratio(traced / floor):>9}")
+    print()
+    print("floor parts (median, loop overhead subtracted):")
+    for key, value in parts.items():
+        print(f"  {by['floor:' + key].label:<56} {value:>8.0f} ns")
+    print(f"  {'empty loop iteration (subtracted from each part)':<56} {empty:>8.0f} ns")
+    print()
+
+    n = tp["rows"]
+    e2e = tp["execlog_total_ns"]
+    print(f"end-to-end throughput, {n:,} rows from one thread (statement: {tp['statement']}):")
+    lines = [
+        ("execlog traced calls + flush()", e2e, tp["rows_committed"]),
+        ("  of which the calls themselves", tp["execlog_calls_ns"], None),
+        (
+            "bare sqlite3 executemany, 1 transaction",
+            tp["sqlite_one_tx_ns"],
+            tp["sqlite_one_tx_rows"],
+        ),
+        (
+            f"bare sqlite3 executemany, {BATCH_SIZE}-row txns",
+            tp["sqlite_batched_ns"],
+            tp["sqlite_batched_rows"],
+        ),
+    ]
+    for label, ns, committed in lines:
+        rate = n / (ns / 1e9)
+        extra = "" if committed is None else f"  ({committed:,} rows committed)"
+        print(f"  {label:<42} {ns / 1e9:>8.3f} s {rate:>12,.0f} rows/s{extra}")
+    print(
+        f"  execlog end-to-end / bare sqlite3: {e2e / tp['sqlite_one_tx_ns']:.2f}x "
+        f"(1 transaction), {e2e / tp['sqlite_batched_ns']:.2f}x ({BATCH_SIZE}-row transactions)"
+    )
+    if not tp["flush_ok"] or tp["rows_committed"] != n:
+        print(f"  WARNING: flush ok={tp['flush_ok']}, {tp['rows_committed']} of {n} rows committed")
+
+    return {
+        "machine": info,
+        "settings": {
+            "rounds": args.rounds,
+            "target_ms": args.target_ms,
+            "seed": args.seed,
+            "batch_size": BATCH_SIZE,
+            "queue_size": QUEUE_SIZE,
+        },
+        "scenarios": rows_out,
+        "floor": {
+            "total_ns": floor,
+            "parts_ns": parts,
+            "empty_loop_ns": empty,
+            "traced_over_floor": traced / floor,
+        },
+        "throughput": {
+            **tp,
+            "execlog_rows_per_s": n / (e2e / 1e9),
+            "sqlite_one_tx_rows_per_s": n / (tp["sqlite_one_tx_ns"] / 1e9),
+            "sqlite_batched_rows_per_s": n / (tp["sqlite_batched_ns"] / 1e9),
+            "execlog_over_sqlite_one_tx": e2e / tp["sqlite_one_tx_ns"],
+            "execlog_over_sqlite_batched": e2e / tp["sqlite_batched_ns"],
+        },
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="3 rounds, 20,000 rows")
+    parser.add_argument("--rounds", type=int, default=None, help="rounds (default 15)")
+    parser.add_argument("--rows", type=int, default=None, help="throughput rows (200,000)")
+    parser.add_argument(
+        "--target-ms",
+        type=float,
+        default=None,
+        help="time of one measurement in ms (default 20, quick 5)",
+    )
+    parser.add_argument("--seed", type=int, default=1, help="seed of the per-round order")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    args = parser.parse_args(argv)
+    args.rounds = args.rounds or (3 if args.quick else 15)
+    args.rows = args.rows or (20_000 if args.quick else 200_000)
+    args.target_ms = args.target_ms or (5.0 if args.quick else 20.0)
+
+    for name in ("EXECLOG_PARENT_ID", "EXECLOG_CORRELATION_ID", "EXECLOG_STRICT"):
+        os.environ.pop(name, None)
+
+    info = machine()
+    with tempfile.TemporaryDirectory(prefix="execlog-compare-") as tmp:
+        workdir = Path(tmp)
+        execlog.configure(
+            db=str(workdir / "overhead.db"),
+            queue_size=QUEUE_SIZE,
+            batch_size=BATCH_SIZE,
+            enabled=True,
+        )
+        provider = TracerProvider()
+        provider.add_span_processor(BatchSpanProcessor(DiscardingExporter()))
+        loop = asyncio.new_event_loop()
+        try:
+            scenarios = build_scenarios(loop, provider)
+            print(f"calibrating and running {args.rounds} rounds...", file=sys.stderr)
+            run_rounds(scenarios, args.rounds, args.target_ms, args.seed)
+            print(f"throughput: {args.rows:,} rows...", file=sys.stderr)
+            tp = throughput(args.rows, workdir)
+        finally:
+            loop.close()
+            provider.shutdown()
+            execlog.shutdown()
+        results = report(scenarios, tp, info, args)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+        print(f"\nresults written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
