@@ -116,7 +116,11 @@ _ENV_KEYS = (os.fsencode(ENV_PARENT), os.fsencode(ENV_CORRELATION))
 
 def env_context() -> PropagationContext | None:
     """Lineage this process was started with (``EXECLOG_PARENT_ID``/``EXECLOG_CORRELATION_ID``)."""
-    if isinstance(_ENV_DATA, dict) and _ENV_KEYS[0] not in _ENV_DATA and _ENV_KEYS[1] not in _ENV_DATA:
+    if (
+        isinstance(_ENV_DATA, dict)
+        and _ENV_KEYS[0] not in _ENV_DATA
+        and _ENV_KEYS[1] not in _ENV_DATA
+    ):
         return None
     parent = os.environ.get(ENV_PARENT)
     correlation = os.environ.get(ENV_CORRELATION)

@@ -47,9 +47,9 @@ class Channel:
     """What producers and the writer share. Replaced whole in a forked child."""
 
     __slots__ = (
+        "capacity",
         "dropped",
         "drops_lock",
-        "capacity",
         "flushes",
         "inflight",
         "limit",
