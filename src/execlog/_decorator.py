@@ -8,7 +8,9 @@ Plain functions, coroutines, generators and async generators each get their own 
 
 from __future__ import annotations
 
+import functools
 import inspect
+import types
 import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
@@ -18,7 +20,9 @@ import wrapt
 from execlog import _config, _guard
 from execlog._context import current
 from execlog._encoding import REDACTED, Encoder, Redactor, truncate_json
-from execlog._execution import ExecutionHandle, _perf_ns
+from execlog._execution import ExecutionHandle, _get_ident, _perf_ns, _time_ns
+from execlog._ids import new_id
+from execlog._propagation import env_context
 from execlog._recorder import RECORDER
 
 if TYPE_CHECKING:
@@ -28,6 +32,10 @@ __all__ = ["traced_execution"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 _MISSING: Any = object()
+_new_handle = ExecutionHandle.__new__
+_current_get = current.get
+_current_set = current.set
+_current_reset = current.reset
 _EMPTY = inspect.Parameter.empty
 
 
@@ -37,9 +45,11 @@ class _Binder:
     __slots__ = (
         "defaults",
         "drop",
+        "n_named",
         "named",
         "positional",
         "positional_bound",
+        "simple",
         "var_kw",
         "var_pos",
     )
@@ -68,9 +78,20 @@ class _Binder:
             if p.default is not _EMPTY and p.kind is not p.POSITIONAL_ONLY
         }
         self.drop = positional[0] if positional and positional[0] in ("self", "cls") else None
+        self.n_named = len(self.named)
+        # No *args, **kwargs or self/cls: a call binds with one zip and one update.
+        self.simple = self.var_pos is None and self.var_kw is None and self.drop is None
 
     def bind(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         names = self.positional if instance is None else self.positional_bound
+        if self.simple:
+            inputs = dict(zip(names, args))
+            if kwargs:
+                inputs.update(kwargs)
+            if len(inputs) < self.n_named and self.defaults:
+                for key, value in self.defaults.items():
+                    inputs.setdefault(key, value)
+            return inputs
         inputs = dict(self.defaults) if self.defaults else {}
         inputs.update(zip(names, args))
         if self.var_pos is not None:
@@ -154,29 +175,43 @@ class _Spec:
     def begin(
         self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> ExecutionHandle:
-        """Create, start and make current a handle for one call (the caller resets the token)."""
-        handle = ExecutionHandle.__new__(ExecutionHandle)
+        """Create, start and make current a handle for one call (the hot path)."""
+        recorder = RECORDER
+        outer = _current_get()
+        started = _time_ns()
+        handle = _new_handle(ExecutionHandle)
         handle.name = self.name
         handle.kind = self.kind
-        handle.trigger_kind = self.trigger_kind
-        handle.correlation_id = ""
-        handle.run_id = None
-        handle._parent_arg = None
-        handle._context = None
-        handle._static_tags = self.tags
-        handle._tags = None
-        encoder = handle._encoder = self.encoder()
-        capture_output = self.capture_output
-        handle._capture_output = capture_output
-        handle._output = None
-        handle._output_json = None
-        handle._output_set = False
-        handle._status = None
-        handle._running_written = False
-        handle._begin(current.get())
+        handle.execution_id = eid = new_id(started)
+        if outer is not None:
+            handle.parent_execution_id = outer.execution_id
+            handle.correlation_id = outer.correlation_id
+            handle.run_id = outer.run_id
+            handle.trigger_kind = self.trigger_kind or "child"
+        else:
+            inherited = env_context()
+            parent_id = None if inherited is None else inherited.parent_execution_id
+            handle.parent_execution_id = parent_id
+            handle.correlation_id = (
+                eid if inherited is None else (inherited.correlation_id or parent_id or eid)
+            )
+            handle.run_id = None
+            handle.trigger_kind = self.trigger_kind or ("child" if parent_id else "manual")
+        if self._encoder_generation == recorder.config_generation:
+            encoder = self._encoder
+        else:
+            encoder = self.encoder()
+        handle._encoder = encoder
+        if self.tags is not None:
+            handle._static_tags = self.tags
+        if self.capture_output is not None:
+            handle._capture_output = self.capture_output
+        handle._started_ns = started
+        handle._thread_id = _get_ident()
+        handle._generation = recorder.generation
         capture = self.capture_inputs
         if capture is None:
-            capture = RECORDER.config.capture_inputs
+            capture = recorder.config.capture_inputs
         if capture:
             inputs = self.binder.bind(instance, args, kwargs)
             for secret in self._secret_params:
@@ -187,24 +222,38 @@ class _Spec:
             handle._inputs = encoder.encode(inputs, nested_from=1)
         else:
             handle._inputs = None
-        RECORDER.track(handle)
-        handle._token = current.set(handle)
+        handle._state = 1
+        recorder.channel.live[eid] = handle
+        if recorder.writer is None:
+            recorder._ensure_writer()
+        handle._token = _current_set(handle)
+        handle._t0 = _perf_ns()
         return handle
 
 
 def _end(handle: ExecutionHandle, exc: BaseException | None, result: Any = _MISSING) -> None:
     t1 = _perf_ns()
-    token, handle._token = handle._token, None
+    token = handle._token
+    if token is not None:
+        handle._token = None
+        try:
+            _current_reset(token)
+        except ValueError:  # ended in another context (a generator finalised elsewhere)
+            pass
     try:
-        if token is not None:
-            current.reset(token)
-    except ValueError:
-        pass
-    with _guard.guard:
         if result is not _MISSING and not handle._output_set:
-            handle._output = result
-            handle._output_set = True
-        handle._finish(t1, exc)
+            handle._finish(t1, exc, result)
+        else:
+            handle._finish(t1, exc)
+    except Exception:
+        with _guard.guard:
+            raise
+
+
+def _internal_error() -> None:
+    """Report the exception being handled as an internal error (call from ``except``)."""
+    with _guard.guard:
+        raise  # noqa: PLE0704 - re-raises the exception the caller is handling
 
 
 def _begin_or_none(
@@ -213,8 +262,7 @@ def _begin_or_none(
     try:
         return spec.begin(instance, args, kwargs)
     except Exception:
-        with _guard.guard:
-            raise
+        _internal_error()
     return None  # an internal error was logged: run the call unrecorded
 
 
@@ -401,6 +449,77 @@ def _make_async_generator(spec: _Spec) -> Callable[..., Any]:
     return agenerator
 
 
+def _defined_in_class(func: Any) -> bool:
+    """Whether ``func`` was defined in a class body (it will be bound as a method)."""
+    parts = getattr(func, "__qualname__", "").split(".")
+    return len(parts) > 1 and parts[-2] != "<locals>"
+
+
+def _fast_path(target: Any) -> bool:
+    """Plain functions skip wrapt: methods, class/staticmethod objects and callables keep it.
+
+    wrapt's proxy costs about half a microsecond per call. A function defined at module level
+    or inside another function is never bound to an instance by its definition, so a plain
+    ``functools.wraps`` closure behaves like it for ``inspect``, pickling and descriptors.
+    """
+    return isinstance(target, types.FunctionType) and not _defined_in_class(target)
+
+
+def _fast_plain(func: Any, spec: _Spec) -> Callable[..., Any]:
+    recorder = RECORDER
+    begin = spec.begin
+
+    @functools.wraps(func)
+    def traced(*args: Any, **kwargs: Any) -> Any:
+        if not recorder.enabled:
+            return func(*args, **kwargs)
+        try:
+            handle = begin(None, args, kwargs)
+        except Exception:
+            _internal_error()  # logged (re-raised under EXECLOG_STRICT): run unrecorded
+            return func(*args, **kwargs)
+        try:
+            result = func(*args, **kwargs)
+        except BaseException as exc:
+            _end(handle, exc)
+            raise
+        _end(handle, None, result)
+        return result
+
+    return traced
+
+
+def _fast_coroutine(func: Any, spec: _Spec) -> Callable[..., Any]:
+    recorder = RECORDER
+
+    @functools.wraps(func)
+    async def traced(*args: Any, **kwargs: Any) -> Any:
+        if not recorder.enabled:
+            return await func(*args, **kwargs)
+        handle = _begin_or_none(spec, None, args, kwargs)
+        if handle is None:
+            return await func(*args, **kwargs)
+        try:
+            result = await func(*args, **kwargs)
+        except BaseException as exc:
+            _end(handle, exc)
+            raise
+        _end(handle, None, result)
+        return result
+
+    return traced
+
+
+def _fast_generator(func: Any, spec: _Spec) -> Callable[..., Any]:
+    impl = _make_generator(spec)
+
+    @functools.wraps(func)
+    def traced(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
+        return (yield from impl(func, None, args, kwargs))
+
+    return traced
+
+
 def _unwrap_kind(func: Any) -> Any:
     """The function whose code decides the wrapper kind (looks through class/static methods)."""
     if isinstance(func, (classmethod, staticmethod)):
@@ -498,6 +617,12 @@ def traced_execution(
             tags,
             redact_names,
         )
+        if _fast_path(target) and not inspect.isasyncgenfunction(target):
+            if inspect.iscoroutinefunction(target):
+                return _fast_coroutine(target, spec)
+            if inspect.isgeneratorfunction(target):
+                return _fast_generator(target, spec)
+            return _fast_plain(target, spec)
         if inspect.isasyncgenfunction(inner):
             wrapper = _make_async_generator(spec)
         elif inspect.iscoroutinefunction(inner):

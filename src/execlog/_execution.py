@@ -78,23 +78,18 @@ class ExecutionHandle:
     .. versionadded:: 0.1.0
     """
 
+    # Attributes every execution sets live in slots. Those most executions never change (user
+    # tags, an explicit output or status, lineage arguments of ``execution()``) are class-level
+    # defaults, overridden in the instance ``__dict__`` only when set: a traced call stores
+    # fifteen attributes, not twenty-five.
     __slots__ = (
-        "_capture_output",
-        "_context",
+        "__dict__",
         "_encoder",
         "_generation",
         "_inputs",
-        "_output",
-        "_output_json",
-        "_output_set",
-        "_parent_arg",
-        "_running_written",
         "_started_ns",
         "_state",
-        "_static_tags",
-        "_status",
         "_t0",
-        "_tags",
         "_thread_id",
         "_token",
         "correlation_id",
@@ -105,6 +100,17 @@ class ExecutionHandle:
         "run_id",
         "trigger_kind",
     )
+
+    _capture_output: bool | None = None
+    _context: PropagationContext | None = None
+    _output: Any = None
+    _output_json: bytes | None = None
+    _output_set = False
+    _parent_arg: Any = None
+    _running_written = False
+    _static_tags: dict[str, Any] | None = None
+    _status: str | None = None
+    _tags: dict[str, Any] | None = None
 
     def __init__(
         self,
@@ -118,8 +124,6 @@ class ExecutionHandle:
         run_id: str | None = None,
         tags: dict[str, Any] | None = None,
         context: PropagationContext | None = None,
-        capture_output: bool | None = None,
-        encoder: Encoder | None = None,
     ) -> None:
         """Prepare an execution; it starts on ``__enter__``. See :func:`execution`."""
         self.name = str(name)
@@ -129,19 +133,15 @@ class ExecutionHandle:
         self.run_id: str | None = run_id
         self.execution_id = ""
         self.parent_execution_id: str | None = None
-        self._parent_arg = parent
-        self._context = context
-        self._static_tags: dict[str, Any] | None = None
-        self._tags: dict[str, Any] | None = dict(tags) if tags else None
-        self._encoder = encoder
-        self._capture_output = capture_output
+        if parent is not None:
+            self._parent_arg = parent
+        if context is not None:
+            self._context = context
+        if tags:
+            self._tags = dict(tags)
+        self._encoder: Encoder | None = None
         self._inputs: Any = inputs
-        self._output: Any = None
-        self._output_json: bytes | None = None
-        self._output_set = False
-        self._status: str | None = None
         self._state = 0
-        self._running_written = False
         self._token: Token[ExecutionHandle | None] | None = None
 
     # -- user API -----------------------------------------------------------------------
@@ -291,7 +291,11 @@ class ExecutionHandle:
         self._state = 1
         self._t0 = _perf_ns()
 
-    def _finish(self, t1: int, exc: BaseException | None) -> None:
+    def _finish(self, t1: int, exc: BaseException | None, result: Any = None) -> None:
+        """End the execution and hand its row to the recorder.
+
+        ``result`` is a traced call's return value (the output unless ``set_output`` was used).
+        """
         if self._state != 1:
             return
         self._state = 2
@@ -299,18 +303,20 @@ class ExecutionHandle:
         recorder.channel.live.pop(self.execution_id, None)
         if self._generation != recorder.generation:
             return  # started before a fork: the parent process records it
-        status = status_for(exc)
-        if self._status is not None and (exc is None or status == "success"):
+        status = "success" if exc is None else status_for(exc)
+        if self._status is not None and status == "success":
             status = self._status
-        recorder.enqueue(self._row(status, t1, exc))
+        recorder.enqueue(self._row(status, t1, exc, result))
 
-    def _output_bytes(self) -> bytes | None:
+    def _output_bytes(self, result: Any) -> bytes | None:
         capture = self._capture_output
         if capture is None:
             capture = RECORDER.config.capture_output
         if not capture:
             return None
         if not self._output_set:
+            if result is not None:
+                return self._enc().encode(result)
             return self._output_json
 
         return self._enc().encode(self._output)
@@ -323,7 +329,7 @@ class ExecutionHandle:
             return None
         return self._enc().encode(tags)
 
-    def _row(self, status: str, t1: int, exc: BaseException | None) -> Row:
+    def _row(self, status: str, t1: int, exc: BaseException | None, result: Any = None) -> Row:
         duration_ns = t1 - self._t0
         started_us = self._started_ns // 1000
         error_type: str | None = None
@@ -343,7 +349,7 @@ class ExecutionHandle:
             started_us + duration_ns // 1000,
             duration_ns / 1e6,
             self._inputs,
-            self._output_bytes(),
+            self._output_bytes(result),
             error_type,
             error_message,
             error_stack,

@@ -1,40 +1,62 @@
 """Time-ordered, globally unique execution ids (UUIDv7 layout, RFC 9562).
 
-Layout: 48 bits of Unix milliseconds, version 7, 12 bits of sub-millisecond precision
-(RFC 9562 section 6.2 method 3), the variant, then 62 random bits. Ids made in one process
-sort by creation time to 1/4096 ms; the random tail keeps them unique across processes and
-hosts. The random source is re-seeded after ``fork`` so a child never repeats its parent.
+Layout (RFC 9562 section 5.7 with section 6.2 methods 1 and 3)::
+
+    unix_ms (48) | ver 7 (4) | sub-ms (12) | var 10 (2) | process random (46) | counter (16)
+
+- 48 bits of Unix milliseconds and 12 bits of sub-millisecond precision make ids sort by
+  creation time (to 1/4096 ms);
+- 46 random bits chosen once per process (re-drawn in a forked child) keep ids of different
+  processes and hosts apart;
+- a 16-bit per-process counter keeps ids made in the same 1/4096 ms apart inside a process.
+
+Everything but the time fields and the counter is formatted once, and those are looked up in
+small tables of hex digits, so making an id costs a few hundred nanoseconds.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
-import random
 
 __all__ = ["new_id", "reseed"]
 
-_rng = random.Random(os.urandom(32))  # noqa: S311 - uniqueness, not secrecy
-_getrandbits = _rng.getrandbits
+_VARIANT = 0b10 << 62
+_HEX2 = [f"{i:02x}" for i in range(256)]
+_HEX3 = [f"{i:03x}" for i in range(4096)]
 
-_VARIANT = 0x8000_0000_0000_0000  # the two variant bits "10" above 62 random bits
-
-# The first 14 characters depend only on the millisecond: computed once per millisecond and kept
-# as one (ms, text) tuple, so that concurrent threads always see a consistent pair.
+# (ms, "xxxxxxxx-xxxx-7") for the last millisecond seen: one tuple, replaced atomically, so
+# concurrent threads always read a consistent pair.
 _prefix: tuple[int, str] = (-1, "")
+_tail = ""
+_counter = itertools.count()
+
+
+def reseed() -> None:
+    """Draw a new per-process random tail (at import and in a forked child)."""
+    global _tail, _counter  # noqa: PLW0603 - per-process state, replaced whole
+    random_bits = int.from_bytes(os.urandom(8), "big") & ((1 << 46) - 1)
+    text = f"{_VARIANT | (random_bits << 16):016x}"
+    _tail = f"-{text[:4]}-{text[4:12]}"
+    _counter = itertools.count(int.from_bytes(os.urandom(2), "big"))
+
+
+reseed()
 
 
 def new_id(time_ns: int) -> str:
     """Return a UUIDv7 string for the wall-clock instant ``time_ns`` (ns since the epoch)."""
-    global _prefix  # noqa: PLW0603 - a per-process cache, replaced atomically
+    global _prefix  # noqa: PLW0603 - a per-millisecond cache, replaced atomically
     ms, sub_ns = divmod(time_ns, 1_000_000)
     cached = _prefix
     if cached[0] != ms:
         head = f"{ms:012x}"
         cached = _prefix = (ms, f"{head[:8]}-{head[8:]}-7")
-    tail = f"{_getrandbits(62) | _VARIANT:016x}"
-    return f"{cached[1]}{(sub_ns << 12) // 1_000_000:03x}-{tail[:4]}-{tail[4:]}"
-
-
-def reseed() -> None:
-    """Re-seed the random tail (called in a forked child)."""
-    _rng.seed(os.urandom(32))
+    count = next(_counter)
+    return (
+        cached[1]
+        + _HEX3[(sub_ns << 12) // 1_000_000]
+        + _tail
+        + _HEX2[(count >> 8) & 0xFF]
+        + _HEX2[count & 0xFF]
+    )
