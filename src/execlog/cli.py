@@ -2,9 +2,13 @@
 
 Example::
 
-    execlog list --status error
+    execlog list --status error --since 1h
     execlog tree --last
     execlog show 01935f0c-...
+    execlog run -- python job.py
+
+``import execlog`` never imports this module: the command line costs nothing to programs that
+only record.
 
 .. versionadded:: 0.1.0
 """
@@ -14,171 +18,238 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import TYPE_CHECKING, Any
-
-import orjson
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
-    from execlog.store import Execution, Store
+    from execlog._cli.commands import Terminal
 
 __all__ = ["main"]
 
+_DEFAULT_DB = "./execlog.db"
+_STATUSES = ("running", "success", "error", "partial", "cancelled", "abandoned")
+_DB_HELP = "the database (default: $EXECLOG_DB, else ./execlog.db)"
 
-class CLIError(Exception):
-    """A user-facing error: printed as one line, exit status 1."""
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        msg = f"invalid count {text!r}: use a whole number >= 0"
+        raise argparse.ArgumentTypeError(msg)
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
     from execlog import __version__  # noqa: PLC0415 - only the CLI needs it
+    from execlog._cli.times import age, moment  # noqa: PLC0415
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", metavar="PATH", default=argparse.SUPPRESS, help=_DB_HELP)
 
     parser = argparse.ArgumentParser(
         prog="execlog",
-        description="Query the execution history recorded by execlog.",
+        description="Query the execution history recorded by execlog, or record a command.",
+        epilog="Run 'execlog COMMAND --help' for the options of one command.",
+        parents=[common],
     )
     parser.add_argument("--version", action="version", version=f"execlog {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(dest="subcommand", metavar="COMMAND", required=True)
 
-    def command(name: str, help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        p.add_argument(
-            "--db",
-            default=os.environ.get("EXECLOG_DB") or "./execlog.db",
-            help="database file (default: $EXECLOG_DB or ./execlog.db)",
+    def command(
+        name: str, summary: str, description: str, usage: str | None = None
+    ) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name,
+            help=summary,
+            description=description,
+            usage=usage,
+            parents=[common],
+            formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        return p
 
-    p = command("list", "List executions, newest first.")
+    def json_flag(p: argparse.ArgumentParser, what: str) -> None:
+        p.add_argument("--json", action="store_true", help=f"print {what} as JSON")
+
+    since_help = (
+        "started at or after WHEN: an age (30m, 1h, 7d), a date (2026-11-01) or an ISO datetime"
+    )
+
+    p = command(
+        "list",
+        "list executions, newest first",
+        "List executions, newest first. Filters combine; times are UTC.",
+    )
     p.add_argument("--name", help="only executions with exactly this name")
-    p.add_argument("--status", help="only executions with this status")
-    p.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument(
+        "--status",
+        choices=_STATUSES,
+        metavar="STATUS",
+        help=f"only executions with this status: {', '.join(_STATUSES)}",
+    )
+    p.add_argument("--since", type=moment, metavar="WHEN", help=since_help)
+    p.add_argument("--until", type=moment, metavar="WHEN", help="started before WHEN")
+    p.add_argument("--limit", type=_count, default=20, metavar="N", help="at most N (default 20)")
+    p.add_argument("--offset", type=_count, default=0, metavar="N", help="skip the first N")
+    json_flag(p, "a list of executions")
 
-    p = command("show", "Show every field of one execution.")
-    p.add_argument("id", help="execution id")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    p = command(
+        "show",
+        "show every field of one execution",
+        "Show every field of one execution: inputs, output and tags pretty-printed, and the\n"
+        "traceback of an error.",
+    )
+    p.add_argument("id", metavar="ID", help="the execution id")
+    json_flag(p, "the execution")
 
-    p = command("tree", "Show the execution tree of a correlation as a text waterfall.")
-    p.add_argument("id", nargs="?", help="any execution id of the tree")
-    p.add_argument("--last", action="store_true", help="the newest root execution")
-    p.add_argument("--json", action="store_true", help="print the tree's executions as JSON")
+    p = command(
+        "tree",
+        "show a correlation's execution tree as a text waterfall",
+        "Show the execution tree of ID's correlation, one line per execution with its status,\n"
+        "duration and a bar on the tree's timeline; ID is marked with ◀.",
+    )
+    p.add_argument("id", metavar="ID", nargs="?", help="any execution of the tree")
+    p.add_argument("--last", action="store_true", help="the tree of the newest root execution")
+    p.add_argument("--below", action="store_true", help="only ID and what it called")
+    json_flag(p, "the tree (nested, each execution with its 'children')")
+
+    p = command(
+        "lineage",
+        "show an execution's ancestors, siblings and descendants",
+        "Show an execution's lineage: its ancestors (root first), its siblings (same parent)\n"
+        "and its descendants, drawn as a tree.",
+    )
+    p.add_argument("id", metavar="ID", help="the execution id")
+    p.add_argument(
+        "--depth", type=_count, default=20, metavar="N", help="levels up and down (default 20)"
+    )
+    json_flag(p, "{execution, ancestors, descendants, siblings}")
+
+    p = command(
+        "chain",
+        "list every execution of one correlation, by start time",
+        "List every execution sharing CORRELATION_ID, in the order they started.",
+    )
+    p.add_argument("correlation_id", metavar="CORRELATION_ID", help="the correlation id")
+    json_flag(p, "a list of executions")
+
+    p = command(
+        "stats",
+        "count, errors and p50/p95/max duration per name",
+        "Per execution name: how many ran, how many failed, and p50/p95/max duration.",
+    )
+    p.add_argument("--name", help="only this name")
+    p.add_argument("--since", type=moment, metavar="WHEN", help=since_help)
+    json_flag(p, "a list of per-name statistics")
+
+    p = command(
+        "prune",
+        "delete old execution trees",
+        "Delete every execution tree whose root started more than AGE ago (whole trees:\n"
+        "no orphans are left). Asks first on a terminal; elsewhere it needs --yes.",
+    )
+    p.add_argument(
+        "--older-than",
+        type=age,
+        required=True,
+        metavar="AGE",
+        help="e.g. 30d, 12h, 2w (required)",
+    )
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    json_flag(p, "{deleted, cutoff}")
+
+    p = command(
+        "export",
+        "write executions to stdout as JSON Lines",
+        "Write executions to stdout, one JSON object per line, newest first. Streams page by\n"
+        "page (any size of history), with progress on stderr for large exports to a terminal.\n"
+        "\n"
+        "  execlog export --since 7d > last-week.jsonl",
+    )
+    p.add_argument(
+        "--format", choices=("jsonl",), default="jsonl", help="output format (default jsonl)"
+    )
+    p.add_argument("--since", type=moment, metavar="WHEN", help=since_help)
+    p.add_argument("--until", type=moment, metavar="WHEN", help="started before WHEN")
+
+    p = command(
+        "run",
+        "run a command and record it as an execution",
+        "Run CMD, recording it as an execution (kind 'command': argv, exit code, duration;\n"
+        "status error for a non-zero exit, cancelled on Ctrl-C). The command gets\n"
+        "EXECLOG_PARENT_ID and EXECLOG_CORRELATION_ID, and EXECLOG_DB unless already set, so\n"
+        "a Python program using execlog nests under it. Exits with the command's status.\n"
+        "\n"
+        "  execlog run --name nightly -- python etl.py --day 2026-11-21",
+        usage="execlog run [-h] [--db PATH] [--name NAME] -- CMD [ARGS...]",
+    )
+    p.add_argument("--name", help="the execution's name (default: the command's file name)")
+    p.add_argument(
+        "command",
+        nargs=argparse.REMAINDER,
+        metavar="-- CMD ARGS...",
+        help="the command and its arguments",
+    )
     return parser
 
 
-def _open(db: str) -> Store:
-    from execlog import StoreError, open_store  # noqa: PLC0415 - keep `import execlog.cli` light
+def _handler(name: str) -> Callable[[argparse.Namespace, Terminal], int]:
+    if name == "run":
+        from execlog._cli.run import cmd_run  # noqa: PLC0415
 
-    is_path = db != ":memory:" and "://" not in db and not db.startswith("file:")
-    if is_path and not os.path.exists(db):
-        msg = f"no execlog database at {db}"
-        raise CLIError(msg)
-    try:
-        return open_store(db)
-    except StoreError as exc:
-        raise CLIError(str(exc)) from None
+        return cmd_run
+    from execlog._cli.commands import COMMANDS  # noqa: PLC0415
 
-
-def _dump(data: Any) -> None:
-    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
-
-
-def _style() -> Any:
-    from execlog._cli.render import Style  # noqa: PLC0415
-
-    return Style(colour=sys.stdout.isatty() and not os.environ.get("NO_COLOR"))
-
-
-def _cmd_list(args: argparse.Namespace) -> int:
-    from execlog._cli.render import duration_text, table  # noqa: PLC0415
-
-    with _open(args.db) as store:
-        found = store.list(name=args.name, status=args.status, limit=args.limit)
-    if args.json:
-        _dump([e.to_dict() for e in found])
-        return 0
-    rows = [
-        [
-            e.execution_id,
-            e.name,
-            e.status,
-            e.started_at.strftime("%Y-%m-%d %H:%M:%S"),
-            duration_text(e.duration_ms),
-        ]
-        for e in found
-    ]
-    print(table(["ID", "NAME", "STATUS", "STARTED (UTC)", "DURATION"], rows))  # noqa: T201
-    return 0
-
-
-def _get(store: Store, execution_id: str) -> Execution:
-    found = store.get(execution_id)
-    if found is None:
-        msg = f"no execution with id {execution_id}"
-        raise CLIError(msg)
-    return found
-
-
-def _cmd_show(args: argparse.Namespace) -> int:
-    with _open(args.db) as store:
-        e = _get(store, args.id)
-    data = e.to_dict()
-    if args.json:
-        _dump(data)
-        return 0
-    style = _style()
-    for key, value in data.items():
-        if key in {"inputs", "output", "tags", "error_stack"}:
-            continue
-        shown = style.status(str(value)) if key == "status" else value
-        print(f"{key:>20}: {shown}")  # noqa: T201
-    for key in ("inputs", "output", "tags"):
-        print(f"{key}:")  # noqa: T201
-        text = orjson.dumps(data[key], option=orjson.OPT_INDENT_2).decode()
-        print("  " + text.replace("\n", "\n  "))  # noqa: T201
-    if e.error_stack:
-        print("traceback:")  # noqa: T201
-        print(e.error_stack.rstrip())  # noqa: T201
-    return 0
-
-
-def _cmd_tree(args: argparse.Namespace) -> int:
-    from execlog._cli.render import tree  # noqa: PLC0415
-
-    with _open(args.db) as store:
-        if args.last:
-            roots = [e for e in store.list(limit=200) if e.parent_execution_id is None]
-            if not roots:
-                msg = "no root execution recorded yet"
-                raise CLIError(msg)
-            anchor = roots[0]
-        elif args.id:
-            anchor = _get(store, args.id)
-        else:
-            msg = "give an execution id or --last"
-            raise CLIError(msg)
-        members = store.correlation_chain(anchor.correlation_id)
-    if args.json:
-        _dump([e.to_dict() for e in members])
-        return 0
-    root_id = anchor.execution_id if args.id else None
-    print(tree(members, _style(), root_id=root_id))  # noqa: T201
-    return 0
-
-
-_COMMANDS = {"list": _cmd_list, "show": _cmd_show, "tree": _cmd_tree}
+    return COMMANDS[name]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``execlog`` command with ``argv`` (default ``sys.argv[1:]``); return the exit code.
+    """Run the ``execlog`` command with ``argv`` (default ``sys.argv[1:]``).
+
+    Example::
+
+        from execlog.cli import main
+        main(["list", "--status", "error", "--json"])
+
+    Args:
+        argv: The arguments after the program name.
+
+    Returns:
+        The exit status: 0 on success, 1 for an error in the data (no such database or id,
+        a file that is not an execlog database), 2 for invalid arguments; ``execlog run``
+        returns the command's own status.
 
     .. versionadded:: 0.1.0
     """
-    args = _parser().parse_args(argv)
+    from execlog._cli import CLIError  # noqa: PLC0415
+    from execlog._cli.commands import Terminal  # noqa: PLC0415
+
     try:
-        return _COMMANDS[args.command](args)
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error argparse has printed
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    args.db = getattr(args, "db", None) or os.environ.get("EXECLOG_DB") or _DEFAULT_DB
+    term = Terminal.detect()
+    try:
+        return _handler(args.subcommand)(args, term)
     except CLIError as exc:
-        print(f"execlog: error: {exc}", file=sys.stderr)  # noqa: T201
-        return 1
-    except BrokenPipeError:  # e.g. `execlog list | head`
+        term.note(f"execlog: error: {exc}")
+        return exc.code
+    except KeyboardInterrupt:
+        term.note("")
+        return 130
+    except BrokenPipeError:  # e.g. `execlog list | head`: the reader has gone, stop quietly
+        _silence_stdout()
         return 0
+
+
+def _silence_stdout() -> None:
+    """Point stdout at devnull so the interpreter's final flush does not complain again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (e.g. under a test runner)
+        pass

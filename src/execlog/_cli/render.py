@@ -1,16 +1,21 @@
-"""Rendering executions for a terminal: tables and the execution tree (a text waterfall)."""
+"""Rendering executions for a terminal: tables, the execution tree (a text waterfall), details.
+
+Everything here returns text; nothing prints. Colour is decided by the caller (:class:`Style`).
+"""
 
 from __future__ import annotations
 
-import shutil
-from typing import TYPE_CHECKING
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+import orjson
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Collection, Mapping, Sequence
 
     from execlog.store import Execution
 
-__all__ = ["Style", "duration_text", "table", "tree"]
+__all__ = ["Style", "details", "duration_text", "table", "time_text", "tree"]
 
 _STATUS_COLOURS = {
     "success": "32",
@@ -20,6 +25,9 @@ _STATUS_COLOURS = {
     "running": "36",
     "abandoned": "35",
 }
+_UTC = dt.timezone.utc
+#: Width of the output when it is not a terminal (only the tree's bars need one).
+DEFAULT_WIDTH = 100
 
 
 class Style:
@@ -29,20 +37,25 @@ class Style:
         """Colour when ``colour`` is True."""
         self.colour = colour
 
-    def status(self, status: str) -> str:
-        """The status word, coloured by outcome."""
-        code = _STATUS_COLOURS.get(status)
-        if not self.colour or code is None:
-            return status
-        return f"\x1b[{code}m{status}\x1b[0m"
+    def _paint(self, code: str, text: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if self.colour else text
+
+    def status(self, text: str) -> str:
+        """A (possibly padded) status word, coloured by outcome."""
+        code = _STATUS_COLOURS.get(text.strip())
+        return text if code is None else self._paint(code, text)
 
     def dim(self, text: str) -> str:
         """Secondary text."""
-        return f"\x1b[2m{text}\x1b[0m" if self.colour else text
+        return self._paint("2", text)
+
+    def bold(self, text: str) -> str:
+        """Emphasis: headings and the highlighted execution."""
+        return self._paint("1", text)
 
 
 def duration_text(ms: float | None) -> str:
-    """A duration for people: 850µs, 12.3ms, 4.20s, 3m05s."""
+    """A duration for people: 850µs, 12.3ms, 4.20s, 3m05s, 2h07m."""
     if ms is None:
         return "-"
     if ms < 1:
@@ -51,8 +64,19 @@ def duration_text(ms: float | None) -> str:
         return f"{ms:.1f}ms"
     if ms < 60_000:
         return f"{ms / 1000:.2f}s"
-    minutes, seconds = divmod(ms / 1000, 60)
-    return f"{int(minutes)}m{int(seconds):02d}s"
+    minutes, seconds = divmod(int(ms / 1000), 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def time_text(value: dt.datetime | None, precise: bool = False) -> str:
+    """A UTC time: ``2026-11-21 00:18:03`` (with microseconds when ``precise``)."""
+    if value is None:
+        return "-"
+    value = value.astimezone(_UTC)
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f UTC" if precise else "%Y-%m-%d %H:%M:%S")
 
 
 def _cut(text: str, width: int) -> str:
@@ -61,75 +85,194 @@ def _cut(text: str, width: int) -> str:
     return text[: max(width - 1, 0)] + "…"
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]], width: int | None = None) -> str:
-    """Left-aligned columns; the widest column is cut so the table fits ``width``."""
-    width = width or shutil.get_terminal_size((120, 24)).columns
+def table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    width: int | None = None,
+    flex: Sequence[int] = (),
+    right: Collection[int] = (),
+    paint: Mapping[int, Callable[[str], str]] | None = None,
+) -> str:
+    """Columns separated by two spaces, cut to fit ``width`` (None: never cut).
+
+    Args:
+        headers: Column titles.
+        rows: Cells as text.
+        width: The terminal width; when the table is wider, the ``flex`` columns (in that order,
+            then the widest) are shortened, down to 8 characters each, with an ellipsis.
+        flex: Indexes of the columns to shorten first.
+        right: Indexes of right-aligned columns (numbers, durations).
+        paint: Per column, a function that colours a padded cell (never changes its width).
+    """
+    paint = paint or {}
     cols = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
-    total = sum(cols) + 2 * (len(cols) - 1)
-    if total > width and cols:
-        widest = cols.index(max(cols))
-        cols[widest] = max(cols[widest] - (total - width), 8)
-    lines = ["  ".join(_cut(h, w).ljust(w) for h, w in zip(headers, cols)).rstrip()]
-    lines.extend("  ".join(_cut(c, w).ljust(w) for c, w in zip(row, cols)).rstrip() for row in rows)
-    return "\n".join(lines)
+    if width is not None:
+        excess = sum(cols) + 2 * (len(cols) - 1) - width
+        order = list(flex) + sorted(range(len(cols)), key=lambda i: -cols[i])
+        for i in order:
+            if excess <= 0:
+                break
+            cut = min(excess, max(cols[i] - 8, 0))
+            cols[i] -= cut
+            excess -= cut
+
+    def line(cells: Sequence[str], painted: bool) -> str:
+        out = []
+        for i, (cell, w) in enumerate(zip(cells, cols)):
+            text = _cut(cell, w)
+            text = text.rjust(w) if i in right else text.ljust(w)
+            if painted and i in paint:
+                text = paint[i](text)
+            out.append(text)
+        return "  ".join(out).rstrip()
+
+    return "\n".join([line(headers, painted=False)] + [line(r, painted=True) for r in rows])
+
+
+def _label(e: Execution) -> str:
+    if e.trigger_kind in ("child", "manual"):
+        return e.name
+    return f"{e.name} ({e.trigger_kind})"
+
+
+def _tree_lines(executions: Sequence[Execution], below: str | None) -> list[tuple[str, Execution]]:
+    """(indentation prefix, execution) in display order: depth first, children by start."""
+    by_id = {e.execution_id: e for e in executions}
+    children: dict[str | None, list[Execution]] = {}
+    for e in executions:
+        parent = e.parent_execution_id
+        if parent not in by_id or parent == e.execution_id:
+            parent = None
+        children.setdefault(parent, []).append(e)
+    for kids in children.values():
+        kids.sort(key=lambda e: (e.started_at, e.execution_id))
+    lines: list[tuple[str, Execution]] = []
+    seen: set[str] = set()
+
+    def walk(root: Execution) -> None:
+        # A stack rather than recursion: a tree may be deeper than Python's recursion limit.
+        stack: list[tuple[Execution, str, str]] = [(root, "", "")]
+        while stack:
+            e, prefix, branch = stack.pop()
+            lines.append((prefix + branch, e))
+            if e.execution_id in seen:  # a cycle in hand-edited data: show it once, do not loop
+                continue
+            seen.add(e.execution_id)
+            kids = children.get(e.execution_id, [])
+            if branch:
+                prefix += "   " if branch == "└─ " else "│  "
+            last = len(kids) - 1
+            stack.extend(
+                (kids[i], prefix, "└─ " if i == last else "├─ ") for i in range(last, -1, -1)
+            )
+
+    if below is not None:
+        if below in by_id:
+            walk(by_id[below])
+        return lines
+    for root in children.get(None, []):
+        walk(root)
+    # Executions only reachable through a cycle: start from the earliest one left.
+    for e in sorted(executions, key=lambda e: (e.started_at, e.execution_id)):
+        if e.execution_id not in seen:
+            walk(e)
+    return lines
 
 
 def tree(
     executions: Sequence[Execution],
     style: Style,
+    *,
     width: int | None = None,
-    root_id: str | None = None,
+    below: str | None = None,
+    highlight: str | None = None,
+    now: dt.datetime | None = None,
 ) -> str:
-    """One line per execution, children indented, with a bar placed on the root's timeline."""
-    width = width or shutil.get_terminal_size((120, 24)).columns
-    by_id = {e.execution_id: e for e in executions}
-    children: dict[str | None, list[Execution]] = {}
-    for e in executions:
-        parent = e.parent_execution_id if e.parent_execution_id in by_id else None
-        children.setdefault(parent, []).append(e)
-    for kids in children.values():
-        kids.sort(key=lambda e: (e.started_at, e.execution_id))
-    roots = [by_id[root_id]] if root_id in by_id else children.get(None, [])
-    if not roots:
+    """One line per execution, children indented, with a bar on the tree's timeline.
+
+    Args:
+        executions: The members of the tree (e.g. a correlation chain), in any order. An
+            execution whose parent is not among them is drawn as a root.
+        style: Colours.
+        width: Line width to fit (default :data:`DEFAULT_WIDTH`).
+        below: Draw only the subtree under this execution id.
+        highlight: Mark this execution (``◀``, and bold on a terminal).
+        now: Where the bar of a ``running`` execution ends (default: the current time).
+    """
+    width = width or DEFAULT_WIDTH
+    lines = _tree_lines(executions, below)
+    if not lines:
         return ""
-    start = min(e.started_at for e in executions).timestamp()
-    end = max((e.started_at.timestamp() + (e.duration_ms or 0) / 1000) for e in executions)
-    span = max(end - start, 1e-9)
+    shown = [e for _, e in lines]
+    now_s = (now or dt.datetime.now(_UTC)).timestamp()
+
+    def end_of(e: Execution) -> float:
+        start = e.started_at.timestamp()
+        if e.duration_ms is not None:
+            return start + e.duration_ms / 1000
+        return max(now_s, start) if e.status == "running" else start
+
+    start = min(e.started_at.timestamp() for e in shown)
+    span = max(max(end_of(e) for e in shown) - start, 1e-9)
     bar_width = max(min(30, width // 4), 10)
-    lines: list[tuple[str, Execution]] = []
-
-    def walk(e: Execution, prefix: str, last: bool, top: bool, seen: set[str]) -> None:
-        branch = "" if top else ("└─ " if last else "├─ ")
-        lines.append((prefix + branch, e))
-        if e.execution_id in seen:  # hand-edited cycles
-            return
-        seen.add(e.execution_id)
-        kids = children.get(e.execution_id, [])
-        extension = "" if top else ("   " if last else "│  ")
-        for i, kid in enumerate(kids):
-            walk(kid, prefix + extension, i == len(kids) - 1, top=False, seen=seen)
-
-    for r in roots:
-        walk(r, "", last=True, top=True, seen=set())
-
-    def name_of(e: Execution) -> str:
-        if e.trigger_kind in ("child", "manual"):
-            return e.name
-        return f"{e.name} ({e.trigger_kind})"
-
-    label_width = max(len(p) + len(name_of(e)) for p, e in lines)
-    label_width = min(label_width, max(width - bar_width - 28, 20))
+    label_width = max(len(prefix) + len(_label(e)) for prefix, e in lines)
+    label_width = min(label_width, max(width - bar_width - 25, 20))
     out = []
     for prefix, e in lines:
-        label = _cut(prefix + name_of(e), label_width).ljust(label_width)
-        offset = int((e.started_at.timestamp() - start) / span * bar_width)
-        length = max(int((e.duration_ms or 0) / 1000 / span * bar_width), 1)
-        offset = min(offset, bar_width - 1)
-        length = min(length, bar_width - offset)
-        bar = " " * offset + "█" * length
-        status = e.status.ljust(9)
-        out.append(
-            f"{label}  {style.status(status)} {duration_text(e.duration_ms):>8}  "
-            f"{style.dim(bar.ljust(bar_width))}".rstrip()
-        )
+        label = _cut(prefix + _label(e), label_width).ljust(label_width)
+        offset = min(int((e.started_at.timestamp() - start) / span * bar_width), bar_width - 1)
+        length = max(int((end_of(e) - e.started_at.timestamp()) / span * bar_width), 1)
+        bar = (" " * offset + "█" * min(length, bar_width - offset)).ljust(bar_width)
+        duration = duration_text(e.duration_ms) if e.status != "running" else "…"
+        text = f"{label}  {style.status(e.status.ljust(9))} {duration:>8}  {style.dim(bar)}"
+        if e.execution_id == highlight:
+            text = f"{style.bold(label)}  {style.status(e.status.ljust(9))} {duration:>8}  "
+            text += f"{style.dim(bar)} ◀"
+        out.append(text.rstrip())
+    return "\n".join(out)
+
+
+def _json_block(value: Any) -> str:
+    text = orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
+    return "  " + text.replace("\n", "\n  ")
+
+
+def details(e: Execution, style: Style) -> str:
+    """Every field of one execution: scalars aligned, JSON pretty-printed, the traceback."""
+    fields: list[tuple[str, str]] = [
+        ("execution_id", e.execution_id),
+        ("name", e.name),
+        ("kind", e.kind),
+        ("status", e.status),
+        ("started_at", time_text(e.started_at, precise=True)),
+        ("ended_at", time_text(e.ended_at, precise=True)),
+        (
+            "duration_ms",
+            "-"
+            if e.duration_ms is None
+            else f"{e.duration_ms:.3f} ({duration_text(e.duration_ms)})",
+        ),
+        ("parent_execution_id", e.parent_execution_id or "-"),
+        ("correlation_id", e.correlation_id),
+        ("trigger_kind", e.trigger_kind),
+        ("run_id", e.run_id or "-"),
+        ("pid", str(e.pid)),
+        ("thread_id", str(e.thread_id)),
+        ("host", e.host),
+        ("error_type", e.error_type or "-"),
+        ("error_message", e.error_message or "-"),
+    ]
+    key_width = max(len(k) for k, _ in fields)
+    out = []
+    for key, value in fields:
+        shown = style.status(value) if key == "status" else value
+        shown = shown.replace("\n", "\n" + " " * (key_width + 2))
+        out.append(f"{style.dim(key.ljust(key_width))}  {shown}")
+    for key in ("inputs", "output", "tags"):
+        out.append(style.bold(f"{key}:"))
+        out.append(_json_block(getattr(e, key)))
+    if e.error_stack:
+        out.append(style.bold("error_stack:"))
+        out.append("  " + e.error_stack.rstrip().replace("\n", "\n  "))
     return "\n".join(out)
