@@ -215,9 +215,10 @@ def tree(
 
     start = min(e.started_at.timestamp() for e in shown)
     span = max(max(end_of(e) for e in shown) - start, 1e-9)
-    bar_width = max(min(30, width // 4), 10)
+    bar_width = max(min(30, width // 4), 8)
     label_width = max(len(prefix) + len(_label(e)) for prefix, e in lines)
-    label_width = min(label_width, max(width - bar_width - 25, 20))
+    # The rest of a line: 2 + status 9 + 1 + duration 8 + 2 + bar + " ◀" 2.
+    label_width = min(label_width, max(width - bar_width - 24, 12))
     out = []
     for prefix, e in lines:
         label = _cut(prefix + _label(e), label_width).ljust(label_width)
