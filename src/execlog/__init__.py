@@ -18,7 +18,7 @@ from execlog._execution import ExecutionHandle, execution
 from execlog._propagation import PropagationContext, extract, inject
 from execlog._recorder import RECORDER as _RECORDER
 from execlog.exceptions import ConfigError, ExeclogError, SchemaError, StoreError
-from execlog.store import Execution, Lineage, Store, open_store
+from execlog.store import Execution, Lineage, Stats, Store, open_store
 
 __all__ = [
     "ConfigError",
@@ -28,6 +28,7 @@ __all__ = [
     "Lineage",
     "PropagationContext",
     "SchemaError",
+    "Stats",
     "Store",
     "StoreError",
     "configure",

@@ -1,9 +1,13 @@
-"""Reading the history: ``open_store``, :class:`Store`, :class:`Execution`, :class:`Lineage`."""
+"""Reading the history: ``open_store``, :class:`Store`, and its results.
+
+:class:`Execution`, :class:`Lineage` and :class:`Stats` are frozen dataclasses.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -18,18 +22,24 @@ if TYPE_CHECKING:
 
     from execlog._storage import Backend
 
-__all__ = ["Execution", "Lineage", "Store", "open_store"]
+__all__ = ["Execution", "Lineage", "Stats", "Store", "open_store"]
 
 _UTC = dt.timezone.utc
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=_UTC)
+_MICROSECOND = dt.timedelta(microseconds=1)
+_MIN_US = -(2**63)
+_THIRTY_DAYS = dt.timedelta(days=30)
 
 
 def _time(us: int | None) -> dt.datetime | None:
+    """Microseconds since the epoch as an aware UTC datetime (exact: no float on the way)."""
     if us is None:
         return None
-    return dt.datetime.fromtimestamp(us / 1_000_000, tz=_UTC)
+    return _EPOCH + dt.timedelta(microseconds=us)
 
 
 def _us(value: dt.datetime | None, option: str) -> int | None:
+    """An aware (or naive, taken as UTC) datetime as exact microseconds since the epoch."""
     if value is None:
         return None
     if not isinstance(value, dt.datetime):
@@ -37,7 +47,31 @@ def _us(value: dt.datetime | None, option: str) -> int | None:
         raise TypeError(msg)
     if value.tzinfo is None:
         value = value.replace(tzinfo=_UTC)
-    return int(value.timestamp() * 1_000_000)
+    return (value - _EPOCH) // _MICROSECOND
+
+
+def _text(value: str | None, option: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        msg = f"{option} must be a str, got {value!r}"
+        raise TypeError(msg)
+    return value
+
+
+def _id(value: str, option: str) -> str:
+    if not isinstance(value, str):
+        msg = f"{option} must be a str, got {value!r}"
+        raise TypeError(msg)
+    return value
+
+
+def _count(value: int, option: str) -> int:
+    if type(value) is not int:
+        msg = f"{option} must be an int, got {value!r}"
+        raise TypeError(msg)
+    if value < 0:
+        msg = f"{option} must not be negative, got {value!r}"
+        raise ValueError(msg)
+    return value
 
 
 def _json(text: str | bytes | None) -> Any:
@@ -109,15 +143,86 @@ class Execution:
 
 @dataclass(frozen=True, slots=True)
 class Lineage:
-    """An execution with its ancestors (root first), descendants (BFS) and siblings.
+    """An execution with its ancestors, descendants and siblings (immutable).
+
+    Example::
+
+        lin = store.lineage(execution_id)
+        " > ".join(a.name for a in lin.ancestors)       # root first
+        [d.name for d in lin.descendants]               # breadth first
+
+    Attributes:
+        execution: The execution asked about.
+        ancestors: Its parent chain, the root first and its parent last.
+        descendants: Everything below it, level by level (breadth first), each level by start
+            time.
+        siblings: Executions with the same parent, by start time, itself left out. For a root
+            (no parent): the other roots of its correlation.
 
     .. versionadded:: 0.1.0
     """
 
     execution: Execution
-    ancestors: list[Execution] = field(default_factory=list)
-    descendants: list[Execution] = field(default_factory=list)
-    siblings: list[Execution] = field(default_factory=list)
+    ancestors: tuple[Execution, ...] = ()
+    descendants: tuple[Execution, ...] = ()
+    siblings: tuple[Execution, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data: ``{"execution": {...}, "ancestors": [...], ...}``.
+
+        Example::
+
+            json.dumps(store.lineage(execution_id).to_dict())
+        """
+        return {
+            "execution": self.execution.to_dict(),
+            "ancestors": [e.to_dict() for e in self.ancestors],
+            "descendants": [e.to_dict() for e in self.descendants],
+            "siblings": [e.to_dict() for e in self.siblings],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """Outcomes and durations of the finished executions of one name (immutable).
+
+    Example::
+
+        for s in store.stats(since=datetime.now(UTC) - timedelta(days=1)):
+            print(s.name, s.count, f"{s.error_rate:.1%}", s.p50_ms, s.p95_ms, s.max_ms)
+
+    Attributes:
+        name: The execution name.
+        count: Finished executions (every status but ``running``).
+        errors: Those whose status is ``error``.
+        error_rate: ``errors / count``.
+        p50_ms: Median duration (nearest rank), None when no execution has a duration.
+        p95_ms: 95th percentile duration (nearest rank: the smallest duration that at least
+            95% of durations do not exceed).
+        max_ms: Longest duration.
+
+    .. versionadded:: 0.1.0
+    """
+
+    name: str
+    count: int
+    errors: int
+    error_rate: float
+    p50_ms: float | None
+    p95_ms: float | None
+    max_ms: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data (the fields, in order)."""
+        return {
+            "name": self.name,
+            "count": self.count,
+            "errors": self.errors,
+            "error_rate": self.error_rate,
+            "p50_ms": self.p50_ms,
+            "p95_ms": self.p95_ms,
+            "max_ms": self.max_ms,
+        }
 
 
 class Store:
@@ -129,6 +234,9 @@ class Store:
             for ex in store.recent(10):
                 print(ex.name, ex.status, ex.duration_ms)
 
+    Every method reads through the store's own connection; :meth:`delete` and :meth:`prune`
+    write through it too, each in one transaction, waiting while a writer commits a batch.
+
     .. versionadded:: 0.1.0
     """
 
@@ -137,12 +245,26 @@ class Store:
         self._backend = backend
 
     def get(self, execution_id: str) -> Execution | None:
-        """The execution with this id, or None."""
-        row = self._backend.get(execution_id)
+        """The execution with this id, or None.
+
+        Example::
+
+            ex = store.get(execution_id)
+
+        .. versionadded:: 0.1.0
+        """
+        row = self._backend.get(_id(execution_id, "execution_id"))
         return None if row is None else Execution.from_row(row)
 
-    def recent(self, limit: int = 20) -> list[Execution]:
-        """The newest ``limit`` executions, newest first."""
+    def recent(self, limit: int = 20) -> builtins.list[Execution]:
+        """The newest ``limit`` executions, newest first.
+
+        Example::
+
+            store.recent(5)
+
+        .. versionadded:: 0.1.0
+        """
         return self.list(limit=limit)
 
     def list(
@@ -157,38 +279,205 @@ class Store:
     ) -> builtins.list[Execution]:
         """Executions matching every given filter, newest first (``started_at``, then id).
 
+        Example::
+
+            store.list(name="load", status="error", since=datetime(2026, 11, 1, tzinfo=UTC))
+
+        The order is total (ties on ``started_at`` are broken by id, descending), so pages
+        taken with ``limit``/``offset`` neither overlap nor skip while nothing is added.
+
         Args:
             name: Exact name.
             status: One status value.
             correlation_id: One correlation tree.
-            since: Started at or after (inclusive).
+            since: Started at or after (inclusive). A naive datetime is taken as UTC.
             until: Started before (exclusive).
             limit: At most this many.
             offset: Skip this many first.
+
+        Raises:
+            TypeError: A filter of the wrong type.
+            ValueError: A negative ``limit`` or ``offset``.
+
+        .. versionadded:: 0.1.0
         """
-        if type(limit) is not int or limit < 0:
-            msg = f"limit must be a non-negative int, got {limit!r}"
-            raise ValueError(msg)
-        if type(offset) is not int or offset < 0:
-            msg = f"offset must be a non-negative int, got {offset!r}"
-            raise ValueError(msg)
         query = ListQuery(
-            name, status, correlation_id, _us(since, "since"), _us(until, "until"), limit, offset
+            _text(name, "name"),
+            _text(status, "status"),
+            _text(correlation_id, "correlation_id"),
+            _us(since, "since"),
+            _us(until, "until"),
+            _count(limit, "limit"),
+            _count(offset, "offset"),
         )
         return [Execution.from_row(r) for r in self._backend.list_rows(query)]
 
     def children(self, execution_id: str) -> builtins.list[Execution]:
-        """Direct children of an execution, by start time."""
-        return [Execution.from_row(r) for r in self._backend.children(execution_id)]
+        """Direct children of an execution, by start time (empty for an unknown id).
+
+        Example::
+
+            [c.name for c in store.children(ex.execution_id)]
+
+        .. versionadded:: 0.1.0
+        """
+        rows = self._backend.children(_id(execution_id, "execution_id"))
+        return [Execution.from_row(r) for r in rows]
+
+    def lineage(self, execution_id: str, depth: int = 20) -> Lineage:
+        """An execution with its ancestors, descendants and siblings, read consistently.
+
+        Example::
+
+            lin = store.lineage(ex.execution_id, depth=3)
+            lin.ancestors[0] if lin.ancestors else lin.execution   # the root (within 3 levels)
+
+        Parent links are followed whatever the correlation (an explicit ``parent=`` may point
+        into another tree). A parent chain that loops (hand-edited data) is walked once: no
+        execution appears twice in a list, and the execution itself never appears in them.
+
+        Args:
+            execution_id: The execution.
+            depth: How many levels to walk up (ancestors) and down (descendants); 0 gives
+                neither. Siblings are always included.
+
+        Returns:
+            A :class:`Lineage`.
+
+        Raises:
+            KeyError: No execution has this id (like ``mapping[key]``; :meth:`get` is the
+                lookup that returns None).
+            TypeError: ``depth`` is not an int.
+            ValueError: ``depth`` is negative.
+
+        .. versionadded:: 0.1.0
+        """
+        rows = self._backend.lineage(_id(execution_id, "execution_id"), _count(depth, "depth"))
+        if rows is None:
+            raise KeyError(execution_id)
+        return Lineage(
+            Execution.from_row(rows.execution),
+            tuple(Execution.from_row(r) for r in rows.ancestors),
+            tuple(Execution.from_row(r) for r in rows.descendants),
+            tuple(Execution.from_row(r) for r in rows.siblings),
+        )
 
     def correlation_chain(self, correlation_id: str) -> builtins.list[Execution]:
-        """Every execution sharing ``correlation_id``, ordered by ``started_at``."""
-        return [Execution.from_row(r) for r in self._backend.correlation(correlation_id)]
+        """Every execution sharing ``correlation_id``, ordered by ``started_at`` (then id).
+
+        Example::
+
+            for ex in store.correlation_chain(root.correlation_id):
+                print(ex.started_at, ex.name, ex.status)
+
+        .. versionadded:: 0.1.0
+        """
+        rows = self._backend.correlation(_id(correlation_id, "correlation_id"))
+        return [Execution.from_row(r) for r in rows]
 
     def root(self, correlation_id: str) -> Execution | None:
-        """The root execution of a correlation, or None."""
-        row = self._backend.root(correlation_id)
+        """The root execution of a correlation, or None.
+
+        Example::
+
+            store.root(ex.correlation_id).name
+
+        The root is the execution of the correlation whose parent is not part of it (none, or
+        one recorded elsewhere); when there are several, the earliest.
+
+        .. versionadded:: 0.1.0
+        """
+        row = self._backend.root(_id(correlation_id, "correlation_id"))
         return None if row is None else Execution.from_row(row)
+
+    def stats(
+        self, name: str | None = None, since: dt.datetime | None = None
+    ) -> builtins.list[Stats]:
+        """Count, errors and duration percentiles per name, computed by SQLite.
+
+        Example::
+
+            for s in store.stats(since=datetime.now(UTC) - timedelta(hours=1)):
+                print(s.name, s.count, s.error_rate, s.p95_ms)
+
+        ``running`` executions are not counted (they have neither an outcome nor a duration);
+        every other status is, and ``errors`` counts status ``error``. Percentiles are
+        nearest-rank over the executions that have a duration.
+
+        Args:
+            name: Only this name (exact).
+            since: Only executions started at or after this instant.
+
+        Returns:
+            One :class:`Stats` per name, sorted by name.
+
+        .. versionadded:: 0.1.0
+        """
+        rows = self._backend.stats(_text(name, "name"), _us(since, "since"))
+        return [
+            Stats(n, count, errors, errors / count, p50, p95, high)
+            for n, count, errors, p50, p95, high in rows
+        ]
+
+    def delete(self, execution_id: str) -> int:
+        """Remove an execution and all its descendants, in one transaction.
+
+        Example::
+
+            removed = store.delete(ex.execution_id)
+
+        Descendants are found through parent links, however deep and whatever their
+        correlation, so nothing is left pointing at a removed parent. An execution that is
+        still running will be written again when it ends.
+
+        Args:
+            execution_id: The execution to remove with everything below it.
+
+        Returns:
+            How many executions were removed (0 for an unknown id).
+
+        Raises:
+            StoreError: The database cannot be written.
+
+        .. versionadded:: 0.1.0
+        """
+        return self._backend.delete(_id(execution_id, "execution_id"))
+
+    def prune(self, older_than: dt.timedelta = _THIRTY_DAYS, *, dry_run: bool = False) -> int:
+        """Remove whole correlation trees whose root started more than ``older_than`` ago.
+
+        Example::
+
+            store.prune(older_than=timedelta(days=7))
+
+        A tree goes whole or not at all, in one transaction, so pruning never leaves an
+        execution whose parent was removed: a tree is kept while it still has a ``running``
+        execution, and while an execution that stays (an explicit ``parent=`` from a newer
+        tree) points into it.
+
+        Args:
+            older_than: Age of the cut-off; trees whose root started before ``now -
+                older_than`` go.
+            dry_run: Only count what would be removed.
+
+        Returns:
+            How many executions were removed (or would be).
+
+        Raises:
+            TypeError: ``older_than`` is not a ``timedelta``.
+            ValueError: ``older_than`` is negative.
+            StoreError: The database cannot be written.
+
+        .. versionadded:: 0.1.0
+        """
+        if not isinstance(older_than, dt.timedelta):
+            msg = f"older_than must be a datetime.timedelta, got {older_than!r}"
+            raise TypeError(msg)
+        if older_than < dt.timedelta(0):
+            msg = f"older_than must not be negative, got {older_than!r}"
+            raise ValueError(msg)
+        cutoff = max(time.time_ns() // 1000 - older_than // _MICROSECOND, _MIN_US)
+        return self._backend.prune(cutoff, dry_run=bool(dry_run))
 
     def dropped_count(self) -> int:
         """How many records writers had to drop (``on_full="drop"`` or an unwritable database)."""

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["COLUMNS", "Backend", "ListQuery", "Row", "open_backend"]
+__all__ = ["COLUMNS", "Backend", "LineageRows", "ListQuery", "Row", "StatsRow", "open_backend"]
 
 COLUMNS = (
     "execution_id",
@@ -40,6 +40,9 @@ COLUMNS = (
 
 Row = tuple[Any, ...]
 
+#: One line of ``Store.stats``: name, count, errors, p50, p95 and max duration (ms).
+StatsRow = tuple[str, int, int, float | None, float | None, float | None]
+
 
 @dataclass(frozen=True, slots=True)
 class ListQuery:
@@ -52,6 +55,16 @@ class ListQuery:
     until_us: int | None = None
     limit: int = 50
     offset: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LineageRows:
+    """Rows of ``Store.lineage``, read from one snapshot of the database."""
+
+    execution: Row
+    ancestors: list[Row]
+    descendants: list[Row]
+    siblings: list[Row]
 
 
 class Backend(Protocol):
@@ -77,6 +90,21 @@ class Backend(Protocol):
 
     def root(self, correlation_id: str) -> Row | None:
         """The root execution of a correlation."""
+
+    def lineage(self, execution_id: str, depth: int) -> LineageRows | None:
+        """Ancestors (root first), descendants (breadth first) and siblings, or None if unknown.
+
+        Walks at most ``depth`` levels up and down, and terminates on cyclic parent links.
+        """
+
+    def stats(self, name: str | None, since_us: int | None) -> list[StatsRow]:
+        """Per name (sorted): finished executions, errors, p50/p95/max duration."""
+
+    def delete(self, execution_id: str) -> int:
+        """Remove an execution and all its descendants atomically; return how many rows went."""
+
+    def prune(self, before_us: int, *, dry_run: bool = False) -> int:
+        """Remove whole correlation trees whose root started before ``before_us``; return count."""
 
     def dropped_total(self) -> int:
         """How many records writers reported as dropped."""

@@ -78,6 +78,20 @@ _register(
     """,
 )
 
+_register(
+    2,
+    "indexes for listing by name and by a status other than success",
+    # executions_name: list(name=...) newest first, with status and since/until checked in the
+    # index; it also covers stats() (name, status, duration). executions_status is partial:
+    # `success` rows (nearly all of them) never enter it, so it costs almost nothing to keep.
+    # The query adds the literal `status <> 'success'` term that lets SQLite use it.
+    """
+    CREATE INDEX executions_name ON executions (name, started_at, status, duration_ms);
+    CREATE INDEX executions_status ON executions (status, started_at)
+        WHERE status <> 'success';
+    """,
+)
+
 LATEST = MIGRATIONS[-1].version
 
 _BOOTSTRAP = """

@@ -15,16 +15,16 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from execlog._storage import COLUMNS, Row
+from execlog._storage import COLUMNS, LineageRows, Row
 from execlog._storage.migrations import applied_version, check_not_newer, migrate
 from execlog.exceptions import StoreError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
-    from execlog._storage import ListQuery
+    from execlog._storage import ListQuery, StatsRow
 
-__all__ = ["SQLiteBackend", "pid_alive", "resolve"]
+__all__ = ["SQLiteBackend", "list_statement", "pid_alive", "resolve", "stats_statement"]
 
 #: How long one statement waits for another connection's lock before the writer retries.
 BUSY_TIMEOUT_S = 1.0
@@ -43,6 +43,208 @@ INSERT_RUNNING = (
     "ON CONFLICT (execution_id) DO NOTHING"
 )
 _SELECT = f"SELECT {_COLUMN_LIST} FROM executions"  # noqa: S608 - constant
+
+# -- the read and remove statements -------------------------------------------------------
+# Every value is a bound parameter; only these constants and the column names above are ever
+# spliced into SQL text. tests/test_store.py checks each statement's EXPLAIN QUERY PLAN.
+
+_PARENT = COLUMNS.index("parent_execution_id")
+_CORRELATION = COLUMNS.index("correlation_id")
+_E_COLUMNS = ", ".join(f"e.{c}" for c in COLUMNS)
+_BY_START = "executions INDEXED BY executions_started"
+
+GET = f"{_SELECT} WHERE execution_id = ?"
+CHILDREN = f"{_SELECT} WHERE parent_execution_id = ? ORDER BY started_at, execution_id"
+CORRELATION = f"{_SELECT} WHERE correlation_id = ? ORDER BY started_at, execution_id"
+#: The earliest execution of a correlation whose parent is not in it (params: cid, cid).
+ROOT = (
+    f"{_SELECT} WHERE correlation_id = ? AND (parent_execution_id IS NULL "  # noqa: S608
+    "OR parent_execution_id NOT IN "
+    "(SELECT execution_id FROM executions WHERE correlation_id = ?)) "
+    "ORDER BY started_at, execution_id LIMIT 1"
+)
+#: Same parent, the execution itself left out (params: parent id, id).
+SIBLINGS = (
+    f"{_SELECT} WHERE parent_execution_id = ? AND execution_id <> ? "
+    "ORDER BY started_at, execution_id"
+)
+#: The other roots (no parent) of a root's correlation (params: correlation id, id).
+ROOT_SIBLINGS = (
+    f"{_SELECT} WHERE correlation_id = ? AND parent_execution_id IS NULL "
+    "AND execution_id <> ? ORDER BY started_at, execution_id"
+)
+#: Up the parent chain at most ``depth`` levels, returned root first (params: id, depth).
+#: ``seen`` lists the ids walked so far between unit separators (char 31): a chain that loops
+#: (hand-edited data) stops before it would repeat an execution.
+ANCESTORS = f"""
+WITH RECURSIVE up(rid, parent, level, seen) AS (
+    SELECT rowid, parent_execution_id, 0, char(31) || execution_id || char(31)
+    FROM executions WHERE execution_id = ?1
+    UNION ALL
+    SELECT e.rowid, e.parent_execution_id, up.level + 1, up.seen || e.execution_id || char(31)
+    FROM up JOIN executions AS e ON e.execution_id = up.parent
+    WHERE up.level < ?2 AND instr(up.seen, char(31) || e.execution_id || char(31)) = 0
+)
+SELECT {_E_COLUMNS} FROM up JOIN executions AS e ON e.rowid = up.rid
+WHERE up.level > 0 ORDER BY up.level DESC
+"""  # noqa: S608 - constant
+#: Down the tree at most ``depth`` levels, level by level, each level by start time (params:
+#: id, depth). Execution ids are unique and each row has one parent, so the only execution a
+#: walk down can reach twice is the one it started from (when its parent chain loops back to
+#: it); leaving that one out makes the walk visit each descendant once and always end.
+DESCENDANTS = f"""
+WITH RECURSIVE down(rid, id, level) AS (
+    SELECT rowid, execution_id, 0 FROM executions WHERE execution_id = ?1
+    UNION ALL
+    SELECT e.rowid, e.execution_id, down.level + 1
+    FROM down JOIN executions AS e ON e.parent_execution_id = down.id
+    WHERE down.level < ?2 AND e.execution_id <> ?1
+)
+SELECT {_E_COLUMNS} FROM down JOIN executions AS e ON e.rowid = down.rid
+WHERE down.level > 0 ORDER BY down.level, e.started_at, e.execution_id
+"""  # noqa: S608 - constant
+#: An execution and all its descendants, however deep (param: id); cycle-safe as above.
+#: (The statement starts with DELETE, not WITH, so that ``cursor.rowcount`` counts it.)
+DELETE_TREE = """
+DELETE FROM executions WHERE rowid IN (
+    WITH RECURSIVE down(rid, id) AS (
+        SELECT rowid, execution_id FROM executions WHERE execution_id = ?1
+        UNION ALL
+        SELECT e.rowid, e.execution_id
+        FROM down JOIN executions AS e ON e.parent_execution_id = down.id
+        WHERE e.execution_id <> ?1
+    )
+    SELECT rid FROM down
+)
+"""
+#: prune(): the correlations to remove are collected in a temporary table, in one transaction.
+PRUNE_CREATE = (
+    "CREATE TEMP TABLE IF NOT EXISTS execlog_prune (correlation_id TEXT PRIMARY KEY) WITHOUT ROWID"
+)
+#: Correlations with a root (no parent inside the correlation) started before the cut-off.
+PRUNE_CANDIDATES = """
+INSERT OR IGNORE INTO temp.execlog_prune (correlation_id)
+SELECT e.correlation_id FROM executions AS e
+WHERE e.started_at < ? AND NOT EXISTS (
+    SELECT 1 FROM executions AS p
+    WHERE p.execution_id = e.parent_execution_id AND p.correlation_id = e.correlation_id
+)
+"""
+#: Keep trees that are still running.
+PRUNE_KEEP_RUNNING = """
+DELETE FROM temp.execlog_prune WHERE correlation_id IN (
+    SELECT correlation_id FROM executions WHERE status = 'running'
+)
+"""
+#: Keep trees that a kept execution points into (run until it removes nothing). CROSS JOIN
+#: fixes the join order: from the candidate trees down to their children, never the reverse.
+PRUNE_KEEP_REFERENCED = """
+DELETE FROM temp.execlog_prune WHERE correlation_id IN (
+    SELECT p.correlation_id
+    FROM temp.execlog_prune AS d
+    CROSS JOIN executions AS p ON p.correlation_id = d.correlation_id
+    CROSS JOIN executions AS c ON c.parent_execution_id = p.execution_id
+    WHERE c.correlation_id <> p.correlation_id
+    AND c.correlation_id NOT IN (SELECT correlation_id FROM temp.execlog_prune)
+)
+"""
+PRUNE_DELETE = (
+    "DELETE FROM executions WHERE correlation_id IN (SELECT correlation_id FROM temp.execlog_prune)"
+)
+PRUNE_COUNT = (
+    "SELECT COUNT(*) FROM executions "
+    "WHERE correlation_id IN (SELECT correlation_id FROM temp.execlog_prune)"
+)
+
+
+def list_statement(query: ListQuery) -> tuple[str, list[Any]]:
+    """The SQL and parameters of ``Store.list``.
+
+    Exactly one index leads the search, chosen here rather than by SQLite (which has no
+    statistics: execlog databases are never analysed): a correlation, else a name, else a
+    status other than ``success``, else the start time. A unary ``+`` keeps the other equality
+    terms out of index selection; they are still checked (from the index entry when it holds
+    the column). ``status <> 'success'`` is the condition of the partial ``executions_status``
+    index: stating it lets SQLite use that index for a bound status value.
+    """
+    lead = next(
+        (
+            column
+            for column, value in (
+                ("correlation_id", query.correlation_id),
+                ("name", query.name),
+                ("status", query.status),
+            )
+            if value is not None
+        ),
+        None,
+    )
+    where: list[str] = []
+    params: list[Any] = []
+    for column, value in (
+        ("correlation_id", query.correlation_id),
+        ("name", query.name),
+        ("status", query.status),
+    ):
+        if value is not None:
+            where.append(f"{'' if column == lead else '+'}{column} = ?")
+            params.append(value)
+    if lead == "status" and query.status != "success":
+        where.append("status <> 'success'")
+    if query.since_us is not None:
+        where.append("started_at >= ?")
+        params.append(query.since_us)
+    if query.until_us is not None:
+        where.append("started_at < ?")
+        params.append(query.until_us)
+    sql = _SELECT
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY started_at DESC, execution_id DESC LIMIT ? OFFSET ?"
+    params += [query.limit, query.offset]
+    return sql, params
+
+
+def stats_statement(name: str | None, since_us: int | None) -> tuple[str, list[Any]]:
+    """The SQL and parameters of ``Store.stats``.
+
+    ``running`` executions are left out (no outcome and no duration yet). Percentiles are
+    nearest-rank over the durations that exist: the p-th percentile is the smallest duration
+    that at least p% of durations do not exceed, i.e. the first with ``cume_dist() >= p``.
+    """
+    where = ["status <> 'running'"]
+    params: list[Any] = []
+    # Without a name, SQLite prefers scanning the whole covering executions_name index to a
+    # range of executions_started; for the usual `since` (the last hours or days) the range
+    # is many times faster, so it is named explicitly.
+    table = "executions" if name is not None or since_us is None else _BY_START
+    if name is not None:
+        where.append("name = ?")
+        params.append(name)
+    if since_us is not None:
+        where.append("started_at >= ?")
+        params.append(since_us)
+    condition = " AND ".join(where)
+    sql = f"""
+    SELECT totals.name, totals.count, totals.errors, shares.p50, shares.p95, totals.high
+    FROM (
+        SELECT name, COUNT(*) AS count, SUM(status = 'error') AS errors,
+               MAX(duration_ms) AS high
+        FROM {table} WHERE {condition} GROUP BY name
+    ) AS totals LEFT JOIN (
+        SELECT name,
+               MIN(CASE WHEN share >= 0.5 THEN duration_ms END) AS p50,
+               MIN(CASE WHEN share >= 0.95 THEN duration_ms END) AS p95
+        FROM (
+            SELECT name, duration_ms,
+                   cume_dist() OVER (PARTITION BY name ORDER BY duration_ms) AS share
+            FROM {table} WHERE {condition} AND duration_ms IS NOT NULL
+        ) GROUP BY name
+    ) AS shares ON shares.name = totals.name
+    ORDER BY totals.name
+    """  # noqa: S608 - table and condition are built from constants above
+    return sql, params + params
+
 
 _memory_keepalive: dict[str, sqlite3.Connection] = {}
 _memory_lock = threading.Lock()
@@ -234,67 +436,131 @@ class SQLiteBackend:
 
     # -- reading ------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """Several reads that all see one state of the database (a read transaction)."""
+        with self._lock:
+            conn = self.conn
+            if conn.in_transaction:
+                yield conn
+                return
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
     def get(self, execution_id: str) -> Row | None:
         """The row of ``execution_id``, or None."""
         with self._lock:
-            row = self.conn.execute(f"{_SELECT} WHERE execution_id = ?", (execution_id,)).fetchone()
+            row = self.conn.execute(GET, (execution_id,)).fetchone()
         return None if row is None else tuple(row)
 
     def list_rows(self, query: ListQuery) -> list[Row]:
         """Rows matching ``query``: newest first (``started_at``, then id)."""
-        where: list[str] = []
-        params: list[Any] = []
-        for column, value in (
-            ("name", query.name),
-            ("status", query.status),
-            ("correlation_id", query.correlation_id),
-        ):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        if query.since_us is not None:
-            where.append("started_at >= ?")
-            params.append(query.since_us)
-        if query.until_us is not None:
-            where.append("started_at < ?")
-            params.append(query.until_us)
-        sql = _SELECT
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY started_at DESC, execution_id DESC LIMIT ? OFFSET ?"
-        params += [query.limit, query.offset]
+        sql, params = list_statement(query)
         with self._lock:
             return [tuple(r) for r in self.conn.execute(sql, params)]
 
     def children(self, execution_id: str) -> list[Row]:
         """Direct children of ``execution_id``, by start time."""
         with self._lock:
-            cur = self.conn.execute(
-                f"{_SELECT} WHERE parent_execution_id = ? ORDER BY started_at, execution_id",
-                (execution_id,),
-            )
-            return [tuple(r) for r in cur]
+            return [tuple(r) for r in self.conn.execute(CHILDREN, (execution_id,))]
 
     def correlation(self, correlation_id: str) -> list[Row]:
         """Every execution of one correlation, by start time."""
         with self._lock:
-            cur = self.conn.execute(
-                f"{_SELECT} WHERE correlation_id = ? ORDER BY started_at, execution_id",
-                (correlation_id,),
-            )
-            return [tuple(r) for r in cur]
+            return [tuple(r) for r in self.conn.execute(CORRELATION, (correlation_id,))]
 
     def root(self, correlation_id: str) -> Row | None:
         """The execution of a correlation that has no parent inside it (the earliest such)."""
         with self._lock:
-            row = self.conn.execute(
-                f"{_SELECT} WHERE correlation_id = ? AND (parent_execution_id IS NULL "  # noqa: S608
-                "OR parent_execution_id NOT IN "
-                "(SELECT execution_id FROM executions WHERE correlation_id = ?)) "
-                "ORDER BY started_at, execution_id LIMIT 1",
-                (correlation_id, correlation_id),
-            ).fetchone()
+            row = self.conn.execute(ROOT, (correlation_id, correlation_id)).fetchone()
         return None if row is None else tuple(row)
+
+    def lineage(self, execution_id: str, depth: int) -> LineageRows | None:
+        """Ancestors (root first), descendants (breadth first), siblings; None if unknown."""
+        with self.snapshot() as conn:
+            row = conn.execute(GET, (execution_id,)).fetchone()
+            if row is None:
+                return None
+            row = tuple(row)
+            ancestors = [tuple(r) for r in conn.execute(ANCESTORS, (execution_id, depth))]
+            descendants = [tuple(r) for r in conn.execute(DESCENDANTS, (execution_id, depth))]
+            parent = row[_PARENT]
+            if parent is None:
+                cur = conn.execute(ROOT_SIBLINGS, (row[_CORRELATION], execution_id))
+            else:
+                cur = conn.execute(SIBLINGS, (parent, execution_id))
+            siblings = [tuple(r) for r in cur]
+        return LineageRows(row, ancestors, descendants, siblings)
+
+    def stats(self, name: str | None, since_us: int | None) -> list[StatsRow]:
+        """Per name: finished executions, errors, p50/p95/max duration (computed in SQL)."""
+        if sqlite3.sqlite_version_info < (3, 25, 0):  # pragma: no cover - old system SQLite
+            msg = f"stats() needs SQLite 3.25 or newer (window functions); {sqlite3.sqlite_version}"
+            raise StoreError(msg)
+        sql, params = stats_statement(name, since_us)
+        with self._lock:
+            return [
+                (str(n), int(count), int(errors), p50, p95, high)
+                for n, count, errors, p50, p95, high in self.conn.execute(sql, params)
+            ]
+
+    # -- removing -----------------------------------------------------------------------
+
+    def delete(self, execution_id: str) -> int:
+        """Remove ``execution_id`` and every descendant in one transaction; return the count."""
+
+        def run() -> int:
+            with self.atomic() as conn:
+                return int(conn.execute(DELETE_TREE, (execution_id,)).rowcount)
+
+        return self._removing(run)
+
+    def prune(self, before_us: int, *, dry_run: bool = False) -> int:
+        """Remove whole correlation trees whose root started before ``before_us``.
+
+        A tree is kept while it still has a ``running`` execution, or while an execution that
+        stays (in a newer tree, or in another kept one) names one of its executions as parent:
+        nothing is ever left pointing at a parent that was removed. Everything happens in one
+        transaction. With ``dry_run``, count what would go and change nothing.
+        """
+
+        def run() -> int:
+            with self._lock:
+                if dry_run:
+                    with self.snapshot() as conn:
+                        return self._prune_in(conn, before_us, PRUNE_COUNT)
+                with self.atomic() as conn:
+                    return self._prune_in(conn, before_us, PRUNE_DELETE)
+
+        return self._removing(run)
+
+    @staticmethod
+    def _prune_in(conn: sqlite3.Connection, before_us: int, final: str) -> int:
+        conn.execute(PRUNE_CREATE)
+        try:
+            conn.execute("DELETE FROM temp.execlog_prune")
+            conn.execute(PRUNE_CANDIDATES, (before_us,))
+            conn.execute(PRUNE_KEEP_RUNNING)
+            while conn.execute(PRUNE_KEEP_REFERENCED).rowcount > 0:
+                pass  # each round keeps the trees the previous round's kept trees point into
+            cur = conn.execute(final)
+            return int(cur.rowcount if final is PRUNE_DELETE else cur.fetchone()[0])
+        finally:
+            conn.execute("DROP TABLE IF EXISTS temp.execlog_prune")
+
+    def _removing(self, action: Callable[[], int]) -> int:
+        """Run a removing transaction, waiting for a busy writer; raise StoreError if it fails."""
+        try:
+            return int(self._retry_locked(action))
+        except sqlite3.Error as exc:
+            msg = f"cannot remove executions from {self.where!r}: {exc}"
+            raise StoreError(msg) from exc
 
     def dropped_total(self) -> int:
         """Sum of the drop counts writers persisted."""
