@@ -114,13 +114,16 @@ _ENV_DATA = getattr(os.environ, "_data", None)
 _ENV_KEYS = (os.fsencode(ENV_PARENT), os.fsencode(ENV_CORRELATION))
 
 
+def env_lineage_possible() -> bool:
+    """False when neither variable is in the environment (two dict look-ups, no decoding)."""
+    if not isinstance(_ENV_DATA, dict):  # pragma: no cover - not CPython's os.environ
+        return True
+    return _ENV_KEYS[0] in _ENV_DATA or _ENV_KEYS[1] in _ENV_DATA
+
+
 def env_context() -> PropagationContext | None:
     """Lineage this process was started with (``EXECLOG_PARENT_ID``/``EXECLOG_CORRELATION_ID``)."""
-    if (
-        isinstance(_ENV_DATA, dict)
-        and _ENV_KEYS[0] not in _ENV_DATA
-        and _ENV_KEYS[1] not in _ENV_DATA
-    ):
+    if not env_lineage_possible():
         return None
     parent = os.environ.get(ENV_PARENT)
     correlation = os.environ.get(ENV_CORRELATION)

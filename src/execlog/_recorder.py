@@ -54,7 +54,7 @@ class Recorder:
         self.pid = os.getpid()
         self.host = HOST
         self.encoder = self._make_encoder()
-        self.channel = Channel(self.config.queue_size)
+        self.channel = Channel(self.config.queue_size, self.config.batch_size)
         self.writer: Writer | None = None
         self._lock = threading.Lock()
         self._io_lock = threading.Lock()
@@ -104,6 +104,7 @@ class Recorder:
             self.shutdown()
         self.config = new
         self.channel.set_capacity(new.queue_size)
+        self.channel.batch_size = new.batch_size
         self.encoder = self._make_encoder()
         self.config_generation += 1
         if "enabled" in options:
@@ -159,7 +160,7 @@ class Recorder:
         self.enabled_explicit = False
         self.encoder = self._make_encoder()
         self.config_generation += 1
-        self.channel = Channel(self.config.queue_size)
+        self.channel = Channel(self.config.queue_size, self.config.batch_size)
 
     # -- the hot path ---------------------------------------------------------------------
 
@@ -179,7 +180,7 @@ class Recorder:
             self._enqueue_full(row)
         else:
             queue.append(row)
-        if len(queue) >= self.config.batch_size and not channel.wake.is_set():
+        if len(queue) >= channel.batch_size and not channel.wake.is_set():
             channel.wake.set()
 
     def _enqueue_full(self, row: Row) -> None:
@@ -266,7 +267,7 @@ class Recorder:
         writer, self.writer = self.writer, None
         if writer is not None:
             writer.forget_after_fork()
-        self.channel = Channel(self.config.queue_size)
+        self.channel = Channel(self.config.queue_size, self.config.batch_size)
         self.generation += 1
         self.pid = os.getpid()
         _ids.reseed()

@@ -47,6 +47,7 @@ class Channel:
     """What producers and the writer share. Replaced whole in a forked child."""
 
     __slots__ = (
+        "batch_size",
         "capacity",
         "dropped",
         "drops_lock",
@@ -60,8 +61,9 @@ class Channel:
         "wake",
     )
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, batch_size: int = 512) -> None:
         """Create an empty channel holding at most ``capacity`` records."""
+        self.batch_size = batch_size  # producers wake the writer at this queue length
         self.queue: deque[Row | FlushRequest] = deque()
         # Producers compare len(queue) with `limit`: the capacity less the records the writer
         # has taken out of the queue but not yet committed, so memory stays within capacity.
@@ -85,12 +87,20 @@ class Channel:
         self.wake.set()
         return marker
 
-    def resolve_flushes(self, ok: bool, markers: list[FlushRequest] | None = None) -> None:
-        """Resolve ``markers`` (or, on failure, every outstanding flush) with ``ok``."""
+    def resolve_flushes(
+        self, ok: bool, markers: list[FlushRequest] | None = None, *, forget_all: bool = False
+    ) -> None:
+        """Resolve flush markers.
+
+        With ``markers``: those the writer took out of the queue (they are forgotten). Without:
+        every outstanding flush, which stays registered while its marker is still queued (so
+        the writer keeps looking for it), unless ``forget_all`` (the queue was emptied).
+        """
         with self.drops_lock:
             if markers is None:
                 markers = list(self.flushes)
-                self.flushes.clear()
+                if forget_all:
+                    self.flushes.clear()
             else:
                 self.flushes.difference_update(markers)
         for marker in markers:
@@ -173,15 +183,27 @@ class Writer:
             batch: list[Row] = []
             markers: list[FlushRequest] = []
             popleft = queue.popleft
-            try:
-                while len(batch) < self.batch_size:
-                    item = popleft()
-                    if type(item) is FlushRequest:
-                        markers.append(item)
-                        break
-                    batch.append(item)  # type: ignore[arg-type]
-            except IndexError:
-                pass
+            append = batch.append
+            count = min(len(queue), self.batch_size)
+            if not self.channel.flushes:
+                # flush() registers its marker before queueing it: with none registered after
+                # `count` was taken, none is among those first `count` items, so take them
+                # without looking at each one.
+                try:
+                    for _ in range(count):
+                        append(popleft())  # type: ignore[arg-type]
+                except IndexError:  # another writer (one being shut down) took some
+                    pass
+            else:
+                try:
+                    while len(batch) < self.batch_size:
+                        item = popleft()
+                        if type(item) is FlushRequest:
+                            markers.append(item)
+                            break
+                        append(item)  # type: ignore[arg-type]
+                except IndexError:
+                    pass
             self.channel.take_inflight(len(batch))
             running: list[tuple[ExecutionHandle, Row]] = []
             if running_due or markers:
@@ -199,9 +221,8 @@ class Writer:
                     self.channel.space.notify_all()
             if not ok:
                 self.channel.add_dropped(dropped)
+                self.channel.resolve_flushes(ok=False, markers=markers)
                 self.channel.resolve_flushes(ok=False)
-                for marker in markers:
-                    marker.resolve(ok=False)
                 return False
             for handle, _ in running:
                 handle._running_written = True
@@ -259,7 +280,7 @@ class Writer:
         """At shutdown with a failing database: count what could not be written."""
         lost = sum(1 for item in self.channel.queue if type(item) is not FlushRequest)
         self.channel.queue.clear()
-        self.channel.resolve_flushes(ok=False)
+        self.channel.resolve_flushes(ok=False, forget_all=True)
         if lost:
             self.channel.add_dropped(lost)
             report_once(
