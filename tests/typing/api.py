@@ -70,6 +70,12 @@ def use_api() -> None:
         name="load", status="error", since=dt.datetime.now(dt.timezone.utc), limit=5
     )
     chain: list[execlog.Execution] = store.correlation_chain("cid")
+    tree: execlog.Lineage = store.lineage("id", depth=5)
+    ancestors = list(tree.ancestors)
+    per_name: list[execlog.Stats] = store.stats(name="load", since=dt.datetime.now(dt.timezone.utc))
+    p95: float | None = per_name[0].p95_ms if per_name else None
+    removed: int = store.delete("id") + store.prune(older_than=dt.timedelta(days=30))
+    print(ancestors, p95, removed)
     if found is not None:
         started: dt.datetime = found.started_at
         data: dict[str, object] = found.to_dict()
