@@ -912,7 +912,7 @@ class TestRedactor:
 class TestEncoder:
     def test_plain_value(self) -> None:
         """Ordinary JSON values are encoded compactly."""
-        assert b'{"a":[1,2.5,"x",null,true]}' == Encoder(1000, Redactor()).encode(
+        assert b'{"a":[1,2.5,"x",null,true]}' == Encoder(1000, Redactor()).encode_bytes(
             {"a": [1, 2.5, "x", None, True]}
         )
 
@@ -927,13 +927,13 @@ class TestEncoder:
     def test_never_raises(self, label: str) -> None:
         """Any value gives valid JSON within the limit."""
         encoder = Encoder(1000, Redactor())
-        data = encoder.encode(UNENCODABLE[label]())
+        data = encoder.encode_bytes(UNENCODABLE[label]())
         assert len(data) <= 1000
         _strict_loads(data.decode("utf-8"))
 
     def test_truncates(self) -> None:
         """Values over the limit become the marker."""
-        data = Encoder(500, Redactor()).encode(list(range(1000)))
+        data = Encoder(500, Redactor()).encode_bytes(list(range(1000)))
         _assert_marker(data.decode(), list(range(1000)), 500)
 
     def test_encode_text(self) -> None:

@@ -263,13 +263,13 @@ class _Spec:
             try:
                 data = _dumps(inputs, _default, _OPTIONS)
             except Exception:
-                data = encoder.encode(inputs, nested_from=1)
+                handle._inputs = encoder.encode(inputs, nested_from=1)
             else:
-                if (data.find(b"{", 1) != -1 and encoder.redactor.may_contain(data)) or len(
-                    data
-                ) > encoder.limit:
-                    data = encoder.encode(inputs, nested_from=1)
-            handle._inputs = data
+                nested = data.find(b"{", 1) != -1
+                if (nested and encoder.redactor.may_contain(data)) or len(data) > encoder.limit:
+                    handle._inputs = encoder.encode(inputs, nested_from=1)
+                else:
+                    handle._inputs = data.decode()
         else:
             handle._inputs = None
         handle._state = 1
@@ -334,7 +334,7 @@ def _complete(handle: ExecutionHandle, result: Any) -> None:
             cls = result.__class__
             if cls is int or cls is float or cls is bool or result is None:
                 try:
-                    output: bytes | None = _dumps(result)
+                    output: str | None = _dumps(result).decode()
                 except Exception:  # an int beyond 64 bits
                     output = handle._encoder.encode(result)  # type: ignore[union-attr]
             else:
@@ -367,7 +367,7 @@ def _complete(handle: ExecutionHandle, result: Any) -> None:
         )
         queue = channel.queue
         if len(queue) >= channel.limit or recorder.writer is None:
-            recorder.enqueue(row)
+            recorder.enqueue(row, final=handle._running_written)
         else:
             queue.append(row)
             if len(queue) >= channel.batch_size and not channel.wake.is_set():
@@ -441,7 +441,7 @@ class _Items:
 
     def add(self, item: Any) -> None:
         with _guard.guard:
-            data = self.encoder.encode(item, truncate=False)
+            data = self.encoder.encode_bytes(item, truncate=False)
             self.size += len(data) + 1
             if self.kept and self.size <= self.encoder.limit:
                 self.chunks.append(data)
@@ -454,7 +454,7 @@ class _Items:
         data = b"[" + b",".join(self.chunks) + b"]"
         if not self.kept:
             data = truncate_json(data, self.encoder.limit, size=self.size)
-        handle._output_json = data
+        handle._output_json = data.decode()
 
 
 def _capture_output(spec: _Spec) -> bool:

@@ -206,6 +206,16 @@ def truncate_json(data: bytes, limit: int, size: int | None = None) -> bytes:
         excess = len(out) - limit
         preview = preview[: max(len(preview) - max(excess, 1), 0)]
         out = orjson.dumps({"truncated": True, "size": size, "preview": preview})
+    if len(out) > limit:  # a limit too small for the whole marker: the most that fits
+        for smaller in (
+            orjson.dumps({"truncated": True, "size": size}),
+            b'{"truncated":true}',
+            b"null",
+            b"0",
+        ):
+            out = smaller
+            if len(out) <= limit:
+                break
     return out
 
 
@@ -215,7 +225,9 @@ def truncate_text(text: str, limit: int) -> str:
     if len(data) <= limit:
         return text
     suffix = f"...[truncated, {len(data)} bytes]"
-    keep = max(limit - len(suffix.encode()), 0)
+    if len(suffix) > limit:  # a limit too small for the note: just cut
+        return data[: max(limit, 0)].decode("utf-8", "ignore")
+    keep = limit - len(suffix)
     return data[:keep].decode("utf-8", "ignore") + suffix
 
 
@@ -229,7 +241,15 @@ class Encoder:
         self.limit = limit
         self.redactor = redactor
 
-    def encode(self, value: Any, nested_from: int = 0, *, truncate: bool = True) -> bytes:
+    def encode(self, value: Any, nested_from: int = 0) -> str:
+        """JSON text for ``value``, bounded and redacted (see :meth:`encode_bytes`).
+
+        Text, not bytes: orjson's bytes keep a buffer of several kilobytes allocated, which
+        would make every queued record ~30 times larger than its payload.
+        """
+        return self.encode_bytes(value, nested_from).decode()
+
+    def encode_bytes(self, value: Any, nested_from: int = 0, *, truncate: bool = True) -> bytes:
         """JSON bytes for ``value``.
 
         ``nested_from`` is where a secret key could first appear: 1 for an inputs dict whose
@@ -241,7 +261,8 @@ class Encoder:
             try:
                 return orjson.dumps(value)
             except Exception:  # an int beyond 64 bits
-                return self._encode_slow(value)
+                data = self._encode_slow(value)
+                return truncate_json(data, self.limit) if truncate else data
         try:
             data = orjson.dumps(value, default=_default, option=_OPTIONS)
         except Exception:

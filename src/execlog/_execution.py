@@ -104,7 +104,7 @@ class ExecutionHandle:
     _capture_output: bool | None = None
     _context: PropagationContext | None = None
     _output: Any = None
-    _output_json: bytes | None = None
+    _output_json: str | None = None
     _output_set = False
     _parent_arg: Any = None
     _running_written = False
@@ -306,9 +306,9 @@ class ExecutionHandle:
         status = "success" if exc is None else status_for(exc)
         if self._status is not None and status == "success":
             status = self._status
-        recorder.enqueue(self._row(status, t1, exc, result))
+        recorder.enqueue(self._row(status, t1, exc, result), final=self._running_written)
 
-    def _output_bytes(self, result: Any) -> bytes | None:
+    def _output_bytes(self, result: Any) -> str | None:
         capture = self._capture_output
         if capture is None:
             capture = RECORDER.config.capture_output
@@ -321,7 +321,7 @@ class ExecutionHandle:
 
         return self._enc().encode(self._output)
 
-    def _tags_bytes(self) -> bytes | None:
+    def _tags_bytes(self) -> str | None:
         tags = self._tags
         if self._static_tags:
             tags = {**self._static_tags, **tags} if tags else self._static_tags

@@ -61,6 +61,10 @@ class Recorder:
         self._fork_io_held = False
         self._atexit_registered = False
         self._mp_finalizer_pid = 0
+        # Set by the atexit hook: from then on new records are counted, not queued, so that
+        # daemon threads still recording cannot keep the final flush (or exit) waiting.
+        self.exiting = False
+        self.lost_at_exit = 0
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(
                 before=_weak(self._before_fork),
@@ -167,16 +171,24 @@ class Recorder:
     def track(self, handle: ExecutionHandle) -> None:
         """Register a live execution (the writer shows it as ``running`` until it ends)."""
         self.channel.live[handle.execution_id] = handle
-        if self.writer is None:
+        if self.writer is None and not self.exiting:
             self._ensure_writer()
 
-    def enqueue(self, row: Row) -> None:
-        """Hand a finished record to the writer (never does I/O)."""
+    def enqueue(self, row: Row, *, final: bool = False) -> None:
+        """Hand a finished record to the writer (never does I/O).
+
+        ``final``: the row completes one already written as ``running``; it is always queued
+        (beyond the bound if need be), or the execution would stay ``running`` for ever.
+        """
         channel = self.channel
         queue = channel.queue
+        if self.exiting:
+            self.lost_at_exit += 1  # made by a daemon thread while the interpreter exits
+            self._park()
+            return
         if self.writer is None:
             self._ensure_writer()
-        if len(queue) >= channel.limit:
+        if len(queue) >= channel.limit and not final:
             self._enqueue_full(row)
         else:
             queue.append(row)
@@ -214,7 +226,20 @@ class Recorder:
                 channel.waiters -= 1
         channel.queue.append(row)
 
+    def _park(self) -> None:
+        """During interpreter exit, stop a daemon thread that keeps recording.
+
+        Only daemon threads run after ``threading`` joined the others, and the interpreter is
+        about to stop them anyway; parking them a little earlier lets the final flush have the
+        GIL to itself instead of racing them. The main thread is never parked.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            _PARKED.wait()
+
     def _ensure_writer(self) -> None:
+        if self.exiting:
+            self._park()
+            return
         with self._lock:
             if self.writer is not None:
                 return
@@ -244,7 +269,15 @@ class Recorder:
 
     def _at_exit(self) -> None:
         try:
+            self.exiting = True
+            self.channel.set_capacity(0)  # producers take the slow path, which now only counts
             self.shutdown()
+            if self.lost_at_exit:
+                logger.info(
+                    "execlog: %d record(s) made by threads still running during interpreter "
+                    "exit were not written",
+                    self.lost_at_exit,
+                )
         except Exception:  # pragma: no cover - never break interpreter exit
             logger.exception("execlog failed to flush at exit")
 
@@ -273,4 +306,5 @@ class Recorder:
         _ids.reseed()
 
 
+_PARKED = threading.Event()  # never set
 RECORDER = Recorder()

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 __all__ = ["Channel", "FlushRequest", "Writer"]
 
 _MAX_BACKOFF_S = 5.0
+#: A failure reported, then healthy this long: the next failure is reported again.
+_REARM_AFTER_S = 60.0
 
 
 class FlushRequest:
@@ -148,6 +150,7 @@ class Writer:
         self.backend: Backend | None = None
         self.stopping = False
         self.failing = False
+        self.healthy_since = time.monotonic()
         self.pid = os.getpid()
         self.thread = threading.Thread(target=self._run, name="execlog-writer", daemon=True)
 
@@ -161,10 +164,15 @@ class Writer:
         backoff = 0.0
         wake = self.channel.wake
         while True:
-            wake.wait(backoff or self.flush_interval)
+            if backoff:
+                self._wait_backoff(backoff)
+            else:
+                wake.wait(self.flush_interval)
             wake.clear()
             stopping = self.stopping
-            ok = self._drain()
+            # At shutdown, write what is queued now, not what producers (daemon threads at
+            # interpreter exit) keep adding: stopping must not chase them for ever.
+            ok = self._drain(len(self.channel.queue) if stopping else None)
             if ok:
                 backoff = 0.0
             else:
@@ -175,36 +183,38 @@ class Writer:
                 break
         self._close()
 
-    def _drain(self) -> bool:
-        """Write everything queued now, batch by batch; False when the database failed."""
+    def _wait_backoff(self, backoff: float) -> None:
+        """Sleep before retrying a failed database; only stop or flush() cut it short."""
+        deadline = time.monotonic() + backoff
+        channel = self.channel
+        while not self.stopping and not channel.flushes:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            channel.wake.wait(left)
+            channel.wake.clear()
+
+    def _drain(self, max_rows: int | None = None) -> bool:
+        """Write what is queued, batch by batch (at most ``max_rows`` rows when given).
+
+        Returns False when the database failed.
+        """
         queue = self.channel.queue
         running_due = True
+        taken = 0
+        # At shutdown, few large transactions: busy threads make every GIL hand-off slow.
+        batch_size = self.batch_size if max_rows is None else max(self.batch_size, 10_000)
         while True:
-            batch: list[Row] = []
-            markers: list[FlushRequest] = []
-            popleft = queue.popleft
-            append = batch.append
-            count = min(len(queue), self.batch_size)
-            if not self.channel.flushes:
-                # flush() registers its marker before queueing it: with none registered after
-                # `count` was taken, none is among those first `count` items, so take them
-                # without looking at each one.
-                try:
-                    for _ in range(count):
-                        append(popleft())  # type: ignore[arg-type]
-                except IndexError:  # another writer (one being shut down) took some
-                    pass
-            else:
-                try:
-                    while len(batch) < self.batch_size:
-                        item = popleft()
-                        if type(item) is FlushRequest:
-                            markers.append(item)
-                            break
-                        append(item)  # type: ignore[arg-type]
-                except IndexError:
-                    pass
+            if max_rows is None and self.stopping:
+                # stop() came during a regular drain: finish what is queued now, in large
+                # transactions, instead of chasing producers.
+                max_rows = taken + len(queue)
+                batch_size = max(self.batch_size, 10_000)
+            if max_rows is not None and taken >= max_rows:
+                return True
+            batch, markers = self._take(batch_size)
             self.channel.take_inflight(len(batch))
+            taken += len(batch) or 1
             running: list[tuple[ExecutionHandle, Row]] = []
             if running_due or markers:
                 running = self._running_rows()
@@ -229,6 +239,35 @@ class Writer:
             if markers:
                 self.channel.resolve_flushes(ok=True, markers=markers)
 
+    def _take(self, batch_size: int) -> tuple[list[Row], list[FlushRequest]]:
+        """Pop up to ``batch_size`` rows, stopping after a flush marker."""
+        queue = self.channel.queue
+        batch: list[Row] = []
+        markers: list[FlushRequest] = []
+        popleft = queue.popleft
+        append = batch.append
+        count = min(len(queue), batch_size)
+        if not self.channel.flushes:
+            # flush() registers its marker before queueing it: with none registered after
+            # `count` was taken, none is among those first `count` items, so take them
+            # without looking at each one.
+            try:
+                for _ in range(count):
+                    append(popleft())  # type: ignore[arg-type]
+            except IndexError:  # another writer (one being shut down) took some
+                pass
+            return batch, markers
+        try:
+            while len(batch) < batch_size:
+                item = popleft()
+                if type(item) is FlushRequest:
+                    markers.append(item)
+                    break
+                append(item)  # type: ignore[arg-type]
+        except IndexError:
+            pass
+        return batch, markers
+
     def _running_rows(self) -> list[tuple[ExecutionHandle, Row]]:
         rows = []
         for handle in self.channel.live.copy().values():
@@ -244,7 +283,9 @@ class Writer:
                 if self.backend is None:
                     self.backend = open_backend(self.db)
                     self.backend.abandon_dead()
-                self.backend.write(rows, running, dropped)
+                if self.backend.replaced():
+                    self._reopen_replaced()
+                skipped = self.backend.write(rows, running, dropped)
         except Exception as exc:
             if (
                 strict()
@@ -254,6 +295,8 @@ class Writer:
                 raise
             if not self.failing:
                 self.failing = True
+                if time.monotonic() - self.healthy_since > _REARM_AFTER_S:
+                    reset_reported()  # a new problem after a long healthy spell: say it again
                 report_once(
                     "execlog cannot write to %s (%s: %s); keeping records in memory and retrying",
                     self.db,
@@ -262,11 +305,29 @@ class Writer:
                 )
             self._reset_backend()
             return False
+        if skipped:
+            self.channel.add_dropped(skipped)
+            report_once(
+                "execlog could not store %d record(s) in %s: values SQLite cannot take; "
+                "they are counted as dropped",
+                skipped,
+                self.db,
+            )
         if self.failing:
             self.failing = False
-            reset_reported()
+            self.healthy_since = time.monotonic()
             logger.info("execlog writes to %s again", self.db)
         return True
+
+    def _reopen_replaced(self) -> None:
+        """The file was deleted or replaced under us: say so once and write to the new one."""
+        report_once(
+            "execlog's database %s was deleted or replaced while open; recording into a new "
+            "file at that path (what the old file held is gone with it)",
+            self.db,
+        )
+        self._reset_backend()
+        self.backend = open_backend(self.db)
 
     def _reset_backend(self) -> None:
         backend, self.backend = self.backend, None

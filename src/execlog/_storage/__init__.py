@@ -70,8 +70,11 @@ class LineageRows:
 class Backend(Protocol):
     """What the writer and the store need from a database."""
 
-    def write(self, rows: Sequence[Row], running: Sequence[Row], dropped: int) -> None:
+    def write(self, rows: Sequence[Row], running: Sequence[Row], dropped: int) -> int:
         """Commit finished rows (upsert), new ``running`` rows and a drop count, atomically."""
+
+    def replaced(self) -> bool:
+        """Whether the database was deleted or replaced since it was opened."""
 
     def abandon_dead(self) -> int:
         """Mark ``running`` rows of dead processes on this host ``abandoned``; return how many."""

@@ -8,19 +8,22 @@ of another application, or one with a newer schema raises and is left byte-for-b
 from __future__ import annotations
 
 import contextlib
+import functools
+import itertools
 import os
 import socket
 import sqlite3
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from execlog._storage import COLUMNS, LineageRows, Row
 from execlog._storage.migrations import applied_version, check_not_newer, migrate
 from execlog.exceptions import StoreError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Iterator, Sequence
 
     from execlog._storage import ListQuery, StatsRow
 
@@ -30,18 +33,34 @@ __all__ = ["SQLiteBackend", "list_statement", "pid_alive", "resolve", "stats_sta
 BUSY_TIMEOUT_S = 1.0
 HOST = socket.gethostname() or "localhost"
 
-_JSON_COLUMNS = frozenset({"inputs", "output", "tags"})
 _MUTABLE = [c for c in COLUMNS if c != "execution_id"]
-_PLACEHOLDERS = ", ".join("CAST(? AS TEXT)" if c in _JSON_COLUMNS else "?" for c in COLUMNS)
+_chain = itertools.chain.from_iterable
 _COLUMN_LIST = ", ".join(COLUMNS)
-UPSERT = (
-    f"INSERT INTO executions ({_COLUMN_LIST}) VALUES ({_PLACEHOLDERS}) "  # noqa: S608 - constant
-    "ON CONFLICT (execution_id) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in _MUTABLE)
+_VALUES = "(" + ", ".join("?" for _ in COLUMNS) + ")"
+_INSERT = f"INSERT INTO executions ({_COLUMN_LIST}) VALUES "  # noqa: S608 - constant
+_ON_CONFLICT_UPDATE = " ON CONFLICT (execution_id) DO UPDATE SET " + ", ".join(
+    f"{c} = excluded.{c}" for c in _MUTABLE
 )
-INSERT_RUNNING = (
-    f"INSERT INTO executions ({_COLUMN_LIST}) VALUES ({_PLACEHOLDERS}) "  # noqa: S608 - constant
-    "ON CONFLICT (execution_id) DO NOTHING"
-)
+_ON_CONFLICT_KEEP = " ON CONFLICT (execution_id) DO NOTHING"
+UPSERT = _INSERT + _VALUES + _ON_CONFLICT_UPDATE
+INSERT_RUNNING = _INSERT + _VALUES + _ON_CONFLICT_KEEP
+
+#: Rows bound per INSERT statement. The sqlite3 module releases the GIL around every step:
+#: one statement per row meant one GIL hand-off per row, a convoy when traced threads are busy.
+#: SQLite before 3.32 allowed 999 bound variables per statement, 32766 since.
+_MAX_VARIABLES = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
+ROWS_PER_STATEMENT = min(500, _MAX_VARIABLES // len(COLUMNS))
+
+
+@functools.lru_cache(maxsize=2 * ROWS_PER_STATEMENT)
+def _multi_row(conflict: str, count: int) -> str:
+    """``INSERT ... VALUES (...), (...) ON CONFLICT ...`` for ``count`` rows.
+
+    Built from module constants only: no value or identifier from outside reaches the SQL.
+    """
+    return _INSERT + ", ".join([_VALUES] * count) + conflict
+
+
 _SELECT = f"SELECT {_COLUMN_LIST} FROM executions"  # noqa: S608 - constant
 
 # -- the read and remove statements -------------------------------------------------------
@@ -288,6 +307,74 @@ def pid_alive(pid: int) -> bool:
     return state not in {b"Z", b"X"}
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _store_errors(method: F) -> F:
+    """Report a damaged database found while reading as :class:`StoreError`, not sqlite3's."""
+
+    @functools.wraps(method)
+    def wrapper(self: SQLiteBackend, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
+                raise
+            msg = f"{self.where!r} cannot be read: {exc}"
+            raise StoreError(msg) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+#: How many busy timeouts the writer waits for another connection's lock before failing.
+WRITE_ATTEMPTS = 3
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc)
+    return "locked" in text or "busy" in text
+
+
+def _bindable(value: Any) -> Any:
+    """A value SQLite can bind: text with lone surrogates escaped, anything odd as text."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if value is None or isinstance(value, (int, float, bytes)):
+        return value
+    return repr(value)
+
+
+def _insert_rows(conn: sqlite3.Connection, conflict: str, rows: Sequence[Row]) -> int:
+    """Insert ``rows``, ``ROWS_PER_STATEMENT`` per statement; return how many were skipped.
+
+    When a value cannot be bound (a lone surrogate in a name), the rows go one by one with
+    their values made bindable, so one bad row never holds back the others.
+    """
+    try:
+        for start in range(0, len(rows), ROWS_PER_STATEMENT):
+            chunk = rows[start : start + ROWS_PER_STATEMENT]
+            conn.execute(_multi_row(conflict, len(chunk)), list(_chain(chunk)))
+    except sqlite3.Error:
+        raise
+    except Exception:  # upserts: rows already written above are simply written again
+        single = _multi_row(conflict, 1)
+        skipped = 0
+        for row in rows:
+            try:
+                conn.execute(single, row)
+            except sqlite3.Error:
+                raise
+            except Exception:
+                try:
+                    conn.execute(single, tuple(_bindable(v) for v in row))
+                except sqlite3.Error:
+                    raise
+                except Exception:
+                    skipped += 1
+        return skipped
+    return 0
+
+
 def _create_private(path: str) -> None:
     """Create an empty database file readable by its owner only (0600)."""
     try:
@@ -334,6 +421,7 @@ class SQLiteBackend:
             conn.close()
             raise
         self._conn = conn
+        self._identity = self._stat()
 
     def _prepare(self, conn: sqlite3.Connection) -> None:
         try:
@@ -345,7 +433,10 @@ class SQLiteBackend:
             conn.execute("PRAGMA synchronous = NORMAL")
             self._retry_locked(lambda: migrate(conn, self.where))
         except sqlite3.DatabaseError as exc:
-            msg = f"{self.where!r} is not a usable execlog database: {exc}"
+            if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
+                msg = f"{self.where!r} is locked by another connection: {exc}"
+            else:
+                msg = f"{self.where!r} is not a usable execlog database: {exc}"
             raise StoreError(msg) from exc
 
     @staticmethod
@@ -361,6 +452,19 @@ class SQLiteBackend:
                     raise
                 time.sleep(min(0.01 * 2**attempt, 0.5))
         return None  # pragma: no cover
+
+    def _stat(self) -> tuple[int, int] | None:
+        if self.is_uri:
+            return None
+        try:
+            st = os.stat(self.target)
+        except OSError:
+            return None
+        return (st.st_dev, st.st_ino)
+
+    def replaced(self) -> bool:
+        """Whether the file was deleted or replaced since it was opened (writes would be lost)."""
+        return self._identity is not None and self._stat() != self._identity
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -396,19 +500,34 @@ class SQLiteBackend:
 
     # -- writing ------------------------------------------------------------------------
 
-    def write(self, rows: Sequence[Row], running: Sequence[Row], dropped: int) -> None:
-        """Commit one batch in one transaction."""
+    def write(self, rows: Sequence[Row], running: Sequence[Row], dropped: int) -> int:
+        """Commit one batch in one transaction; return how many rows could not be stored.
+
+        Waiting for another writer's lock is retried for a few busy timeouts before it counts
+        as a failure: several processes sharing one file is normal, not an error.
+        """
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                return self._write_once(rows, running, dropped)
+            except sqlite3.OperationalError as exc:
+                if attempt == WRITE_ATTEMPTS - 1 or not _is_busy(exc):
+                    raise
+        return 0  # pragma: no cover - the loop returns or raises
+
+    def _write_once(self, rows: Sequence[Row], running: Sequence[Row], dropped: int) -> int:
+        skipped = 0
         with self.atomic() as conn:
             if running:
-                conn.executemany(INSERT_RUNNING, running)
+                skipped += _insert_rows(conn, _ON_CONFLICT_KEEP, running)
             if rows:
-                conn.executemany(UPSERT, rows)
+                skipped += _insert_rows(conn, _ON_CONFLICT_UPDATE, rows)
             if dropped:
                 conn.execute(
                     "INSERT INTO dropped_records (recorded_at, host, pid, count) "
                     "VALUES (?, ?, ?, ?)",
                     (time.time_ns() // 1000, HOST, os.getpid(), dropped),
                 )
+        return skipped
 
     def abandon_dead(self) -> int:
         """Mark ``running`` rows of processes of this host that no longer exist ``abandoned``."""
@@ -453,34 +572,40 @@ class SQLiteBackend:
                 raise
             conn.execute("COMMIT")
 
+    @_store_errors
     def get(self, execution_id: str) -> Row | None:
         """The row of ``execution_id``, or None."""
         with self._lock:
             row = self.conn.execute(GET, (execution_id,)).fetchone()
         return None if row is None else tuple(row)
 
+    @_store_errors
     def list_rows(self, query: ListQuery) -> list[Row]:
         """Rows matching ``query``: newest first (``started_at``, then id)."""
         sql, params = list_statement(query)
         with self._lock:
             return [tuple(r) for r in self.conn.execute(sql, params)]
 
+    @_store_errors
     def children(self, execution_id: str) -> list[Row]:
         """Direct children of ``execution_id``, by start time."""
         with self._lock:
             return [tuple(r) for r in self.conn.execute(CHILDREN, (execution_id,))]
 
+    @_store_errors
     def correlation(self, correlation_id: str) -> list[Row]:
         """Every execution of one correlation, by start time."""
         with self._lock:
             return [tuple(r) for r in self.conn.execute(CORRELATION, (correlation_id,))]
 
+    @_store_errors
     def root(self, correlation_id: str) -> Row | None:
         """The execution of a correlation that has no parent inside it (the earliest such)."""
         with self._lock:
             row = self.conn.execute(ROOT, (correlation_id, correlation_id)).fetchone()
         return None if row is None else tuple(row)
 
+    @_store_errors
     def lineage(self, execution_id: str, depth: int) -> LineageRows | None:
         """Ancestors (root first), descendants (breadth first), siblings; None if unknown."""
         with self.snapshot() as conn:
@@ -498,6 +623,7 @@ class SQLiteBackend:
             siblings = [tuple(r) for r in cur]
         return LineageRows(row, ancestors, descendants, siblings)
 
+    @_store_errors
     def stats(self, name: str | None, since_us: int | None) -> list[StatsRow]:
         """Per name: finished executions, errors, p50/p95/max duration (computed in SQL)."""
         if sqlite3.sqlite_version_info < (3, 25, 0):  # pragma: no cover - old system SQLite
@@ -512,6 +638,7 @@ class SQLiteBackend:
 
     # -- removing -----------------------------------------------------------------------
 
+    @_store_errors
     def delete(self, execution_id: str) -> int:
         """Remove ``execution_id`` and every descendant in one transaction; return the count."""
 
@@ -521,6 +648,7 @@ class SQLiteBackend:
 
         return self._removing(run)
 
+    @_store_errors
     def prune(self, before_us: int, *, dry_run: bool = False) -> int:
         """Remove whole correlation trees whose root started before ``before_us``.
 
@@ -562,6 +690,7 @@ class SQLiteBackend:
             msg = f"cannot remove executions from {self.where!r}: {exc}"
             raise StoreError(msg) from exc
 
+    @_store_errors
     def dropped_total(self) -> int:
         """Sum of the drop counts writers persisted."""
         with self._lock:
