@@ -1283,3 +1283,95 @@ class TestUpgradeFromReleasedSchemas:
                 assert (None if row[8] is None else json.loads(row[8])) == got.output
                 assert (json.loads(row[16]) if row[16] else {}) == got.tags
         assert digest == _sha256(fixture), "the committed fixture itself was modified"
+
+
+# -- running rows of other hosts ------------------------------------------------------------
+
+
+def _insert_running(db: str, execution_id: str, host: str, age_s: float) -> None:
+    """A `running` row of a process on ``host`` that started ``age_s`` seconds ago."""
+    from execlog._storage import COLUMNS
+
+    started = int((time.time() - age_s) * 1_000_000)
+    values = {
+        "execution_id": execution_id,
+        "name": "remote",
+        "kind": "function",
+        "status": "running",
+        "started_at": started,
+        "correlation_id": execution_id,
+        "trigger_kind": "manual",
+        "pid": 4242,
+        "thread_id": 1,
+        "host": host,
+    }
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute(
+            f"INSERT INTO executions ({', '.join(COLUMNS)}) "
+            f"VALUES ({', '.join('?' for _ in COLUMNS)})",
+            [values.get(c) for c in COLUMNS],
+        )
+    conn.close()
+
+
+def _status_of(db: str, execution_id: str) -> str:
+    conn = sqlite3.connect(db)
+    try:
+        [(status,)] = conn.execute(
+            "SELECT status FROM executions WHERE execution_id = ?", (execution_id,)
+        ).fetchall()
+    finally:
+        conn.close()
+    return str(status)
+
+
+class TestOtherHosts:
+    def _prepare(self, db: str) -> None:
+        execlog.open_store(db).close()  # create the schema
+        _insert_running(db, "old-elsewhere", "other-host", age_s=2 * 86_400)
+        _insert_running(db, "new-elsewhere", "other-host", age_s=120)
+
+    def test_default_horizon_is_a_day(self, db: str) -> None:
+        """A running row of another host older than a day becomes abandoned; a newer one stays."""
+        self._prepare(db)
+        execlog.open_store(db).close()
+        assert "abandoned" == _status_of(db, "old-elsewhere")
+        assert "running" == _status_of(db, "new-elsewhere")
+
+    def test_horizon_is_configurable(self, db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        """EXECLOG_ABANDON_AFTER sets the horizon in seconds; 0 turns it off."""
+        self._prepare(db)
+        monkeypatch.setenv("EXECLOG_ABANDON_AFTER", "0")
+        execlog.open_store(db).close()
+        assert "running" == _status_of(db, "old-elsewhere")
+        monkeypatch.setenv("EXECLOG_ABANDON_AFTER", "60")
+        execlog.open_store(db).close()
+        assert "abandoned" == _status_of(db, "old-elsewhere")
+        assert "abandoned" == _status_of(db, "new-elsewhere")
+
+    def test_bad_horizon_is_reported_and_the_default_used(
+        self, db: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """An unreadable EXECLOG_ABANDON_AFTER is named in one warning; the default applies."""
+        self._prepare(db)
+        monkeypatch.setenv("EXECLOG_ABANDON_AFTER", "soon")
+        with caplog.at_level(logging.WARNING, logger="execlog"):
+            execlog.open_store(db).close()
+        assert any("EXECLOG_ABANDON_AFTER" in r.getMessage() for r in caplog.records)
+        assert "abandoned" == _status_of(db, "old-elsewhere")
+        assert "running" == _status_of(db, "new-elsewhere")
+
+    def test_a_late_end_replaces_abandoned(self, db: str) -> None:
+        """Should the execution still end, its final row gives the real status."""
+        with execlog.execution("slow-elsewhere") as ex:
+            execlog.flush()
+            conn = sqlite3.connect(db)
+            with conn:
+                conn.execute(
+                    "UPDATE executions SET status = 'abandoned' WHERE execution_id = ?",
+                    (ex.execution_id,),
+                )
+            conn.close()
+        execlog.flush()
+        assert "success" == _status_of(db, ex.execution_id)

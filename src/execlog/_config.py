@@ -42,6 +42,31 @@ def env_disabled() -> bool:
     return os.environ.get("EXECLOG_DISABLED", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+#: Default horizon after which a ``running`` row of another host counts as abandoned.
+DEFAULT_ABANDON_AFTER_S = 86_400.0
+
+
+def abandon_horizon_s() -> float:
+    """``EXECLOG_ABANDON_AFTER`` (seconds; 0 = never) or the default of one day."""
+    raw = os.environ.get("EXECLOG_ABANDON_AFTER", "").strip()
+    if not raw:
+        return DEFAULT_ABANDON_AFTER_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not math.isfinite(value) or value < 0:
+        from execlog._guard import report_once  # noqa: PLC0415 - avoids an import cycle
+
+        report_once(
+            "EXECLOG_ABANDON_AFTER must be a number of seconds >= 0, got %r; using %d",
+            raw,
+            int(DEFAULT_ABANDON_AFTER_S),
+        )
+        return DEFAULT_ABANDON_AFTER_S
+    return value
+
+
 def from_env() -> Config:
     """The starting configuration: defaults plus ``EXECLOG_DB`` and ``EXECLOG_DISABLED``."""
     db = os.environ.get("EXECLOG_DB") or DEFAULT_DB

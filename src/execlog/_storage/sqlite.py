@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from execlog._config import abandon_horizon_s
 from execlog._storage import COLUMNS, LineageRows, Row
 from execlog._storage.migrations import applied_version, check_not_newer, migrate
 from execlog.exceptions import StoreError
@@ -530,7 +531,26 @@ class SQLiteBackend:
         return skipped
 
     def abandon_dead(self) -> int:
-        """Mark ``running`` rows of processes of this host that no longer exist ``abandoned``."""
+        """Mark ``running`` rows whose process is gone ``abandoned``; return how many.
+
+        On this host: the process no longer exists. On other hosts, whose processes cannot be
+        asked: the execution started longer ago than ``EXECLOG_ABANDON_AFTER`` seconds
+        (default 86,400; ``0`` turns this off). Should such an execution still end, its final
+        row replaces ``abandoned`` with the real status.
+        """
+        changed = self._abandon_dead_here()
+        horizon = abandon_horizon_s()
+        if horizon:
+            cutoff = time.time_ns() // 1000 - int(horizon * 1_000_000)
+            with self.atomic() as conn:
+                changed += conn.execute(
+                    "UPDATE executions SET status = 'abandoned' "
+                    "WHERE status = 'running' AND host <> ? AND started_at < ?",
+                    (HOST, cutoff),
+                ).rowcount
+        return changed
+
+    def _abandon_dead_here(self) -> int:
         with self._lock:
             pids = [
                 int(r[0])
