@@ -1332,9 +1332,17 @@ class TestOtherHosts:
         _insert_running(db, "old-elsewhere", "other-host", age_s=2 * 86_400)
         _insert_running(db, "new-elsewhere", "other-host", age_s=120)
 
-    def test_default_horizon_is_a_day(self, db: str) -> None:
-        """A running row of another host older than a day becomes abandoned; a newer one stays."""
+    def test_other_hosts_are_left_alone_by_default(self, db: str) -> None:
+        """Without EXECLOG_ABANDON_AFTER, another host's running rows are never rewritten."""
         self._prepare(db)
+        execlog.open_store(db).close()
+        assert "running" == _status_of(db, "old-elsewhere")
+        assert "running" == _status_of(db, "new-elsewhere")
+
+    def test_a_day_horizon(self, db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        """With a one-day horizon, an older running row of another host becomes abandoned."""
+        self._prepare(db)
+        monkeypatch.setenv("EXECLOG_ABANDON_AFTER", "86400")
         execlog.open_store(db).close()
         assert "abandoned" == _status_of(db, "old-elsewhere")
         assert "running" == _status_of(db, "new-elsewhere")
@@ -1359,8 +1367,7 @@ class TestOtherHosts:
         with caplog.at_level(logging.WARNING, logger="execlog"):
             execlog.open_store(db).close()
         assert any("EXECLOG_ABANDON_AFTER" in r.getMessage() for r in caplog.records)
-        assert "abandoned" == _status_of(db, "old-elsewhere")
-        assert "running" == _status_of(db, "new-elsewhere")
+        assert "running" == _status_of(db, "old-elsewhere")
 
     def test_a_late_end_replaces_abandoned(self, db: str) -> None:
         """Should the execution still end, its final row gives the real status."""

@@ -42,12 +42,13 @@ def env_disabled() -> bool:
     return os.environ.get("EXECLOG_DISABLED", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-#: Default horizon after which a ``running`` row of another host counts as abandoned.
-DEFAULT_ABANDON_AFTER_S = 86_400.0
+#: Default horizon after which a ``running`` row of another host counts as abandoned: never.
+#: Opening a database does not rewrite other hosts' rows unless asked to.
+DEFAULT_ABANDON_AFTER_S = 0.0
 
 
 def abandon_horizon_s() -> float:
-    """``EXECLOG_ABANDON_AFTER`` (seconds; 0 = never) or the default of one day."""
+    """``EXECLOG_ABANDON_AFTER`` in seconds (0, the default: never)."""
     raw = os.environ.get("EXECLOG_ABANDON_AFTER", "").strip()
     if not raw:
         return DEFAULT_ABANDON_AFTER_S

@@ -534,9 +534,9 @@ class SQLiteBackend:
         """Mark ``running`` rows whose process is gone ``abandoned``; return how many.
 
         On this host: the process no longer exists. On other hosts, whose processes cannot be
-        asked: the execution started longer ago than ``EXECLOG_ABANDON_AFTER`` seconds
-        (default 86,400; ``0`` turns this off). Should such an execution still end, its final
-        row replaces ``abandoned`` with the real status.
+        asked: the execution started longer ago than ``EXECLOG_ABANDON_AFTER`` seconds (unset
+        or ``0``: never). Should such an execution still end, its final row replaces
+        ``abandoned`` with the real status.
         """
         changed = self._abandon_dead_here()
         horizon = abandon_horizon_s()
