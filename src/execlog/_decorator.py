@@ -366,7 +366,7 @@ def _complete(handle: ExecutionHandle, result: Any) -> None:
             recorder.host,
         )
         queue = channel.queue
-        if len(queue) >= channel.limit or recorder.writer is None:
+        if len(queue) >= channel.limit or channel.waiters or recorder.writer is None:
             recorder.enqueue(row, final=handle._running_written)
         else:
             queue.append(row)

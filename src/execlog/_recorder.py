@@ -188,7 +188,7 @@ class Recorder:
             return
         if self.writer is None:
             self._ensure_writer()
-        if len(queue) >= channel.limit and not final:
+        if (len(queue) >= channel.limit or channel.waiters) and not final:
             self._enqueue_full(row)
         else:
             queue.append(row)
@@ -196,9 +196,13 @@ class Recorder:
             channel.wake.set()
 
     def _enqueue_full(self, row: Row) -> None:
+        """The queue is full (or others are waiting): drop, or wait for room in turn."""
         channel = self.channel
         config = self.config
         if config.on_full == "drop":
+            if len(channel.queue) < channel.limit:
+                channel.queue.append(row)
+                return
             channel.add_dropped(1)
             report_once(
                 "execlog queue is full (queue_size=%d): dropping records (on_full='drop'); "
@@ -207,24 +211,31 @@ class Recorder:
             )
             return
         channel.wake.set()
-        deadline = time.monotonic() + config.flush_interval * 50
+        give_up = config.flush_interval * 50
+        deadline = time.monotonic() + give_up
         with channel.space:
+            # First come, first served: threads that keep running would otherwise take every
+            # freed slot before a woken waiter gets the GIL, and starve it into giving up.
+            ticket = channel.next_ticket
+            channel.next_ticket += 1
             channel.waiters += 1
             try:
-                while len(channel.queue) >= channel.limit:
+                while channel.serving != ticket or len(channel.queue) >= channel.limit:
                     left = deadline - time.monotonic()
                     if left <= 0:
+                        channel.skip_ticket(ticket)
                         channel.add_dropped(1)
                         report_once(
                             "execlog queue stayed full for %.1fs (the database is not keeping "
                             "up or cannot be written): records are being lost and counted",
-                            config.flush_interval * 50,
+                            give_up,
                         )
                         return
                     channel.space.wait(min(left, config.flush_interval))
+                channel.queue.append(row)
+                channel.skip_ticket(ticket)
             finally:
                 channel.waiters -= 1
-        channel.queue.append(row)
 
     def _park(self) -> None:
         """During interpreter exit, stop a daemon thread that keeps recording.

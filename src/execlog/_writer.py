@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 __all__ = ["Channel", "FlushRequest", "Writer"]
 
 _MAX_BACKOFF_S = 5.0
+#: Under a backlog one transaction takes up to this many batches.
+BACKLOG_FACTOR = 16
 #: A failure reported, then healthy this long: the next failure is reported again.
 _REARM_AFTER_S = 60.0
 
@@ -57,7 +59,10 @@ class Channel:
         "inflight",
         "limit",
         "live",
+        "next_ticket",
         "queue",
+        "serving",
+        "skipped",
         "space",
         "waiters",
         "wake",
@@ -79,6 +84,21 @@ class Channel:
         self.dropped = 0
         self.drops_lock = threading.Lock()
         self.flushes: set[FlushRequest] = set()
+        # Producers waiting for room are served in order (guarded by `space`).
+        self.next_ticket = 0
+        self.serving = 0
+        self.skipped: set[int] = set()
+
+    def skip_ticket(self, ticket: int) -> None:
+        """Ticket ``ticket`` is done (served or given up): let the next one go (hold `space`)."""
+        if ticket != self.serving:
+            self.skipped.add(ticket)
+            return
+        self.serving += 1
+        while self.serving in self.skipped:
+            self.skipped.discard(self.serving)
+            self.serving += 1
+        self.space.notify_all()
 
     def request_flush(self) -> FlushRequest:
         """Queue a flush marker behind everything recorded so far and wake the writer."""
@@ -212,7 +232,11 @@ class Writer:
                 batch_size = max(self.batch_size, 10_000)
             if max_rows is not None and taken >= max_rows:
                 return True
-            batch, markers = self._take(batch_size)
+            # Behind by more than a batch (busy threads make every GIL hand-off slow, and each
+            # transaction costs a few): take up to BACKLOG_FACTOR batches in one transaction,
+            # never more than a tenth of queue_size (rows taken count against the bound).
+            backlog = min(len(queue), batch_size * BACKLOG_FACTOR, self.channel.capacity // 10)
+            batch, markers = self._take(max(batch_size, backlog))
             self.channel.take_inflight(len(batch))
             taken += len(batch) or 1
             running: list[tuple[ExecutionHandle, Row]] = []
