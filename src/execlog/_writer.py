@@ -393,8 +393,3 @@ class Writer:
             abandon = getattr(backend, "abandon", None)
             if abandon is not None:
                 abandon()
-
-    @staticmethod
-    def wait_until(deadline: float) -> float:
-        """Seconds left until ``deadline`` (monotonic), never negative."""
-        return max(deadline - time.monotonic(), 0.0)
