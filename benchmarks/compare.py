@@ -21,6 +21,10 @@ its own (loop overhead subtracted): a ``ContextVar`` set/reset, two ``perf_count
 ``time_ns()``, one id from ``execlog._ids.new_id``, two ``orjson.dumps`` (inputs and output),
 one ``deque.append``, plus one call through a plain ``functools.wraps`` wrapper (which also
 contains the bare call and one loop iteration, as every timed scenario does).
+
+After the throughput part: concurrency (1, 2, 4 threads, rows/s up to ``flush()``), memory
+(bytes per queued record, a burst against a locked database and a leak check, the latter two
+in subprocesses) and the disabled paths; see benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import asyncio
 import collections
 import contextvars
 import functools
+import gc
 import json
 import os
 import platform
@@ -39,7 +44,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import tracemalloc
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -51,7 +58,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
 
 import execlog
+from execlog import _config as execlog_config
 from execlog._ids import new_id
+from execlog._recorder import RECORDER
 from execlog._storage import COLUMNS
 from execlog._storage import sqlite as execlog_sqlite
 
@@ -505,6 +514,348 @@ def throughput(rows: int, workdir: Path) -> dict[str, Any]:
     }
 
 
+# -- concurrency, memory, disabled ---------------------------------------------------------
+
+DEFAULTS = execlog_config.Config()  # queue_size=100_000, on_full="block", batch_size=512, ...
+
+
+def _default_config(db: str, **overrides: Any) -> None:
+    """Record into ``db`` with execlog's default settings (restarts the writer on a new file)."""
+    options = {
+        "db": db,
+        "batch_size": DEFAULTS.batch_size,
+        "flush_interval": DEFAULTS.flush_interval,
+        "queue_size": DEFAULTS.queue_size,
+        "on_full": DEFAULTS.on_full,
+        "enabled": True,
+    }
+    options.update(overrides)
+    execlog.configure(**options)
+
+
+def _committed(db: str, name: str) -> int:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute("SELECT COUNT(*) FROM executions WHERE name = ?", (name,)).fetchone()[0]
+    finally:
+        conn.close()
+
+
+def threaded_run(db: str, threads: int, per_thread: int) -> dict[str, Any]:
+    """``threads`` threads each make ``per_thread`` traced calls; timed up to ``flush()``."""
+    _default_config(db)
+
+    @execlog.traced_execution(name="warmup")
+    def warmup(a):
+        return a
+
+    @execlog.traced_execution(name="f")
+    def traced_f(a, b=2):
+        return a + b
+
+    warmup(0)  # schema created and writer running before the clock starts
+    flush_execlog()
+    barrier = threading.Barrier(threads + 1)
+
+    def work() -> None:
+        call = traced_f
+        barrier.wait()
+        for i in range(per_thread):
+            call(i)
+
+    workers = [threading.Thread(target=work) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    barrier.wait()
+    t0 = perf_ns()
+    for worker in workers:
+        worker.join()
+    ok = execlog.flush(timeout=600.0)
+    elapsed = perf_ns() - t0
+    rows = threads * per_thread
+    return {
+        "threads": threads,
+        "rows": rows,
+        "ns": elapsed,
+        "rows_per_s": rows / (elapsed / 1e9),
+        "flush_ok": ok,
+        "rows_committed": _committed(db, "f"),
+    }
+
+
+def concurrency(per_thread: int, reps: int, workdir: Path) -> dict[str, Any]:
+    counts = (1, 2, 4)
+    runs: dict[int, list[dict[str, Any]]] = {n: [] for n in counts}
+    for rep in range(reps):
+        for n in counts if rep % 2 == 0 else reversed(counts):  # alternate the order
+            db = str(workdir / f"concurrency-{n}-{rep}.db")  # a fresh database each time
+            runs[n].append(threaded_run(db, n, per_thread))
+    result = {
+        "per_thread_calls": per_thread,
+        "reps": reps,
+        "config": {"queue_size": DEFAULTS.queue_size, "batch_size": DEFAULTS.batch_size},
+        "by_threads": {
+            str(n): {
+                "rows_per_s_median": statistics.median(r["rows_per_s"] for r in rs),
+                "runs": rs,
+            }
+            for n, rs in runs.items()
+        },
+    }
+    one = result["by_threads"]["1"]["rows_per_s_median"]
+    result["ratio_4_over_1"] = result["by_threads"]["4"]["rows_per_s_median"] / one
+    result["ratio_2_over_1"] = result["by_threads"]["2"]["rows_per_s_median"] / one
+    return result
+
+
+def bytes_per_record(calls: int, workdir: Path) -> dict[str, Any]:
+    """tracemalloc growth per record while the writer sleeps (nothing is drained)."""
+    # The writer wakes at batch_size queued records or every flush_interval: neither happens.
+    _default_config(
+        str(workdir / "memory.db"),
+        batch_size=10**9,
+        flush_interval=1e6,
+        queue_size=max(DEFAULTS.queue_size, calls * 2),
+    )
+
+    @execlog.traced_execution(name="f")
+    def traced_f(a, b=2):
+        return a + b
+
+    for i in range(100):  # writer started, caches warm
+        traced_f(i)
+    queue = RECORDER.channel.queue
+    queued_before = len(queue)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(calls):
+            traced_f(i)
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    queued = len(queue) - queued_before
+    _default_config(str(workdir / "memory.db"))  # back to defaults: flushes and restarts
+    flush_execlog()
+    return {
+        "calls": calls,
+        "queued": queued,
+        "bytes": after - before,
+        "bytes_per_record": (after - before) / max(queued, 1),
+    }
+
+
+# Run in a fresh interpreter (sys.argv: db, calls): peak RSS of a burst against a locked db.
+BURST_CHILD = r"""
+import json, os, resource, sqlite3, sys
+import execlog
+from execlog._recorder import RECORDER
+
+db, calls = sys.argv[1], int(sys.argv[2])
+execlog.configure(db=db, on_full="drop")  # default queue_size (100,000)
+
+@execlog.traced_execution(name="f")
+def f(a, b=2):
+    return a + b
+
+f(0)
+assert execlog.flush(timeout=30)
+lock = sqlite3.connect(db, isolation_level=None, timeout=30)
+lock.execute("BEGIN EXCLUSIVE")  # the writer cannot commit: every record stays in memory
+channel = RECORDER.channel
+queue = channel.queue
+def hwm_kb():  # peak RSS of this process image (ru_maxrss also counts the parent's, see below)
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
+
+rss_before_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+hwm_before_kb = hwm_kb()
+max_queue = max_held = 0
+for i in range(calls):
+    f(i)
+    n = len(queue)
+    if n > max_queue:
+        max_queue = n
+    held = n + channel.inflight
+    if held > max_held:
+        max_held = held
+peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+hwm_peak_kb = hwm_kb()
+held_end = len(queue) + channel.inflight
+committed = lock.execute("SELECT COUNT(*) FROM executions WHERE name = 'f'").fetchone()[0]
+lock.execute("ROLLBACK")
+print(json.dumps({
+    "calls": calls,
+    "queue_size": RECORDER.config.queue_size,
+    "max_queue_len": max_queue,
+    "max_queue_plus_inflight": max_held,
+    "held_at_end": held_end,
+    "committed_during_burst": committed - 1,
+    "maxrss_before_kb": rss_before_kb,
+    "maxrss_peak_kb": peak_kb,
+    "vmhwm_before_kb": hwm_before_kb,
+    "vmhwm_peak_kb": hwm_peak_kb,
+}), flush=True)
+os._exit(0)  # skip the exit-time flush of the records still queued
+"""
+
+# Run in a fresh interpreter (sys.argv: db, calls, bursts): RSS after each burst + flush().
+LEAK_CHILD = r"""
+import json, os, sys
+import execlog
+from execlog._storage import sqlite as backend
+
+db, calls, bursts = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+execlog.configure(db=db)  # default settings
+page = os.sysconf("SC_PAGE_SIZE")
+
+def rss():
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * page
+
+@execlog.traced_execution(name="f")
+def f(a, b=2):
+    return a + b
+
+f(0)
+assert execlog.flush(timeout=30)
+out = {"calls": calls, "rss_start": rss(), "rss_after_burst": [], "flush_ok": [], "sql_cached": []}
+for _ in range(bursts):
+    for i in range(calls):
+        f(i)
+    out["flush_ok"].append(execlog.flush(timeout=300))
+    out["rss_after_burst"].append(rss())
+    # distinct multi-row INSERT statements built so far (one per batch length; bounded caches)
+    out["sql_cached"].append(backend._multi_row.cache_info().currsize)
+execlog.shutdown()
+print(json.dumps(out), flush=True)
+"""
+
+# Run in a fresh interpreter with EXECLOG_DISABLED=1 set before execlog is imported.
+ENV_DISABLED_CHILD = r"""
+import json
+import execlog
+
+def f(a, b=2):
+    return a + b
+
+decorated = execlog.traced_execution(f)
+named = execlog.traced_execution(name="g")(f)
+print(json.dumps({"decorated_is_f": decorated is f, "named_is_f": named is f}), flush=True)
+"""
+
+
+def _child(code: str, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    environ = {**os.environ, **(env or {})}
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=600,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"child failed ({proc.returncode}):\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def memory(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    per_record = bytes_per_record(args.memory_calls, workdir)
+    burst = _child(BURST_CHILD, str(workdir / "burst.db"), str(args.burst_calls))
+    leak = _child(LEAK_CHILD, str(workdir / "leak.db"), str(args.leak_calls), "5")
+    rss = leak["rss_after_burst"]
+    leak["growth_burst2_to_5"] = rss[4] - rss[1]
+    return {"per_record": per_record, "burst": burst, "leak": leak}
+
+
+def env_disabled_check() -> dict[str, Any]:
+    return _child(ENV_DISABLED_CHILD, env={"EXECLOG_DISABLED": "1"})
+
+
+def report_scaling(
+    scenarios: list[Scenario], conc: dict[str, Any], mem: dict[str, Any], env: dict[str, Any]
+) -> dict[str, Any]:
+    med = {s.key: s.median for s in scenarios}
+    print()
+    print(
+        f"concurrency: threads x {conc['per_thread_calls']:,} traced calls each, until flush() "
+        f"returns (default config, fresh db, median of {conc['reps']}):"
+    )
+    for n, entry in conc["by_threads"].items():
+        runs = entry["runs"]
+        committed = min(r["rows_committed"] for r in runs)
+        print(
+            f"  {n} thread{'s' if n != '1' else ' '}  {entry['rows_per_s_median']:>12,.0f} rows/s"
+            f"  ({runs[0]['rows']:,} rows, {committed:,} committed"
+            f"{'' if all(r['flush_ok'] for r in runs) else ', FLUSH FAILED'})"
+        )
+    print(
+        f"  4 threads / 1 thread: {conc['ratio_4_over_1']:.2f}x  "
+        f"(2 / 1: {conc['ratio_2_over_1']:.2f}x; the GIL bounds it near 1x: the calls are "
+        "Python code, the writer shares the same interpreter)"
+    )
+
+    pr, burst, leak = mem["per_record"], mem["burst"], mem["leak"]
+    print()
+    print("memory:")
+    print(
+        f"  bytes per queued record (tracemalloc, writer asleep)   {pr['bytes_per_record']:>8.0f} B"
+        f"  ({pr['queued']:,} records queued, {pr['bytes'] / 2**20:.1f} MiB)"
+    )
+    bounded = burst["max_queue_len"] <= burst["queue_size"]
+    print(
+        f"  burst of {burst['calls']:,} calls, on_full='drop', locked db (subprocess): "
+        f"peak RSS (VmHWM) {burst['vmhwm_peak_kb'] / 1024:.1f} MiB "
+        f"(before the burst {burst['vmhwm_before_kb'] / 1024:.1f} MiB)"
+    )
+    print(
+        f"    ru_maxrss {burst['maxrss_peak_kb'] / 1024:.1f} MiB (before the burst "
+        f"{burst['maxrss_before_kb'] / 1024:.1f} MiB; Linux carries the parent's peak into a "
+        "child across fork + exec, so a figure equal to 'before' is this script's own peak)"
+    )
+    print(
+        f"    max queue length {burst['max_queue_len']:,} (queue + in flight "
+        f"{burst['max_queue_plus_inflight']:,}) vs queue_size {burst['queue_size']:,}: "
+        f"{'bounded' if bounded else 'EXCEEDED'}; {burst['held_at_end']:,} held at the end, "
+        f"{burst['calls'] - burst['held_at_end']:,} dropped"
+    )
+    rss = leak["rss_after_burst"]
+    print(
+        f"  leak check: 5 bursts of {leak['calls']:,} calls + flush() (subprocess), RSS after "
+        "each: " + ", ".join(f"{r / 2**20:.1f}" for r in rss) + " MiB"
+    )
+    print(
+        f"    growth burst 2 -> 5: {leak['growth_burst2_to_5'] / 1024:+,.0f} KiB "
+        f"({leak['growth_burst2_to_5'] / (3 * leak['calls']):+.2f} B per call); distinct "
+        "multi-row INSERT statements cached after each burst: "
+        + ", ".join(str(n) for n in leak["sql_cached"])
+    )
+
+    disabled, wraps = med["disabled"], med["floor:wraps_call"]
+    print()
+    print("disabled:")
+    print(
+        f"  configure(enabled=False) call {disabled:.0f} ns vs functools.wraps wrapper "
+        f"{wraps:.0f} ns: {disabled / wraps:.2f}x (medians from the table above)"
+    )
+    print(
+        f"  EXECLOG_DISABLED=1 at decoration (subprocess): decorated is f -> "
+        f"{env['decorated_is_f']} (with name=...: {env['named_is_f']})"
+    )
+    return {
+        "concurrency": conc,
+        "memory": mem,
+        "disabled": {
+            "disabled_ns": disabled,
+            "functools_wraps_ns": wraps,
+            "disabled_over_wraps": disabled / wraps,
+            "env_disabled": env,
+        },
+    }
+
+
 # -- report ----------------------------------------------------------------------------------
 
 
@@ -722,12 +1073,23 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="time of one measurement in ms (default 20, quick 5)",
     )
+    parser.add_argument(
+        "--threads-calls",
+        type=int,
+        default=None,
+        help="traced calls per thread in the concurrency part (50,000, quick 5,000)",
+    )
     parser.add_argument("--seed", type=int, default=1, help="seed of the per-round order")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     args = parser.parse_args(argv)
     args.rounds = args.rounds or (3 if args.quick else 15)
     args.rows = args.rows or (20_000 if args.quick else 200_000)
     args.target_ms = args.target_ms or (5.0 if args.quick else 20.0)
+    args.threads_calls = args.threads_calls or (5_000 if args.quick else 50_000)
+    args.threads_reps = 1 if args.quick else 3
+    args.memory_calls = 20_000 if args.quick else 100_000  # tracemalloc'd calls
+    args.burst_calls = 200_000 if args.quick else 1_000_000
+    args.leak_calls = 20_000 if args.quick else 100_000
 
     for name in ("EXECLOG_PARENT_ID", "EXECLOG_CORRELATION_ID", "EXECLOG_STRICT"):
         os.environ.pop(name, None)
@@ -750,11 +1112,23 @@ def main(argv: list[str] | None = None) -> int:
             run_rounds(scenarios, args.rounds, args.target_ms, args.seed)
             print(f"throughput: {args.rows:,} rows...", file=sys.stderr)
             tp = throughput(args.rows, workdir)
+            print(
+                f"concurrency: 1, 2, 4 threads x {args.threads_calls:,} calls...", file=sys.stderr
+            )
+            conc = concurrency(args.threads_calls, args.threads_reps, workdir)
+            print(
+                f"memory: {args.memory_calls:,}-record queue, {args.burst_calls:,}-call burst, "
+                f"5 x {args.leak_calls:,}-call bursts...",
+                file=sys.stderr,
+            )
+            mem = memory(args, workdir)
+            env = env_disabled_check()
         finally:
             loop.close()
             provider.shutdown()
             execlog.shutdown()
         results = report(scenarios, tp, info, args)
+        results.update(report_scaling(scenarios, conc, mem, env))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
         print(f"\nresults written to {args.json}")

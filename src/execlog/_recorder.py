@@ -214,16 +214,14 @@ class Recorder:
         give_up = config.flush_interval * 50
         deadline = time.monotonic() + give_up
         with channel.space:
-            # First come, first served: threads that keep running would otherwise take every
-            # freed slot before a woken waiter gets the GIL, and starve it into giving up.
-            ticket = channel.next_ticket
-            channel.next_ticket += 1
+            # While anyone waits here, new records come here too (see `waiters` on the fast
+            # paths), so that running threads cannot take every slot the writer frees before a
+            # woken waiter gets the GIL. The writer wakes all waiters once per batch it frees.
             channel.waiters += 1
             try:
-                while channel.serving != ticket or len(channel.queue) >= channel.limit:
+                while len(channel.queue) >= channel.limit:
                     left = deadline - time.monotonic()
                     if left <= 0:
-                        channel.skip_ticket(ticket)
                         channel.add_dropped(1)
                         report_once(
                             "execlog queue stayed full for %.1fs (the database is not keeping "
@@ -233,7 +231,6 @@ class Recorder:
                         return
                     channel.space.wait(min(left, config.flush_interval))
                 channel.queue.append(row)
-                channel.skip_ticket(ticket)
             finally:
                 channel.waiters -= 1
 

@@ -59,10 +59,7 @@ class Channel:
         "inflight",
         "limit",
         "live",
-        "next_ticket",
         "queue",
-        "serving",
-        "skipped",
         "space",
         "waiters",
         "wake",
@@ -84,21 +81,6 @@ class Channel:
         self.dropped = 0
         self.drops_lock = threading.Lock()
         self.flushes: set[FlushRequest] = set()
-        # Producers waiting for room are served in order (guarded by `space`).
-        self.next_ticket = 0
-        self.serving = 0
-        self.skipped: set[int] = set()
-
-    def skip_ticket(self, ticket: int) -> None:
-        """Ticket ``ticket`` is done (served or given up): let the next one go (hold `space`)."""
-        if ticket != self.serving:
-            self.skipped.add(ticket)
-            return
-        self.serving += 1
-        while self.serving in self.skipped:
-            self.skipped.discard(self.serving)
-            self.serving += 1
-        self.space.notify_all()
 
     def request_flush(self) -> FlushRequest:
         """Queue a flush marker behind everything recorded so far and wake the writer."""

@@ -53,7 +53,25 @@ _MAX_VARIABLES = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
 ROWS_PER_STATEMENT = min(500, _MAX_VARIABLES // len(COLUMNS))
 
 
-@functools.lru_cache(maxsize=2 * ROWS_PER_STATEMENT)
+def _statement_sizes(count: int) -> list[int]:
+    """Split ``count`` rows into statements of a few fixed sizes.
+
+    Full statements of ``ROWS_PER_STATEMENT`` rows, then powers of two: at most about ten
+    distinct statements ever, so neither this module's cache nor sqlite3's statement cache
+    grows with the batch lengths a program happens to produce.
+    """
+    sizes = [ROWS_PER_STATEMENT] * (count // ROWS_PER_STATEMENT)
+    rest = count % ROWS_PER_STATEMENT
+    power = 1 << (ROWS_PER_STATEMENT.bit_length() - 1)
+    while rest:
+        if rest >= power:
+            sizes.append(power)
+            rest -= power
+        power >>= 1
+    return sizes
+
+
+@functools.lru_cache(maxsize=64)
 def _multi_row(conflict: str, count: int) -> str:
     """``INSERT ... VALUES (...), (...) ON CONFLICT ...`` for ``count`` rows.
 
@@ -352,9 +370,11 @@ def _insert_rows(conn: sqlite3.Connection, conflict: str, rows: Sequence[Row]) -
     their values made bindable, so one bad row never holds back the others.
     """
     try:
-        for start in range(0, len(rows), ROWS_PER_STATEMENT):
-            chunk = rows[start : start + ROWS_PER_STATEMENT]
+        start = 0
+        for size in _statement_sizes(len(rows)):
+            chunk = rows[start : start + size]
             conn.execute(_multi_row(conflict, len(chunk)), list(_chain(chunk)))
+            start += size
     except sqlite3.Error:
         raise
     except Exception:  # upserts: rows already written above are simply written again
