@@ -183,6 +183,17 @@ for i in range(int(sys.argv[2])):
     work(i)
 """
 
+_RECORD_AT_EXIT = """
+import atexit, sys, execlog
+execlog.configure(db=sys.argv[1])
+
+@execlog.traced_execution
+def cleanup():
+    return "done"
+
+atexit.register(cleanup)
+"""
+
 _SYS_EXIT_INSIDE = """
 import sys, execlog
 execlog.configure(db=sys.argv[1])
@@ -244,6 +255,15 @@ class TestAtExit:
         assert status not in {"running", "abandoned"}
         [(main_id,)] = _raw(db, "SELECT execution_id FROM executions WHERE name = 'main'")
         assert 500 == _raw_count(db, "parent_execution_id = ?", (main_id,))
+
+    @pytest.mark.timeout(60)
+    def test_exit_handlers_of_the_program_still_record(self, tmp_path: Path) -> None:
+        """An atexit handler registered after `import execlog` runs before the final flush."""
+        db = str(tmp_path / "exit.db")
+        _run_script(_RECORD_AT_EXIT, db)
+        assert [("cleanup", "success")] == _raw(
+            db, "SELECT name, status FROM executions WHERE name = 'cleanup'"
+        )
 
     @pytest.mark.timeout(60)
     def test_daemon_thread_pool_loses_nothing(self, tmp_path: Path) -> None:

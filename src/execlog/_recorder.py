@@ -59,7 +59,10 @@ class Recorder:
         self._lock = threading.Lock()
         self._io_lock = threading.Lock()
         self._fork_io_held = False
-        self._atexit_registered = False
+        # Registered now, at import: atexit runs handlers last-registered-first, so a program's
+        # own exit handlers (registered after `import execlog`) still record before the final
+        # flush.
+        atexit.register(_weak(self._at_exit))
         self._mp_finalizer_pid = 0
         # Set by the atexit hook: from then on new records are counted, not queued, so that
         # daemon threads still recording cannot keep the final flush (or exit) waiting.
@@ -261,9 +264,6 @@ class Recorder:
                 report_once("execlog cannot start its writer thread (interpreter exiting)")
                 return
             self.writer = writer
-            if not self._atexit_registered:
-                atexit.register(self._at_exit)
-                self._atexit_registered = True
             self._register_multiprocessing_exit()
 
     def _register_multiprocessing_exit(self) -> None:
