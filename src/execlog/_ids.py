@@ -53,10 +53,8 @@ def new_id(time_ns: int) -> str:
         head = f"{ms:012x}"
         cached = _prefix = (ms, f"{head[:8]}-{head[8:]}-7")
     count = next(_counter)
+    # one f-string: the parts are joined in a single allocation
     return (
-        cached[1]
-        + _HEX3[(sub_ns << 12) // 1_000_000]
-        + _tail
-        + _HEX2[(count >> 8) & 0xFF]
-        + _HEX2[count & 0xFF]
+        f"{cached[1]}{_HEX3[(sub_ns << 12) // 1_000_000]}{_tail}"
+        f"{_HEX2[(count >> 8) & 0xFF]}{_HEX2[count & 0xFF]}"
     )
