@@ -22,6 +22,32 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
+#: The ``Execution`` fields, in the order API.md section 3 lists them (the contract, written out
+#: here rather than imported from the package it checks).
+FIELDS = [
+    "execution_id",
+    "name",
+    "kind",
+    "status",
+    "started_at",
+    "ended_at",
+    "duration_ms",
+    "inputs",
+    "output",
+    "error_type",
+    "error_message",
+    "error_stack",
+    "parent_execution_id",
+    "correlation_id",
+    "trigger_kind",
+    "run_id",
+    "tags",
+    "pid",
+    "thread_id",
+    "host",
+]
+
+
 @pytest.fixture(autouse=True)
 def _reset_recorder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """Each test starts with default settings, no writer and no open execution."""

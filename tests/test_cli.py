@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 import execlog
-from conftest import rows
+from conftest import FIELDS, rows
 from execlog._cli import commands, render
 from execlog.cli import main
 
@@ -37,28 +37,6 @@ ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 PYTHON = sys.executable
 CONSOLE_SCRIPT = str(Path(sys.executable).with_name("execlog"))
-FIELDS = [
-    "execution_id",
-    "name",
-    "kind",
-    "status",
-    "started_at",
-    "ended_at",
-    "duration_ms",
-    "inputs",
-    "output",
-    "error_type",
-    "error_message",
-    "error_stack",
-    "parent_execution_id",
-    "correlation_id",
-    "trigger_kind",
-    "run_id",
-    "tags",
-    "pid",
-    "thread_id",
-    "host",
-]
 COMMANDS = ["list", "show", "tree", "lineage", "chain", "stats", "prune", "export", "run"]
 
 

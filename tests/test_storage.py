@@ -19,35 +19,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 import execlog
-from conftest import rows
+from conftest import FIELDS, rows
 from execlog._storage.migrations import LATEST, MIGRATIONS
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-#: The ``Execution`` fields, in the order API.md section 3 lists them.
-FIELDS = [
-    "execution_id",
-    "name",
-    "kind",
-    "status",
-    "started_at",
-    "ended_at",
-    "duration_ms",
-    "inputs",
-    "output",
-    "error_type",
-    "error_message",
-    "error_stack",
-    "parent_execution_id",
-    "correlation_id",
-    "trigger_kind",
-    "run_id",
-    "tags",
-    "pid",
-    "thread_id",
-    "host",
-]
 
 UTC = dt.timezone.utc
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
