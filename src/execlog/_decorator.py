@@ -255,9 +255,10 @@ class _Spec:
             capture = recorder.config.capture_inputs
         if capture:
             inputs = self.binder.bind(instance, args, kwargs)
-            for secret in self._secret_params:
-                if secret in inputs:
-                    inputs[secret] = REDACTED
+            if self._secret_params:
+                for secret in self._secret_params:
+                    if secret in inputs:
+                        inputs[secret] = REDACTED
             # Top-level keys are parameter names, checked once above: only a nested object can
             # still hold a secret key. The common case is one dumps, one find and one len.
             try:
@@ -392,6 +393,11 @@ def _begin_or_none(
     return None  # an internal error was logged: run the call unrecorded
 
 
+# The wrapt wrappers below take (wrapped, instance, args, kwargs); the fast paths further down
+# (`_fast_plain`, `_fast_coroutine`) repeat their bodies with the function fixed and plain
+# (*args, **kwargs), because a shared body would cost every plain call one more frame.
+
+
 def _make_plain(spec: _Spec) -> Callable[..., Any]:
     def plain(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         if not RECORDER.enabled:
@@ -404,7 +410,7 @@ def _make_plain(spec: _Spec) -> Callable[..., Any]:
         except BaseException as exc:
             _end(handle, exc)
             raise
-        _end(handle, None, result)
+        _complete(handle, result)
         return result
 
     return plain
@@ -422,7 +428,7 @@ def _make_coroutine(spec: _Spec) -> Callable[..., Any]:
         except BaseException as exc:
             _end(handle, exc)
             raise
-        _end(handle, None, result)
+        _complete(handle, result)
         return result
 
     return coroutine

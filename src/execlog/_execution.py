@@ -429,7 +429,7 @@ def _stored_correlation(execution_id: str) -> str | None:
 
     RECORDER.flush(timeout=RECORDER.config.flush_interval * 10)
     try:
-        backend = open_backend(RECORDER.config.db, role="reader")
+        backend = open_backend(RECORDER.config.db)
     except Exception:
         return None
     try:

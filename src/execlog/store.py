@@ -526,7 +526,7 @@ def open_store(db: str | os.PathLike[str] | None = None) -> Store:
     .. versionadded:: 0.1.0
     """
     target = os.fspath(db) if db is not None else (os.environ.get("EXECLOG_DB") or DEFAULT_DB)
-    backend = open_backend(target, role="reader")
+    backend = open_backend(target)
     try:
         backend.abandon_dead()
     except Exception:  # noqa: S110 - a read-only database can still be queried

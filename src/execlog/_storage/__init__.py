@@ -116,8 +116,8 @@ class Backend(Protocol):
         """Release the connection (safe to call twice)."""
 
 
-def open_backend(db: str, *, role: str = "writer") -> Backend:
+def open_backend(db: str) -> Backend:
     """Open the backend for the ``db`` setting (a path, ``sqlite:///path`` or ``:memory:``)."""
     from execlog._storage.sqlite import SQLiteBackend  # noqa: PLC0415 - one backend per URL
 
-    return SQLiteBackend(db, role=role)
+    return SQLiteBackend(db)

@@ -408,7 +408,7 @@ def _create_private(path: str) -> None:
 class SQLiteBackend:
     """One connection to an execlog SQLite database."""
 
-    def __init__(self, db: str, *, role: str = "writer") -> None:
+    def __init__(self, db: str) -> None:
         """Open (creating and migrating when needed) the database named by ``db``.
 
         Raises:
@@ -416,10 +416,9 @@ class SQLiteBackend:
             SchemaError: the schema is newer than this library.
         """
         self.target, self.is_uri, self.where = resolve(db)
-        self.role = role
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
-        if not self.is_uri and role != "reader-existing":
+        if not self.is_uri:
             try:
                 _create_private(self.target)
             except OSError as exc:
