@@ -22,9 +22,12 @@ from execlog import _config, _guard
 from execlog._context import current
 from execlog._encoding import _OPTIONS, REDACTED, Encoder, Redactor, _default, truncate_json
 from execlog._execution import ExecutionHandle, _get_ident, _perf_ns, _time_ns
+from execlog._guard import logger
 from execlog._ids import new_id
+from execlog._native import SPEEDUPS
 from execlog._propagation import _ENV_DATA, _ENV_KEYS, env_context
 from execlog._recorder import RECORDER
+from execlog._writer import Channel
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Generator
@@ -243,10 +246,13 @@ class _Spec:
         else:
             encoder = self.encoder()
         handle._encoder = encoder
+        handle._extra = False
         if self.tags is not None:
             handle._static_tags = self.tags
+            handle._extra = True
         if self.capture_output is not None:
             handle._capture_output = self.capture_output
+            handle._extra = True
         handle._started_ns = started
         handle._thread_id = _get_ident()
         handle._generation = recorder.generation
@@ -316,15 +322,7 @@ def _complete(handle: ExecutionHandle, result: Any) -> None:
         pass
     try:
         recorder = RECORDER
-        if (
-            handle._state != 1
-            or handle._generation != recorder.generation
-            or handle._tags is not None
-            or handle._static_tags is not None
-            or handle._status is not None
-            or handle._output_set
-            or handle._capture_output is not None
-        ):
+        if handle._state != 1 or handle._extra or handle._generation != recorder.generation:
             handle._finish(t1, None, result)
             return
         handle._state = 2
@@ -381,6 +379,12 @@ def _internal_error() -> None:
     """Report the exception being handled as an internal error (call from ``except``)."""
     with _guard.guard:
         raise  # noqa: PLE0704 - re-raises the exception the caller is handling
+
+
+def _report_internal(exc: BaseException) -> None:
+    """Report ``exc``, raised inside the C fast path, as an internal error."""
+    with _guard.guard:
+        raise exc
 
 
 def _begin_or_none(
@@ -652,6 +656,109 @@ def _fast_generator(func: Any, spec: _Spec) -> Callable[..., Any]:
     return traced
 
 
+# -- the C fast path (execlog._speedups) ----------------------------------------------------------
+
+
+def _install_speedups() -> bool:
+    """Hand the accelerator the objects and slot layouts it works on; False if it refuses."""
+    if SPEEDUPS is None:
+        return False
+    try:
+        SPEEDUPS.install(
+            handle_type=ExecutionHandle,
+            recorder=RECORDER,
+            config_type=_config.Config,
+            channel_type=Channel,
+            spec_type=_Spec,
+            encoder_type=Encoder,
+            current=current,
+            dumps=orjson.dumps,
+            default=_default,
+            options=_OPTIONS,
+            redacted=REDACTED,
+            env_data=_ENV_DATA_DICT if _ENV_FAST else None,
+            env_keys=_ENV_KEYS,
+            complete=_complete,
+            end=_end,
+            report=_report_internal,
+        )
+    except (ImportError, TypeError, AttributeError) as exc:
+        logger.debug("execlog: C accelerator unavailable (%s); using pure Python", exc)
+        return False
+    return True
+
+
+_SPEEDUPS_READY = _install_speedups()
+
+
+def _call_spec(func: Any, spec: _Spec, fallback: Callable[..., Any]) -> Any:
+    """The accelerator's view of ``spec``, or None where only the Python path applies.
+
+    The C path repeats the common case only: no static tags or per-function output switch
+    (those go through the general end), and a binder without ``*args``/``**kwargs`` whose
+    positional-only calls bind through generated code (so both paths order inputs alike).
+    """
+    if not _SPEEDUPS_READY or SPEEDUPS is None:
+        return None
+    binder = spec.binder
+    if (
+        spec.tags is not None
+        or spec.capture_output is not None
+        or binder.fast_plain is None
+        or binder.var_pos is not None
+        or binder.var_kw is not None
+        or binder.drop is not None
+    ):
+        return None
+    names = binder.positional
+    defaults = tuple(
+        (key, value, names.index(key) if key in names else len(names))
+        for key, value in binder.defaults.items()
+    )
+    return SPEEDUPS.CallSpec(func, spec, names, defaults, binder.bind, fallback)
+
+
+def _native_plain(func: Any, spec: _Spec) -> Callable[..., Any]:
+    fallback = _fast_plain(func, spec)
+    call_spec = _call_spec(func, spec, fallback)
+    if call_spec is None or SPEEDUPS is None:
+        return fallback
+    call = SPEEDUPS.call
+
+    @functools.wraps(func)
+    def traced(*args: Any, **kwargs: Any) -> Any:
+        return call(call_spec, args, kwargs)
+
+    return traced
+
+
+def _native_coroutine(func: Any, spec: _Spec) -> Callable[..., Any]:
+    fallback = _fast_coroutine(func, spec)
+    call_spec = _call_spec(func, spec, fallback)
+    if call_spec is None or SPEEDUPS is None:
+        return fallback
+    recorder = RECORDER
+    begin = SPEEDUPS.begin
+    complete = SPEEDUPS.complete
+
+    @functools.wraps(func)
+    async def traced(*args: Any, **kwargs: Any) -> Any:
+        if not recorder.enabled:
+            return await func(*args, **kwargs)
+        handle = begin(call_spec, args, kwargs)
+        if handle is None:
+            return await fallback(*args, **kwargs)
+        try:
+            result = await func(*args, **kwargs)
+        except BaseException as exc:
+            _end(handle, exc)
+            raise
+        complete(handle, result)
+        return result
+
+    return traced
+
+
 def _unwrap_kind(func: Any) -> Any:
     """The function whose code decides the wrapper kind (looks through class/static methods)."""
     if isinstance(func, (classmethod, staticmethod)):
@@ -751,10 +858,10 @@ def traced_execution(
         )
         if _fast_path(target) and not inspect.isasyncgenfunction(target):
             if inspect.iscoroutinefunction(target):
-                return _fast_coroutine(target, spec)
+                return _native_coroutine(target, spec)
             if inspect.isgeneratorfunction(target):
                 return _fast_generator(target, spec)
-            return _fast_plain(target, spec)
+            return _native_plain(target, spec)
         if inspect.isasyncgenfunction(inner):
             wrapper = _make_async_generator(spec)
         elif inspect.iscoroutinefunction(inner):

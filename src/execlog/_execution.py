@@ -81,10 +81,12 @@ class ExecutionHandle:
     # Attributes every execution sets live in slots. Those most executions never change (user
     # tags, an explicit output or status, lineage arguments of ``execution()``) are class-level
     # defaults, overridden in the instance ``__dict__`` only when set: a traced call stores
-    # fifteen attributes, not twenty-five.
+    # sixteen attributes, not twenty-five. `_extra` is True once any of them is set, so the
+    # common end of an execution checks one attribute, not five.
     __slots__ = (
         "__dict__",
         "_encoder",
+        "_extra",
         "_generation",
         "_inputs",
         "_started_ns",
@@ -133,6 +135,7 @@ class ExecutionHandle:
         self.run_id: str | None = run_id
         self.execution_id = ""
         self.parent_execution_id: str | None = None
+        self._extra = True  # the general path ends blocks: they take arguments and tags freely
         if parent is not None:
             self._parent_arg = parent
         if context is not None:
@@ -153,6 +156,7 @@ class ExecutionHandle:
 
             ex.tag(rows=10, source="s3")
         """
+        self._extra = True
         if self._tags is None:
             self._tags = {}
         if tags:
@@ -164,6 +168,7 @@ class ExecutionHandle:
         """Record ``value`` as this execution's output (wins over a traced return value)."""
         self._output = value
         self._output_set = True
+        self._extra = True
 
     def set_status(self, status: str) -> None:
         """Override the final status (``success``, ``error``, ``partial`` or ``cancelled``).
@@ -177,6 +182,7 @@ class ExecutionHandle:
             msg = f"status must be one of {sorted(_SETTABLE)}, got {status!r}"
             raise ValueError(msg)
         self._status = status
+        self._extra = True
 
     @property
     def started_at(self) -> Any:

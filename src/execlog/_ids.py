@@ -18,6 +18,12 @@ from __future__ import annotations
 
 import itertools
 import os
+from typing import TYPE_CHECKING
+
+from execlog._native import SPEEDUPS
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["new_id", "reseed"]
 
@@ -38,13 +44,16 @@ def reseed() -> None:
     random_bits = int.from_bytes(os.urandom(8), "big") & ((1 << 46) - 1)
     text = f"{_VARIANT | (random_bits << 16):016x}"
     _tail = f"-{text[:4]}-{text[4:12]}"
-    _counter = itertools.count(int.from_bytes(os.urandom(2), "big"))
+    start = int.from_bytes(os.urandom(2), "big")
+    _counter = itertools.count(start)
+    if SPEEDUPS is not None:
+        SPEEDUPS.reseed(_VARIANT | (random_bits << 16), start)
 
 
 reseed()
 
 
-def new_id(time_ns: int) -> str:
+def _new_id_py(time_ns: int) -> str:
     """Return a UUIDv7 string for the wall-clock instant ``time_ns`` (ns since the epoch)."""
     global _prefix  # noqa: PLW0603 - a per-millisecond cache, replaced atomically
     ms, sub_ns = divmod(time_ns, 1_000_000)
@@ -58,3 +67,7 @@ def new_id(time_ns: int) -> str:
         f"{cached[1]}{_HEX3[(sub_ns << 12) // 1_000_000]}{_tail}"
         f"{_HEX2[(count >> 8) & 0xFF]}{_HEX2[count & 0xFF]}"
     )
+
+
+#: The same layout formatted in C where the accelerator is built (~40 ns instead of ~400).
+new_id: Callable[[int], str] = _new_id_py if SPEEDUPS is None else SPEEDUPS.new_id

@@ -44,6 +44,27 @@ def _weak(method: Callable[[], None]) -> Callable[[], None]:
 class Recorder:
     """Owns the configuration, the queue and the writer thread of this process."""
 
+    # Slots, not a __dict__: the C fast path (execlog._speedups) reads these directly.
+    __slots__ = (
+        "__weakref__",
+        "_fork_io_held",
+        "_io_lock",
+        "_lock",
+        "_mp_finalizer_pid",
+        "channel",
+        "config",
+        "config_generation",
+        "enabled",
+        "enabled_explicit",
+        "encoder",
+        "exiting",
+        "generation",
+        "host",
+        "lost_at_exit",
+        "pid",
+        "writer",
+    )
+
     def __init__(self, config: _config.Config | None = None) -> None:
         """Create a recorder; its writer starts with the first record."""
         self.config = config or _config.from_env()

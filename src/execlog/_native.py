@@ -1,0 +1,31 @@
+"""The optional C accelerator, ``execlog._speedups``, or None where it is unavailable.
+
+The pure-Python code is the reference implementation and is always complete; the accelerator
+repeats the common case of a traced call in C (see ``_speedups.c``). It is built when the
+package is installed from source with a C compiler, and skipped (with a warning from the
+build) otherwise. ``EXECLOG_PURE_PYTHON=1`` turns it off at import, to compare or to debug.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+__all__ = ["SPEEDUPS", "load"]
+
+
+def load() -> ModuleType | None:
+    """Import the accelerator unless it is missing or ``EXECLOG_PURE_PYTHON`` is set."""
+    if os.environ.get("EXECLOG_PURE_PYTHON", "").strip().lower() not in ("", "0", "false", "no"):
+        return None
+    try:
+        from execlog import _speedups  # noqa: PLC0415 - optional, compiled
+    except ImportError:
+        return None
+    return _speedups
+
+
+SPEEDUPS = load()

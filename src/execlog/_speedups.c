@@ -1,0 +1,1239 @@
+/*
+ * execlog._speedups: the hot path of a traced call, in C.
+ *
+ * Optional. The pure-Python code in _decorator.py, _execution.py and _ids.py is the reference
+ * implementation; this module repeats only its common case (a plain function, no tags or
+ * per-call overrides, room in the queue, a writer running) and hands everything else back to
+ * it. It reads and writes the `__slots__` of execlog's own Python classes directly, through
+ * offsets taken from their member descriptors when `install()` is called; `install()` refuses
+ * (and execlog stays pure Python) if any of them is not what it expects.
+ *
+ * Everything here runs with the GIL held and never releases it between reading shared state
+ * and acting on it, except inside calls back into Python (which re-read nothing afterwards).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#if !defined(__linux__) || defined(Py_GIL_DISABLED)
+#define EXECLOG_UNSUPPORTED 1
+#endif
+
+#define SLOT(obj, off) (*(PyObject **)((char *)(obj) + (off)))
+
+/* -- slot offsets, filled by install() ------------------------------------------------------ */
+
+/* ExecutionHandle */
+static Py_ssize_t H_name, H_kind, H_execution_id, H_parent, H_correlation, H_run_id, H_trigger,
+    H_encoder, H_started, H_thread, H_generation, H_inputs, H_state, H_extra, H_token, H_t0;
+/* Recorder */
+static Py_ssize_t R_enabled, R_generation, R_config_generation, R_config, R_channel, R_writer,
+    R_pid, R_host;
+/* Config */
+static Py_ssize_t C_capture_inputs, C_capture_output;
+/* Channel */
+static Py_ssize_t CH_queue, CH_limit, CH_waiters, CH_batch_size, CH_wake, CH_live;
+/* _Spec */
+static Py_ssize_t S_name, S_kind, S_trigger, S_encoder, S_encoder_generation, S_secret_params,
+    S_capture_inputs;
+/* Encoder */
+static Py_ssize_t E_limit, E_redactor;
+
+/* -- objects, filled by install() ------------------------------------------------------------ */
+
+static int installed = 0;
+static PyTypeObject *handle_type, *recorder_type, *config_type, *channel_type, *spec_type,
+    *encoder_type;
+static PyObject *recorder;       /* the process's Recorder */
+static PyObject *current;        /* the ContextVar holding the current ExecutionHandle */
+static PyObject *dumps;          /* orjson.dumps */
+static PyObject *dumps_default;  /* execlog._encoding._default */
+static PyObject *dumps_options;  /* execlog._encoding._OPTIONS */
+static PyObject *redacted;       /* "[REDACTED]" */
+static PyObject *env_data;       /* os.environ's underlying dict, or NULL: always go slow */
+static PyObject *env_parent, *env_correlation;
+static PyObject *py_complete;    /* _decorator._complete(handle, result) */
+static PyObject *py_end;         /* _decorator._end(handle, exc) */
+static PyObject *py_report;      /* _decorator._report_internal(exc) */
+
+/* interned strings and constants */
+static PyObject *s_append, *s_encode, *s_may_contain, *s_is_set, *s_set, *s_enqueue,
+    *s_running_written, *s_final, *s_manual, *s_child, *s_success, *kw_final, *empty_tuple,
+    *one, *two;
+
+/* -- ids (UUIDv7, same layout as _ids.py) ------------------------------------------------------ */
+
+static uint64_t id_tail = 0x8000000000000000ULL; /* variant | 46 random bits << 16 */
+static uint32_t id_counter = 0;                   /* low 16 bits used */
+static const char HEX[] = "0123456789abcdef";
+
+static inline void
+put_hex(Py_UCS1 *out, uint64_t value, int digits)
+{
+    for (int i = digits - 1; i >= 0; i--) {
+        out[i] = (Py_UCS1)HEX[value & 0xF];
+        value >>= 4;
+    }
+}
+
+static PyObject *
+make_id(int64_t time_ns)
+{
+    if (time_ns < 0) {
+        time_ns = 0;
+    }
+    uint64_t ms = (uint64_t)time_ns / 1000000U;
+    uint64_t sub = (((uint64_t)time_ns % 1000000U) << 12) / 1000000U;
+    uint64_t low = id_tail | (id_counter++ & 0xFFFFU);
+    PyObject *text = PyUnicode_New(36, 127);
+    if (text == NULL) {
+        return NULL;
+    }
+    Py_UCS1 *p = PyUnicode_1BYTE_DATA(text);
+    put_hex(p, ms >> 16, 8);
+    p[8] = '-';
+    put_hex(p + 9, ms & 0xFFFF, 4);
+    p[13] = '-';
+    p[14] = '7';
+    put_hex(p + 15, sub, 3);
+    p[18] = '-';
+    put_hex(p + 19, low >> 48, 4);
+    p[23] = '-';
+    put_hex(p + 24, low & 0xFFFFFFFFFFFFULL, 12);
+    return text;
+}
+
+static inline int64_t
+clock_ns(clockid_t clock)
+{
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* -- small helpers -------------------------------------------------------------------------- */
+
+/* Store `value` (a new reference, stolen) in a slot, releasing what was there. */
+static inline void
+set_slot(PyObject *obj, Py_ssize_t off, PyObject *value)
+{
+    PyObject **p = (PyObject **)((char *)obj + off);
+    PyObject *old = *p;
+    *p = value;
+    Py_XDECREF(old);
+}
+
+static inline void
+set_slot_borrowed(PyObject *obj, Py_ssize_t off, PyObject *value)
+{
+    Py_INCREF(value);
+    set_slot(obj, off, value);
+}
+
+/* Equal ints (generations): identity first, then value. */
+static inline int
+same_int(PyObject *a, PyObject *b)
+{
+    if (a == b) {
+        return 1;
+    }
+    if (a == NULL || b == NULL || !PyLong_CheckExact(a) || !PyLong_CheckExact(b)) {
+        return 0;
+    }
+    int r = PyObject_RichCompareBool(a, b, Py_EQ);
+    if (r < 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    return r;
+}
+
+static inline Py_ssize_t
+as_ssize(PyObject *value, Py_ssize_t fallback)
+{
+    if (value == NULL || !PyLong_Check(value)) {
+        return fallback;
+    }
+    Py_ssize_t n = PyLong_AsSsize_t(value);
+    if (n == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return fallback;
+    }
+    return n;
+}
+
+/* Falsy trigger_kind (None or "") means the default. */
+static inline int
+is_unset(PyObject *value)
+{
+    return value == NULL || value == Py_None || (PyUnicode_Check(value) && PyUnicode_GET_LENGTH(value) == 0);
+}
+
+/* The recorder's state, read once per call. NULL members mean "take the Python path". */
+typedef struct {
+    PyObject *channel, *config, *writer;
+} State;
+
+static inline int
+read_state(State *st)
+{
+    PyObject *rec = recorder;
+    st->channel = SLOT(rec, R_channel);
+    st->config = SLOT(rec, R_config);
+    st->writer = SLOT(rec, R_writer);
+    return st->channel != NULL && Py_TYPE(st->channel) == channel_type && st->config != NULL
+           && Py_TYPE(st->config) == config_type && st->writer != NULL;
+}
+
+/*
+ * JSON for the commonest values, written here: None, bool, an int of 64 bits, ASCII text that
+ * needs no escape, and a flat dict of those under str keys (a call's inputs). The text is
+ * byte for byte what orjson writes (tests/test_speedups.py compares them); anything else
+ * returns 0 and goes to orjson.
+ */
+typedef struct {
+    char *p, *end;
+} Out;
+
+static inline int
+put(Out *out, const char *text, size_t n)
+{
+    if ((size_t)(out->end - out->p) < n) {
+        return 0;
+    }
+    memcpy(out->p, text, n);
+    out->p += n;
+    return 1;
+}
+
+static int
+put_ascii(Out *out, PyObject *text)
+{
+    if (!PyUnicode_IS_ASCII(text)) {
+        return 0;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    const Py_UCS1 *data = PyUnicode_1BYTE_DATA(text);
+    if (out->end - out->p < n + 2) {
+        return 0;
+    }
+    char *p = out->p;
+    *p++ = '"';
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS1 c = data[i];
+        if (c < 0x20 || c == '"' || c == '\\') {
+            return 0; /* needs an escape: orjson writes it */
+        }
+        *p++ = (char)c;
+    }
+    *p++ = '"';
+    out->p = p;
+    return 1;
+}
+
+static int
+put_scalar(Out *out, PyObject *value)
+{
+    PyTypeObject *cls = Py_TYPE(value);
+    if (value == Py_None) {
+        return put(out, "null", 4);
+    }
+    if (value == Py_True) {
+        return put(out, "true", 4);
+    }
+    if (value == Py_False) {
+        return put(out, "false", 5);
+    }
+    if (cls == &PyLong_Type) {
+        int overflow = 0;
+        long long n = PyLong_AsLongLongAndOverflow(value, &overflow);
+        if (overflow != 0 || (n == -1 && PyErr_Occurred())) {
+            PyErr_Clear();
+            return 0; /* beyond 64 bits signed: orjson decides */
+        }
+        char digits[24];
+        char *end = digits + sizeof digits, *p = end;
+        unsigned long long u = n < 0 ? 0ULL - (unsigned long long)n : (unsigned long long)n;
+        do {
+            *--p = (char)('0' + u % 10);
+            u /= 10;
+        } while (u != 0);
+        if (n < 0) {
+            *--p = '-';
+        }
+        return put(out, p, (size_t)(end - p));
+    }
+    if (cls == &PyUnicode_Type) {
+        return put_ascii(out, value);
+    }
+    return 0;
+}
+
+static int
+put_flat_dict(Out *out, PyObject *dict)
+{
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    int first = 1;
+    if (!put(out, "{", 1)) {
+        return 0;
+    }
+    while (PyDict_Next(dict, &pos, &key, &value)) {
+        if ((!first && !put(out, ",", 1)) || !PyUnicode_CheckExact(key) || !put_ascii(out, key)
+            || !put(out, ":", 1) || !put_scalar(out, value)) {
+            return 0;
+        }
+        first = 0;
+    }
+    return put(out, "}", 1);
+}
+
+/*
+ * The JSON text of `value` if it is one of the common shapes above and fits `limit`, else NULL
+ * with no exception (take the general path). A dict only for `keys_checked`: an inputs dict,
+ * whose keys are parameter names already checked for secrets.
+ */
+static PyObject *
+quick_json(PyObject *value, Py_ssize_t limit, int keys_checked)
+{
+    char buffer[512];
+    Py_ssize_t room = limit < 0 ? 0 : (limit < (Py_ssize_t)sizeof buffer ? limit : (Py_ssize_t)sizeof buffer);
+    Out out = {buffer, buffer + room};
+    int ok;
+    if (PyDict_CheckExact(value)) {
+        ok = keys_checked && put_flat_dict(&out, value);
+    }
+    else {
+        ok = put_scalar(&out, value);
+    }
+    if (!ok) {
+        return NULL;
+    }
+    Py_ssize_t n = out.p - buffer;
+    PyObject *text = PyUnicode_New(n, 127);
+    if (text == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    memcpy(PyUnicode_1BYTE_DATA(text), buffer, (size_t)n);
+    return text;
+}
+
+/* JSON text for `value`, as Encoder.encode does; the rare cases call Encoder.encode itself. */
+static PyObject *
+encode_value(PyObject *encoder, PyObject *value, Py_ssize_t nested_from)
+{
+    PyTypeObject *cls = Py_TYPE(value);
+    PyObject *data;
+    PyObject *quick = quick_json(value, as_ssize(SLOT(encoder, E_limit), -1), nested_from > 0);
+    if (quick != NULL) {
+        return quick;
+    }
+    int scalar = cls == &PyLong_Type || cls == &PyFloat_Type || cls == &PyBool_Type || value == Py_None;
+    if (scalar) {
+        PyObject *stack[1] = {value};
+        data = PyObject_Vectorcall(dumps, stack, 1, NULL);
+    }
+    else {
+        PyObject *stack[3] = {value, dumps_default, dumps_options};
+        data = PyObject_Vectorcall(dumps, stack, 3, NULL);
+    }
+    if (data == NULL || !PyBytes_CheckExact(data)) {
+        PyErr_Clear();
+        Py_XDECREF(data);
+        goto slow;
+    }
+    const char *buf = PyBytes_AS_STRING(data);
+    Py_ssize_t size = PyBytes_GET_SIZE(data);
+    if (!scalar) {
+        Py_ssize_t limit = as_ssize(SLOT(encoder, E_limit), -1);
+        if (limit < 0 || size > limit) {
+            Py_DECREF(data);
+            goto slow;
+        }
+        if (cls != &PyUnicode_Type && size > nested_from
+            && memchr(buf + nested_from, '{', (size_t)(size - nested_from)) != NULL) {
+            PyObject *redactor = SLOT(encoder, E_redactor);
+            if (redactor == NULL) {
+                Py_DECREF(data);
+                goto slow;
+            }
+            PyObject *hit = PyObject_CallMethodOneArg(redactor, s_may_contain, data);
+            if (hit == NULL) {
+                Py_DECREF(data);
+                return NULL;
+            }
+            int secret = PyObject_IsTrue(hit);
+            Py_DECREF(hit);
+            if (secret != 0) {
+                Py_DECREF(data);
+                if (secret < 0) {
+                    return NULL;
+                }
+                goto slow;
+            }
+        }
+    }
+    PyObject *text = PyUnicode_DecodeUTF8(buf, size, NULL);
+    Py_DECREF(data);
+    return text;
+slow:;
+    PyObject *nested = PyLong_FromSsize_t(nested_from);
+    if (nested == NULL) {
+        return NULL;
+    }
+    PyObject *stack[3] = {encoder, value, nested};
+    PyObject *text2 = PyObject_VectorcallMethod(s_encode, stack, 3 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    Py_DECREF(nested);
+    return text2;
+}
+
+/* -- CallSpec: what the C path needs of one decorated function ----------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *func;      /* the decorated function */
+    PyObject *spec;      /* its _Spec */
+    PyObject *names;     /* tuple: positional parameter names */
+    PyObject *defaults;  /* tuple of (name, default, position) in the binder's order */
+    PyObject *bind;      /* _Binder.bind, for calls with keyword arguments */
+    PyObject *fallback;  /* the pure-Python traced call, for everything unusual */
+} CallSpec;
+
+static int
+callspec_traverse(CallSpec *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->func);
+    Py_VISIT(self->spec);
+    Py_VISIT(self->names);
+    Py_VISIT(self->defaults);
+    Py_VISIT(self->bind);
+    Py_VISIT(self->fallback);
+    return 0;
+}
+
+static int
+callspec_clear(CallSpec *self)
+{
+    Py_CLEAR(self->func);
+    Py_CLEAR(self->spec);
+    Py_CLEAR(self->names);
+    Py_CLEAR(self->defaults);
+    Py_CLEAR(self->bind);
+    Py_CLEAR(self->fallback);
+    return 0;
+}
+
+static void
+callspec_dealloc(CallSpec *self)
+{
+    PyObject_GC_UnTrack(self);
+    callspec_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int
+callspec_init(CallSpec *self, PyObject *args, PyObject *kwds)
+{
+    PyObject *func, *spec, *names, *defaults, *bind, *fallback;
+    static char *kwlist[] = {"func", "spec", "names", "defaults", "bind", "fallback", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO!O!OO:CallSpec", kwlist, &func, &spec,
+                                     &PyTuple_Type, &names, &PyTuple_Type, &defaults, &bind,
+                                     &fallback)) {
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(names); i++) {
+        if (!PyUnicode_CheckExact(PyTuple_GET_ITEM(names, i))) {
+            PyErr_SetString(PyExc_TypeError, "names must be str");
+            return -1;
+        }
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(defaults); i++) {
+        PyObject *item = PyTuple_GET_ITEM(defaults, i);
+        if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 3
+            || !PyUnicode_CheckExact(PyTuple_GET_ITEM(item, 0))
+            || !PyLong_CheckExact(PyTuple_GET_ITEM(item, 2))) {
+            PyErr_SetString(PyExc_TypeError, "defaults must be (name, value, position) tuples");
+            return -1;
+        }
+    }
+    if (!installed || Py_TYPE(spec) != spec_type) {
+        PyErr_SetString(PyExc_TypeError, "CallSpec needs an installed _Spec");
+        return -1;
+    }
+    Py_INCREF(func);
+    Py_INCREF(spec);
+    Py_INCREF(names);
+    Py_INCREF(defaults);
+    Py_INCREF(bind);
+    Py_INCREF(fallback);
+    Py_XSETREF(self->func, func);
+    Py_XSETREF(self->spec, spec);
+    Py_XSETREF(self->names, names);
+    Py_XSETREF(self->defaults, defaults);
+    Py_XSETREF(self->bind, bind);
+    Py_XSETREF(self->fallback, fallback);
+    return 0;
+}
+
+static PyTypeObject CallSpecType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "execlog._speedups.CallSpec",
+    .tp_basicsize = sizeof(CallSpec),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "What the C path needs of one decorated function.",
+    .tp_traverse = (traverseproc)callspec_traverse,
+    .tp_clear = (inquiry)callspec_clear,
+    .tp_dealloc = (destructor)callspec_dealloc,
+    .tp_init = (initproc)callspec_init,
+    .tp_new = PyType_GenericNew,
+};
+
+/* The inputs dict of a call, as _Binder.bind builds it; secret parameters redacted. */
+static PyObject *
+bind_inputs(CallSpec *cs, PyObject *args, PyObject *kwargs)
+{
+    PyObject *inputs;
+    Py_ssize_t nargs = PyTuple_GET_SIZE(args);
+    Py_ssize_t nnames = PyTuple_GET_SIZE(cs->names);
+    if ((kwargs == NULL || PyDict_GET_SIZE(kwargs) == 0) && nargs <= nnames) {
+        inputs = PyDict_New();
+        if (inputs == NULL) {
+            return NULL;
+        }
+        for (Py_ssize_t i = 0; i < nargs; i++) {
+            if (PyDict_SetItem(inputs, PyTuple_GET_ITEM(cs->names, i), PyTuple_GET_ITEM(args, i)) < 0) {
+                goto error;
+            }
+        }
+        Py_ssize_t ndefaults = PyTuple_GET_SIZE(cs->defaults);
+        for (Py_ssize_t i = 0; i < ndefaults; i++) {
+            PyObject *item = PyTuple_GET_ITEM(cs->defaults, i);
+            Py_ssize_t position = PyLong_AsSsize_t(PyTuple_GET_ITEM(item, 2));
+            if (position >= nargs
+                && PyDict_SetItem(inputs, PyTuple_GET_ITEM(item, 0), PyTuple_GET_ITEM(item, 1)) < 0) {
+                goto error;
+            }
+        }
+    }
+    else {
+        PyObject *stack[3] = {Py_None, args, kwargs == NULL ? Py_None : kwargs};
+        if (kwargs == NULL) {
+            return NULL; /* not reached: the wrapper always passes a dict */
+        }
+        inputs = PyObject_Vectorcall(cs->bind, stack, 3, NULL);
+        if (inputs == NULL) {
+            return NULL;
+        }
+        if (!PyDict_Check(inputs)) {
+            PyErr_SetString(PyExc_TypeError, "bind() did not return a dict");
+            goto error;
+        }
+    }
+    PyObject *secrets = SLOT(cs->spec, S_secret_params);
+    if (secrets == NULL || !PyTuple_Check(secrets)) {
+        PyErr_SetString(PyExc_TypeError, "_secret_params unset");
+        goto error;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(secrets); i++) {
+        PyObject *secret = PyTuple_GET_ITEM(secrets, i);
+        int has = PyDict_Contains(inputs, secret);
+        if (has < 0 || (has && PyDict_SetItem(inputs, secret, redacted) < 0)) {
+            goto error;
+        }
+    }
+    return inputs;
+error:
+    Py_DECREF(inputs);
+    return NULL;
+}
+
+/*
+ * Create, start and make current a handle for one call (_Spec.begin's common case).
+ * Returns a new reference, or NULL with no exception set: take the Python path (nothing has
+ * changed then, so that path starts from scratch and reports any real error itself).
+ */
+static PyObject *
+begin(CallSpec *cs, PyObject *args, PyObject *kwargs, int64_t *started_out, int64_t *t0_out)
+{
+    State st;
+    PyObject *spec = cs->spec;
+    if (!read_state(&st) || st.writer == Py_None) {
+        return NULL;
+    }
+    if (!same_int(SLOT(spec, S_encoder_generation), SLOT(recorder, R_config_generation))) {
+        return NULL;
+    }
+    PyObject *encoder = SLOT(spec, S_encoder);
+    PyObject *live = SLOT(st.channel, CH_live);
+    PyObject *generation = SLOT(recorder, R_generation);
+    if (encoder == NULL || Py_TYPE(encoder) != encoder_type || live == NULL
+        || !PyDict_CheckExact(live) || generation == NULL) {
+        return NULL;
+    }
+    PyObject *capture = SLOT(spec, S_capture_inputs);
+    if (capture == NULL || capture == Py_None) {
+        capture = SLOT(st.config, C_capture_inputs);
+    }
+    if (capture != Py_True && capture != Py_False) {
+        return NULL;
+    }
+
+    PyObject *outer = NULL;
+    if (PyContextVar_Get(current, NULL, &outer) < 0) {
+        PyErr_Clear();
+        return NULL;
+    }
+    PyObject *parent_id, *correlation = NULL, *run_id, *trigger = SLOT(spec, S_trigger);
+    if (outer == NULL || outer == Py_None) {
+        if (env_data == NULL) {
+            Py_XDECREF(outer);
+            return NULL;
+        }
+        int has_parent = PyDict_Contains(env_data, env_parent);
+        int has_correlation = PyDict_Contains(env_data, env_correlation);
+        if (has_parent != 0 || has_correlation != 0) {
+            PyErr_Clear();
+            Py_XDECREF(outer);
+            return NULL; /* lineage from the environment: the Python path reads it */
+        }
+        parent_id = Py_None;
+        run_id = Py_None;
+        if (is_unset(trigger)) {
+            trigger = s_manual;
+        }
+    }
+    else {
+        if (Py_TYPE(outer) != handle_type) {
+            Py_DECREF(outer);
+            return NULL;
+        }
+        parent_id = SLOT(outer, H_execution_id);
+        correlation = SLOT(outer, H_correlation);
+        run_id = SLOT(outer, H_run_id);
+        if (parent_id == NULL || correlation == NULL || run_id == NULL) {
+            Py_DECREF(outer);
+            return NULL;
+        }
+        if (is_unset(trigger)) {
+            trigger = s_child;
+        }
+    }
+
+    PyObject *name = SLOT(spec, S_name), *kind = SLOT(spec, S_kind);
+    if (name == NULL || kind == NULL) {
+        Py_XDECREF(outer);
+        return NULL;
+    }
+    int64_t started = clock_ns(CLOCK_REALTIME);
+    PyObject *eid = make_id(started);
+    PyObject *started_obj = PyLong_FromLongLong(started);
+    PyObject *thread = PyLong_FromUnsignedLong(PyThread_get_thread_ident());
+    PyObject *inputs_json = NULL;
+    if (capture == Py_True) {
+        PyObject *inputs = bind_inputs(cs, args, kwargs);
+        if (inputs != NULL) {
+            inputs_json = encode_value(encoder, inputs, 1);
+            Py_DECREF(inputs);
+        }
+    }
+    else {
+        inputs_json = Py_NewRef(Py_None);
+    }
+    PyObject *handle = NULL;
+    if (eid != NULL && started_obj != NULL && thread != NULL && inputs_json != NULL) {
+        handle = handle_type->tp_new(handle_type, empty_tuple, NULL);
+    }
+    if (handle == NULL) {
+        PyErr_Clear();
+        Py_XDECREF(eid);
+        Py_XDECREF(started_obj);
+        Py_XDECREF(thread);
+        Py_XDECREF(inputs_json);
+        Py_XDECREF(outer);
+        return NULL;
+    }
+    set_slot_borrowed(handle, H_name, name);
+    set_slot_borrowed(handle, H_kind, kind);
+    set_slot(handle, H_execution_id, eid); /* eid stays borrowed below, owned by the handle */
+    set_slot_borrowed(handle, H_parent, parent_id);
+    set_slot_borrowed(handle, H_correlation, correlation == NULL ? eid : correlation);
+    set_slot_borrowed(handle, H_run_id, run_id);
+    set_slot_borrowed(handle, H_trigger, trigger);
+    set_slot_borrowed(handle, H_encoder, encoder);
+    set_slot(handle, H_started, started_obj);
+    set_slot(handle, H_thread, thread);
+    set_slot_borrowed(handle, H_generation, generation);
+    set_slot(handle, H_inputs, inputs_json);
+    set_slot_borrowed(handle, H_state, one);
+    set_slot_borrowed(handle, H_extra, Py_False);
+    set_slot_borrowed(handle, H_token, Py_None);
+    set_slot_borrowed(handle, H_t0, one);
+    Py_XDECREF(outer);
+
+    if (PyDict_SetItem(live, eid, handle) < 0) {
+        PyErr_Clear();
+        Py_DECREF(handle);
+        return NULL;
+    }
+    PyObject *token = PyContextVar_Set(current, handle);
+    if (token == NULL) {
+        PyErr_Clear();
+        if (PyDict_DelItem(live, eid) < 0) {
+            PyErr_Clear();
+        }
+        Py_DECREF(handle);
+        return NULL;
+    }
+    set_slot(handle, H_token, token);
+    int64_t t0_ns = clock_ns(CLOCK_MONOTONIC);
+    PyObject *t0 = PyLong_FromLongLong(t0_ns);
+    if (t0 == NULL) { /* only MemoryError: the general end then measures from 1 ns */
+        PyErr_Clear();
+        t0 = Py_NewRef(one);
+    }
+    set_slot(handle, H_t0, t0);
+    *started_out = started;
+    *t0_out = t0_ns;
+    return handle;
+}
+
+/* Report the exception being raised as an internal error; -1 if it must propagate (strict). */
+static int
+report_internal(void)
+{
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb != NULL && value != NULL) {
+        PyException_SetTraceback(value, tb);
+    }
+    PyObject *r = PyObject_CallOneArg(py_report, value == NULL ? Py_None : value);
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(tb);
+    if (r == NULL) {
+        return -1;
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
+/*
+ * The success path (_decorator._complete's common case): close the context, build the row,
+ * queue it. Returns 0, or -1 with an exception set when an internal error must propagate.
+ */
+static int
+complete(PyObject *handle, PyObject *result, int64_t started, int64_t t0)
+{
+    int64_t t1 = clock_ns(CLOCK_MONOTONIC);
+    State st;
+    PyObject *generation = SLOT(recorder, R_generation);
+    int fast = read_state(&st) && SLOT(handle, H_state) == one && SLOT(handle, H_extra) == Py_False
+               && same_int(SLOT(handle, H_generation), generation);
+    PyObject *live = fast ? SLOT(st.channel, CH_live) : NULL;
+    PyObject *queue = fast ? SLOT(st.channel, CH_queue) : NULL;
+    PyObject *encoder = SLOT(handle, H_encoder);
+    if (!fast || live == NULL || !PyDict_CheckExact(live) || queue == NULL || encoder == NULL
+        || Py_TYPE(encoder) != encoder_type) {
+        PyObject *r = PyObject_CallFunctionObjArgs(py_complete, handle, result, NULL);
+        if (r == NULL) {
+            return -1;
+        }
+        Py_DECREF(r);
+        return 0;
+    }
+    PyObject *token = SLOT(handle, H_token);
+    SLOT(handle, H_token) = Py_NewRef(Py_None);
+    if (token != NULL && token != Py_None && PyContextVar_Reset(current, token) < 0) {
+        PyErr_Clear(); /* ended in another context */
+    }
+    Py_XDECREF(token);
+    set_slot_borrowed(handle, H_state, two);
+
+    PyObject *eid = SLOT(handle, H_execution_id);
+    if (eid != NULL && PyDict_DelItem(live, eid) < 0) {
+        PyErr_Clear();
+    }
+    PyObject *output;
+    PyObject *capture = SLOT(st.config, C_capture_output);
+    if (capture == Py_True) {
+        output = encode_value(encoder, result, 0);
+        if (output == NULL) {
+            return report_internal();
+        }
+    }
+    else {
+        output = Py_NewRef(Py_None);
+    }
+    int64_t duration_ns = t1 - t0;
+    int64_t started_us = started / 1000;
+    PyObject *row = PyTuple_New(20);
+    PyObject *started_obj = PyLong_FromLongLong(started_us);
+    PyObject *ended_obj = PyLong_FromLongLong(started_us + duration_ns / 1000);
+    PyObject *duration_obj = PyFloat_FromDouble((double)duration_ns / 1e6);
+    if (row == NULL || started_obj == NULL || ended_obj == NULL || duration_obj == NULL) {
+        Py_XDECREF(row);
+        Py_XDECREF(started_obj);
+        Py_XDECREF(ended_obj);
+        Py_XDECREF(duration_obj);
+        Py_DECREF(output);
+        return report_internal();
+    }
+#define ITEM(i, v) PyTuple_SET_ITEM(row, i, Py_NewRef((v) == NULL ? Py_None : (v)))
+    ITEM(0, eid);
+    ITEM(1, SLOT(handle, H_name));
+    ITEM(2, SLOT(handle, H_kind));
+    ITEM(3, s_success);
+    PyTuple_SET_ITEM(row, 4, started_obj);
+    PyTuple_SET_ITEM(row, 5, ended_obj);
+    PyTuple_SET_ITEM(row, 6, duration_obj);
+    ITEM(7, SLOT(handle, H_inputs));
+    PyTuple_SET_ITEM(row, 8, output);
+    ITEM(9, Py_None);
+    ITEM(10, Py_None);
+    ITEM(11, Py_None);
+    ITEM(12, SLOT(handle, H_parent));
+    ITEM(13, SLOT(handle, H_correlation));
+    ITEM(14, SLOT(handle, H_trigger));
+    ITEM(15, SLOT(handle, H_run_id));
+    ITEM(16, Py_None);
+    ITEM(17, SLOT(recorder, R_pid));
+    ITEM(18, SLOT(handle, H_thread));
+    ITEM(19, SLOT(recorder, R_host));
+#undef ITEM
+    /* Only str, int, float and None inside: it can be in no reference cycle. */
+    PyObject_GC_UnTrack(row);
+
+    /* The queue, re-read: encoding the output may have run Python code. */
+    if (!read_state(&st)) {
+        goto enqueue_slow;
+    }
+    queue = SLOT(st.channel, CH_queue);
+    Py_ssize_t limit = as_ssize(SLOT(st.channel, CH_limit), -1);
+    Py_ssize_t length = queue == NULL ? -1 : PyObject_Length(queue);
+    if (length < 0) {
+        PyErr_Clear();
+        goto enqueue_slow;
+    }
+    if (length >= limit || as_ssize(SLOT(st.channel, CH_waiters), 1) != 0 || st.writer == Py_None) {
+        goto enqueue_slow;
+    }
+    PyObject *r = PyObject_CallMethodOneArg(queue, s_append, row);
+    Py_DECREF(row);
+    if (r == NULL) {
+        return report_internal();
+    }
+    Py_DECREF(r);
+    if (length + 1 >= as_ssize(SLOT(st.channel, CH_batch_size), 1)) {
+        PyObject *wake = SLOT(st.channel, CH_wake);
+        if (wake == NULL) {
+            return 0;
+        }
+        PyObject *is_set = PyObject_CallMethodNoArgs(wake, s_is_set);
+        if (is_set == NULL) {
+            return report_internal();
+        }
+        int already = PyObject_IsTrue(is_set);
+        Py_DECREF(is_set);
+        if (already == 0) {
+            PyObject *done = PyObject_CallMethodNoArgs(wake, s_set);
+            if (done == NULL) {
+                return report_internal();
+            }
+            Py_DECREF(done);
+        }
+        else if (already < 0) {
+            return report_internal();
+        }
+    }
+    return 0;
+
+enqueue_slow:;
+    PyObject *final = PyObject_GetAttr(handle, s_running_written);
+    if (final == NULL) {
+        PyErr_Clear();
+        final = Py_NewRef(Py_False);
+    }
+    PyObject *stack[3] = {recorder, row, final};
+    PyObject *done = PyObject_VectorcallMethod(s_enqueue, stack, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, kw_final);
+    Py_DECREF(final);
+    Py_DECREF(row);
+    if (done == NULL) {
+        return report_internal();
+    }
+    Py_DECREF(done);
+    return 0;
+}
+
+/* An exception left the call: end the execution through _decorator._end, re-raise it. */
+static void
+end_with_error(PyObject *handle)
+{
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb != NULL && value != NULL) {
+        PyException_SetTraceback(value, tb);
+    }
+    PyObject *r = PyObject_CallFunctionObjArgs(py_end, handle, value == NULL ? Py_None : value, NULL);
+    if (r == NULL) {
+        /* an internal error that must propagate (strict mode): chain the user's exception */
+        PyObject *t2, *v2, *tb2;
+        PyErr_Fetch(&t2, &v2, &tb2);
+        PyErr_NormalizeException(&t2, &v2, &tb2);
+        if (v2 != NULL && value != NULL) {
+            PyException_SetContext(v2, Py_NewRef(value));
+        }
+        PyErr_Restore(t2, v2, tb2);
+        Py_XDECREF(type);
+        Py_XDECREF(value);
+        Py_XDECREF(tb);
+        return;
+    }
+    Py_DECREF(r);
+    PyErr_Restore(type, value, tb);
+}
+
+static int
+check_call_args(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t expected)
+{
+    if (nargs != expected || !Py_IS_TYPE(args[0], &CallSpecType)) {
+        PyErr_SetString(PyExc_TypeError, "expected (CallSpec, args, kwargs)");
+        return -1;
+    }
+    if (!PyTuple_Check(args[1]) || !PyDict_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "args must be a tuple and kwargs a dict");
+        return -1;
+    }
+    return 0;
+}
+
+/* call(spec, args, kwargs): one traced call of a plain function. */
+static PyObject *
+sp_call(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
+{
+    if (check_call_args(argv, nargs, 3) < 0) {
+        return NULL;
+    }
+    CallSpec *cs = (CallSpec *)argv[0];
+    PyObject *args = argv[1], *kwargs = argv[2];
+    PyObject *enabled = SLOT(recorder, R_enabled);
+    if (enabled == Py_False) {
+        return PyObject_Call(cs->func, args, kwargs);
+    }
+    int64_t started = 0, t0 = 0;
+    PyObject *handle = enabled == Py_True ? begin(cs, args, kwargs, &started, &t0) : NULL;
+    if (handle == NULL) {
+        return PyObject_Call(cs->fallback, args, kwargs);
+    }
+    PyObject *result = PyObject_Call(cs->func, args, kwargs);
+    if (result == NULL) {
+        end_with_error(handle);
+        Py_DECREF(handle);
+        return NULL;
+    }
+    int r = complete(handle, result, started, t0);
+    Py_DECREF(handle);
+    if (r < 0) {
+        Py_DECREF(result);
+        return NULL;
+    }
+    return result;
+}
+
+/* begin(spec, args, kwargs) -> handle or None (None: take the Python path). */
+static PyObject *
+sp_begin(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
+{
+    if (check_call_args(argv, nargs, 3) < 0) {
+        return NULL;
+    }
+    if (SLOT(recorder, R_enabled) != Py_True) {
+        Py_RETURN_NONE;
+    }
+    int64_t started, t0;
+    PyObject *handle = begin((CallSpec *)argv[0], argv[1], argv[2], &started, &t0);
+    if (handle == NULL) {
+        Py_RETURN_NONE;
+    }
+    return handle;
+}
+
+/* complete(handle, result): end a handle begun by begin() after its call returned. */
+static PyObject *
+sp_complete(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !Py_IS_TYPE(argv[0], handle_type)) {
+        PyErr_SetString(PyExc_TypeError, "expected (ExecutionHandle, result)");
+        return NULL;
+    }
+    PyObject *handle = argv[0];
+    PyObject *started_obj = SLOT(handle, H_started), *t0_obj = SLOT(handle, H_t0);
+    long long started = -1, t0 = -1;
+    if (started_obj != NULL && t0_obj != NULL) {
+        started = PyLong_AsLongLong(started_obj);
+        t0 = PyLong_AsLongLong(t0_obj);
+    }
+    if (started == -1 || t0 == -1) {
+        PyErr_Clear(); /* not begun by begin(): the general end */
+        PyObject *r = PyObject_CallFunctionObjArgs(py_complete, handle, argv[1], NULL);
+        if (r == NULL) {
+            return NULL;
+        }
+        Py_DECREF(r);
+        Py_RETURN_NONE;
+    }
+    if (complete(handle, argv[1], (int64_t)started, (int64_t)t0) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+sp_new_id(PyObject *module, PyObject *arg)
+{
+    long long t = PyLong_AsLongLong(arg);
+    if (t == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    return make_id((int64_t)t);
+}
+
+static PyObject *
+sp_reseed(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "reseed(tail, counter)");
+        return NULL;
+    }
+    unsigned long long tail = PyLong_AsUnsignedLongLong(argv[0]);
+    unsigned long counter = PyLong_AsUnsignedLong(argv[1]);
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    id_tail = (uint64_t)tail & ~0xFFFFULL;
+    id_counter = (uint32_t)(counter & 0xFFFFU);
+    Py_RETURN_NONE;
+}
+
+/* -- install ---------------------------------------------------------------------------------- */
+
+static int
+slot_offset(PyTypeObject *type, const char *name, Py_ssize_t *out)
+{
+    PyObject *descr = PyObject_GetAttrString((PyObject *)type, name);
+    if (descr == NULL) {
+        return -1;
+    }
+    int ok = Py_IS_TYPE(descr, &PyMemberDescr_Type);
+    if (ok) {
+        PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
+        ok = member->type == T_OBJECT_EX && !(member->flags & READONLY)
+             && PyType_IsSubtype(type, PyDescr_TYPE(descr));
+        *out = member->offset;
+    }
+    Py_DECREF(descr);
+    if (!ok) {
+        PyErr_Format(PyExc_TypeError, "%s.%s is not a writable object slot", type->tp_name, name);
+        return -1;
+    }
+    return 0;
+}
+
+typedef struct {
+    const char *name;
+    Py_ssize_t *offset;
+} SlotSpec;
+
+static int
+slot_offsets(PyTypeObject *type, const SlotSpec *specs)
+{
+    for (; specs->name != NULL; specs++) {
+        if (slot_offset(type, specs->name, specs->offset) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int
+take_type(PyObject *obj, PyTypeObject **out)
+{
+    if (!PyType_Check(obj)) {
+        PyErr_SetString(PyExc_TypeError, "expected a type");
+        return -1;
+    }
+    Py_INCREF(obj);
+    Py_XSETREF(*out, (PyTypeObject *)obj);
+    return 0;
+}
+
+static int
+take(PyObject *obj, PyObject **out)
+{
+    Py_INCREF(obj);
+    Py_XSETREF(*out, obj);
+    return 0;
+}
+
+static PyObject *
+sp_install(PyObject *module, PyObject *args, PyObject *kwds)
+{
+#ifdef EXECLOG_UNSUPPORTED
+    PyErr_SetString(PyExc_ImportError, "execlog._speedups supports Linux with the GIL only");
+    return NULL;
+#else
+    static char *kwlist[] = {"handle_type", "recorder", "config_type", "channel_type",
+                             "spec_type", "encoder_type", "current", "dumps", "default",
+                             "options", "redacted", "env_data", "env_keys", "complete", "end",
+                             "report", NULL};
+    PyObject *o_handle, *o_recorder, *o_config, *o_channel, *o_spec, *o_encoder, *o_current,
+        *o_dumps, *o_default, *o_options, *o_redacted, *o_env_data, *o_env_keys, *o_complete,
+        *o_end, *o_report;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "$OOOOOOOOOOOOOOOO:install", kwlist, &o_handle,
+                                     &o_recorder, &o_config, &o_channel, &o_spec, &o_encoder,
+                                     &o_current, &o_dumps, &o_default, &o_options, &o_redacted,
+                                     &o_env_data, &o_env_keys, &o_complete, &o_end, &o_report)) {
+        return NULL;
+    }
+    installed = 0;
+    if (!PyContextVar_CheckExact(o_current) || !PyUnicode_CheckExact(o_redacted)
+        || !(o_env_data == Py_None || PyDict_CheckExact(o_env_data)) || !PyTuple_CheckExact(o_env_keys)
+        || PyTuple_GET_SIZE(o_env_keys) != 2) {
+        PyErr_SetString(PyExc_TypeError, "install(): unexpected argument types");
+        return NULL;
+    }
+    if (take_type(o_handle, &handle_type) < 0 || take_type(o_config, &config_type) < 0
+        || take_type(o_channel, &channel_type) < 0 || take_type(o_spec, &spec_type) < 0
+        || take_type(o_encoder, &encoder_type) < 0) {
+        return NULL;
+    }
+    recorder_type = Py_TYPE(o_recorder);
+    const SlotSpec handle_slots[] = {
+        {"name", &H_name}, {"kind", &H_kind}, {"execution_id", &H_execution_id},
+        {"parent_execution_id", &H_parent}, {"correlation_id", &H_correlation},
+        {"run_id", &H_run_id}, {"trigger_kind", &H_trigger}, {"_encoder", &H_encoder},
+        {"_started_ns", &H_started}, {"_thread_id", &H_thread}, {"_generation", &H_generation},
+        {"_inputs", &H_inputs}, {"_state", &H_state}, {"_extra", &H_extra}, {"_token", &H_token},
+        {"_t0", &H_t0}, {NULL, NULL}};
+    const SlotSpec recorder_slots[] = {
+        {"enabled", &R_enabled}, {"generation", &R_generation},
+        {"config_generation", &R_config_generation}, {"config", &R_config},
+        {"channel", &R_channel}, {"writer", &R_writer}, {"pid", &R_pid}, {"host", &R_host},
+        {NULL, NULL}};
+    const SlotSpec config_slots[] = {
+        {"capture_inputs", &C_capture_inputs}, {"capture_output", &C_capture_output}, {NULL, NULL}};
+    const SlotSpec channel_slots[] = {
+        {"queue", &CH_queue}, {"limit", &CH_limit}, {"waiters", &CH_waiters},
+        {"batch_size", &CH_batch_size}, {"wake", &CH_wake}, {"live", &CH_live}, {NULL, NULL}};
+    const SlotSpec spec_slots[] = {
+        {"name", &S_name}, {"kind", &S_kind}, {"trigger_kind", &S_trigger},
+        {"_encoder", &S_encoder}, {"_encoder_generation", &S_encoder_generation},
+        {"_secret_params", &S_secret_params}, {"capture_inputs", &S_capture_inputs},
+        {NULL, NULL}};
+    const SlotSpec encoder_slots[] = {{"limit", &E_limit}, {"redactor", &E_redactor}, {NULL, NULL}};
+    if (slot_offsets(handle_type, handle_slots) < 0
+        || slot_offsets(recorder_type, recorder_slots) < 0
+        || slot_offsets(config_type, config_slots) < 0
+        || slot_offsets(channel_type, channel_slots) < 0
+        || slot_offsets(spec_type, spec_slots) < 0
+        || slot_offsets(encoder_type, encoder_slots) < 0) {
+        return NULL;
+    }
+    if (handle_type->tp_new == NULL || handle_type->tp_new != PyBaseObject_Type.tp_new) {
+        PyErr_SetString(PyExc_TypeError, "ExecutionHandle must not define __new__");
+        return NULL;
+    }
+    take(o_recorder, &recorder);
+    take(o_current, &current);
+    take(o_dumps, &dumps);
+    take(o_default, &dumps_default);
+    take(o_options, &dumps_options);
+    take(o_redacted, &redacted);
+    if (o_env_data == Py_None) {
+        Py_CLEAR(env_data);
+    }
+    else {
+        take(o_env_data, &env_data);
+    }
+    take(PyTuple_GET_ITEM(o_env_keys, 0), &env_parent);
+    take(PyTuple_GET_ITEM(o_env_keys, 1), &env_correlation);
+    take(o_complete, &py_complete);
+    take(o_end, &py_end);
+    take(o_report, &py_report);
+    installed = 1;
+    Py_RETURN_NONE;
+#endif
+}
+
+static PyMethodDef methods[] = {
+    {"call", (PyCFunction)(void (*)(void))sp_call, METH_FASTCALL,
+     "call(spec, args, kwargs): one traced call of a plain function."},
+    {"begin", (PyCFunction)(void (*)(void))sp_begin, METH_FASTCALL,
+     "begin(spec, args, kwargs) -> handle, or None for the Python path."},
+    {"complete", (PyCFunction)(void (*)(void))sp_complete, METH_FASTCALL,
+     "complete(handle, result): record a successful call begun by begin()."},
+    {"new_id", (PyCFunction)sp_new_id, METH_O, "new_id(time_ns) -> a UUIDv7 string."},
+    {"reseed", (PyCFunction)(void (*)(void))sp_reseed, METH_FASTCALL,
+     "reseed(tail, counter): set the per-process id tail and counter."},
+    {"install", (PyCFunction)(void (*)(void))sp_install, METH_VARARGS | METH_KEYWORDS,
+     "install(...): take the slot layout of execlog's classes; raises if unsupported."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "execlog._speedups",
+    .m_doc = "The hot path of a traced call, in C (optional).",
+    .m_size = -1,
+    .m_methods = methods,
+};
+
+#define INTERN(var, text)                                \
+    do {                                                 \
+        (var) = PyUnicode_InternFromString(text);        \
+        if ((var) == NULL) {                             \
+            return NULL;                                 \
+        }                                                \
+    } while (0)
+
+PyMODINIT_FUNC
+PyInit__speedups(void)
+{
+    if (PyType_Ready(&CallSpecType) < 0) {
+        return NULL;
+    }
+    INTERN(s_append, "append");
+    INTERN(s_encode, "encode");
+    INTERN(s_may_contain, "may_contain");
+    INTERN(s_is_set, "is_set");
+    INTERN(s_set, "set");
+    INTERN(s_enqueue, "enqueue");
+    INTERN(s_running_written, "_running_written");
+    INTERN(s_final, "final");
+    INTERN(s_manual, "manual");
+    INTERN(s_child, "child");
+    INTERN(s_success, "success");
+    kw_final = PyTuple_Pack(1, s_final);
+    empty_tuple = PyTuple_New(0);
+    one = PyLong_FromLong(1);
+    two = PyLong_FromLong(2);
+    if (kw_final == NULL || empty_tuple == NULL || one == NULL || two == NULL) {
+        return NULL;
+    }
+    PyObject *module = PyModule_Create(&module_def);
+    if (module == NULL) {
+        return NULL;
+    }
+    Py_INCREF(&CallSpecType);
+    if (PyModule_AddObject(module, "CallSpec", (PyObject *)&CallSpecType) < 0) {
+        Py_DECREF(&CallSpecType);
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
+}

@@ -1,0 +1,39 @@
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import Any
+
+class CallSpec:
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        spec: Any,
+        names: tuple[str, ...],
+        defaults: tuple[tuple[str, Any, int], ...],
+        bind: Callable[..., Any],
+        fallback: Callable[..., Any],
+    ) -> None: ...
+
+def call(spec: CallSpec, args: tuple[Any, ...], kwargs: dict[str, Any], /) -> Any: ...
+def begin(spec: CallSpec, args: tuple[Any, ...], kwargs: dict[str, Any], /) -> Any: ...
+def complete(handle: Any, result: Any, /) -> None: ...
+def new_id(time_ns: int, /) -> str: ...
+def reseed(tail: int, counter: int, /) -> None: ...
+def install(
+    *,
+    handle_type: type,
+    recorder: Any,
+    config_type: type,
+    channel_type: type,
+    spec_type: type,
+    encoder_type: type,
+    current: ContextVar[Any],
+    dumps: Callable[..., bytes],
+    default: Callable[[Any], Any],
+    options: int,
+    redacted: str,
+    env_data: dict[bytes, bytes] | None,
+    env_keys: tuple[bytes, bytes],
+    complete: Callable[[Any, Any], None],
+    end: Callable[[Any, BaseException], None],
+    report: Callable[[BaseException], None],
+) -> None: ...
