@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 import orjson
 import wrapt
 
-from execlog import _config, _guard
+from execlog import _config, _execution, _guard
 from execlog._context import current
 from execlog._encoding import _OPTIONS, REDACTED, Encoder, Redactor, _default, truncate_json
 from execlog._execution import ExecutionHandle, _get_ident, _perf_ns, _time_ns
@@ -685,6 +685,9 @@ def _install_speedups() -> bool:
     except (ImportError, TypeError, AttributeError) as exc:
         logger.debug("execlog: C accelerator unavailable (%s); using pure Python", exc)
         return False
+    _execution._new_block = SPEEDUPS.new_block
+    _execution._enter_block = SPEEDUPS.enter_block
+    _execution._exit_block = SPEEDUPS.exit_block
     return True
 
 

@@ -19,6 +19,7 @@ from execlog._propagation import PropagationContext, env_context
 from execlog._recorder import RECORDER
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from contextvars import Token
     from types import TracebackType
 
@@ -33,6 +34,12 @@ _SETTABLE = frozenset({"success", "error", "partial", "cancelled"})
 _time_ns = time.time_ns
 _perf_ns = time.perf_counter_ns
 _get_ident = threading.get_ident
+
+# The C fast path for plain blocks (execlog._speedups), set once it is installed; see
+# `_decorator._install_speedups`. Each returns False (or is None) where Python does the work.
+_new_block: Callable[[str, str, Any, str | None], ExecutionHandle] | None = None
+_enter_block: Callable[[ExecutionHandle], bool] | None = None
+_exit_block: Callable[[ExecutionHandle], bool] | None = None
 
 
 def error_type_name(exc: BaseException) -> str:
@@ -135,7 +142,8 @@ class ExecutionHandle:
         self.run_id: str | None = run_id
         self.execution_id = ""
         self.parent_execution_id: str | None = None
-        self._extra = True  # the general path ends blocks: they take arguments and tags freely
+        # `_extra`: the C fast path leaves executions with a parent, context or tags to Python
+        self._extra = parent is not None or context is not None or bool(tags)
         if parent is not None:
             self._parent_arg = parent
         if context is not None:
@@ -204,6 +212,8 @@ class ExecutionHandle:
 
     def __enter__(self) -> ExecutionHandle:
         """Start the execution and make it current."""
+        if _enter_block is not None and _enter_block(self):
+            return self
         if self._state:
             msg = "an execution handle can be entered only once"
             raise RuntimeError(msg)
@@ -228,6 +238,8 @@ class ExecutionHandle:
         tb: TracebackType | None,
     ) -> Literal[False]:
         """End the execution: record status, output and error; never swallow the exception."""
+        if exc is None and _exit_block is not None and _exit_block(self):
+            return False
         t1 = _perf_ns()
         token, self._token = self._token, None
         if token is not None:
@@ -485,6 +497,17 @@ def execution(
 
     .. versionadded:: 0.1.0
     """
+    if (
+        _new_block is not None
+        and parent is None
+        and context is None
+        and correlation_id is None
+        and run_id is None
+        and not tags
+        and name.__class__ is str
+        and kind.__class__ is str
+    ):
+        return _new_block(name, kind, inputs, trigger_kind)  # type: ignore[no-any-return]
     return ExecutionHandle(
         name,
         kind=kind,

@@ -31,7 +31,7 @@ static Py_ssize_t H_name, H_kind, H_execution_id, H_parent, H_correlation, H_run
     H_encoder, H_started, H_thread, H_generation, H_inputs, H_state, H_extra, H_token, H_t0;
 /* Recorder */
 static Py_ssize_t R_enabled, R_generation, R_config_generation, R_config, R_channel, R_writer,
-    R_pid, R_host;
+    R_pid, R_host, R_encoder;
 /* Config */
 static Py_ssize_t C_capture_inputs, C_capture_output;
 /* Channel */
@@ -62,7 +62,7 @@ static PyObject *py_report;      /* _decorator._report_internal(exc) */
 /* interned strings and constants */
 static PyObject *s_append, *s_encode, *s_may_contain, *s_is_set, *s_set, *s_enqueue,
     *s_running_written, *s_final, *s_manual, *s_child, *s_success, *kw_final, *empty_tuple,
-    *one, *two;
+    *zero, *one, *two, *empty_str;
 
 /* -- ids (UUIDv7, same layout as _ids.py) ------------------------------------------------------ */
 
@@ -726,26 +726,31 @@ report_internal(void)
  * The success path (_decorator._complete's common case): close the context, build the row,
  * queue it. Returns 0, or -1 with an exception set when an internal error must propagate.
  */
+/* Whether a running handle can end on the fast path (nothing but its row to write). */
 static int
-complete(PyObject *handle, PyObject *result, int64_t started, int64_t t0)
+can_end_fast(PyObject *handle, int with_result, State *st)
 {
-    int64_t t1 = clock_ns(CLOCK_MONOTONIC);
-    State st;
-    PyObject *generation = SLOT(recorder, R_generation);
-    int fast = read_state(&st) && SLOT(handle, H_state) == one && SLOT(handle, H_extra) == Py_False
-               && same_int(SLOT(handle, H_generation), generation);
-    PyObject *live = fast ? SLOT(st.channel, CH_live) : NULL;
-    PyObject *queue = fast ? SLOT(st.channel, CH_queue) : NULL;
-    PyObject *encoder = SLOT(handle, H_encoder);
-    if (!fast || live == NULL || !PyDict_CheckExact(live) || queue == NULL || encoder == NULL
-        || Py_TYPE(encoder) != encoder_type) {
-        PyObject *r = PyObject_CallFunctionObjArgs(py_complete, handle, result, NULL);
-        if (r == NULL) {
-            return -1;
-        }
-        Py_DECREF(r);
+    if (!read_state(st) || SLOT(handle, H_state) != one || SLOT(handle, H_extra) != Py_False
+        || !same_int(SLOT(handle, H_generation), SLOT(recorder, R_generation))) {
         return 0;
     }
+    PyObject *live = SLOT(st->channel, CH_live);
+    PyObject *encoder = SLOT(handle, H_encoder);
+    return live != NULL && PyDict_CheckExact(live) && SLOT(st->channel, CH_queue) != NULL
+           && (!with_result || (encoder != NULL && Py_TYPE(encoder) == encoder_type));
+}
+
+/*
+ * End a handle for which can_end_fast() holds: close its context, build the row, queue it.
+ * `result` is a traced call's return value, or NULL for a block (no output).
+ * Returns 0, or -1 with an exception set when an internal error must propagate.
+ */
+static int
+end_fast(PyObject *handle, PyObject *result, int64_t started, int64_t t0, int64_t t1, State st)
+{
+    PyObject *live = SLOT(st.channel, CH_live);
+    PyObject *encoder = SLOT(handle, H_encoder);
+    PyObject *queue;
     PyObject *token = SLOT(handle, H_token);
     SLOT(handle, H_token) = Py_NewRef(Py_None);
     if (token != NULL && token != Py_None && PyContextVar_Reset(current, token) < 0) {
@@ -760,7 +765,7 @@ complete(PyObject *handle, PyObject *result, int64_t started, int64_t t0)
     }
     PyObject *output;
     PyObject *capture = SLOT(st.config, C_capture_output);
-    if (capture == Py_True) {
+    if (capture == Py_True && result != NULL) {
         output = encode_value(encoder, result, 0);
         if (output == NULL) {
             return report_internal();
@@ -867,6 +872,23 @@ enqueue_slow:;
     }
     Py_DECREF(done);
     return 0;
+}
+
+/* The success path of a traced call (_decorator._complete's common case). */
+static int
+complete(PyObject *handle, PyObject *result, int64_t started, int64_t t0)
+{
+    int64_t t1 = clock_ns(CLOCK_MONOTONIC);
+    State st;
+    if (!can_end_fast(handle, 1, &st)) {
+        PyObject *r = PyObject_CallFunctionObjArgs(py_complete, handle, result, NULL);
+        if (r == NULL) {
+            return -1;
+        }
+        Py_DECREF(r);
+        return 0;
+    }
+    return end_fast(handle, result, started, t0, t1, st);
 }
 
 /* An exception left the call: end the execution through _decorator._end, re-raise it. */
@@ -991,6 +1013,174 @@ sp_complete(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
         return NULL;
     }
     Py_RETURN_NONE;
+}
+
+/* -- blocks: `with execution(name)` ----------------------------------------------------------- */
+
+/* new_block(name, kind, inputs, trigger_kind) -> ExecutionHandle, as ExecutionHandle.__init__
+ * makes one without parent, context, correlation or run id, and tags. */
+static PyObject *
+sp_new_block(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
+{
+    if (nargs != 4 || !PyUnicode_CheckExact(argv[0]) || !PyUnicode_CheckExact(argv[1])) {
+        PyErr_SetString(PyExc_TypeError, "new_block(name: str, kind: str, inputs, trigger_kind)");
+        return NULL;
+    }
+    PyObject *handle = handle_type->tp_new(handle_type, empty_tuple, NULL);
+    if (handle == NULL) {
+        return NULL;
+    }
+    set_slot_borrowed(handle, H_name, argv[0]);
+    set_slot_borrowed(handle, H_kind, argv[1]);
+    set_slot_borrowed(handle, H_trigger, argv[3]);
+    set_slot_borrowed(handle, H_correlation, empty_str);
+    set_slot_borrowed(handle, H_run_id, Py_None);
+    set_slot_borrowed(handle, H_execution_id, empty_str);
+    set_slot_borrowed(handle, H_parent, Py_None);
+    set_slot_borrowed(handle, H_extra, Py_False);
+    set_slot_borrowed(handle, H_encoder, Py_None);
+    set_slot_borrowed(handle, H_inputs, argv[2]);
+    set_slot_borrowed(handle, H_state, zero);
+    set_slot_borrowed(handle, H_token, Py_None);
+    return handle;
+}
+
+/*
+ * enter_block(handle) -> bool: ExecutionHandle.__enter__ for a plain block (no parent, context
+ * or tags), or False with nothing changed: take the Python path.
+ */
+static PyObject *
+sp_enter_block(PyObject *module, PyObject *handle)
+{
+    State st;
+    if (Py_TYPE(handle) != handle_type || SLOT(handle, H_state) != zero
+        || SLOT(handle, H_extra) != Py_False || SLOT(recorder, R_enabled) != Py_True
+        || !read_state(&st) || st.writer == Py_None) {
+        Py_RETURN_FALSE;
+    }
+    PyObject *live = SLOT(st.channel, CH_live);
+    PyObject *generation = SLOT(recorder, R_generation);
+    PyObject *encoder = SLOT(recorder, R_encoder);
+    PyObject *capture = SLOT(st.config, C_capture_inputs);
+    PyObject *inputs = SLOT(handle, H_inputs);
+    PyObject *correlation = SLOT(handle, H_correlation), *run_id = SLOT(handle, H_run_id);
+    PyObject *trigger = SLOT(handle, H_trigger);
+    if (live == NULL || !PyDict_CheckExact(live) || generation == NULL || encoder == NULL
+        || Py_TYPE(encoder) != encoder_type || (capture != Py_True && capture != Py_False)
+        || inputs == NULL || correlation == NULL || run_id == NULL || trigger == NULL) {
+        Py_RETURN_FALSE;
+    }
+    PyObject *outer = NULL;
+    if (PyContextVar_Get(current, NULL, &outer) < 0) {
+        PyErr_Clear();
+        Py_RETURN_FALSE;
+    }
+    PyObject *parent_id = Py_None, *parent_correlation = NULL, *parent_run = Py_None;
+    if (outer == NULL || outer == Py_None) {
+        int has_parent = env_data == NULL ? 1 : PyDict_Contains(env_data, env_parent);
+        int has_correlation = env_data == NULL ? 1 : PyDict_Contains(env_data, env_correlation);
+        if (has_parent != 0 || has_correlation != 0) {
+            PyErr_Clear();
+            Py_XDECREF(outer);
+            Py_RETURN_FALSE;
+        }
+    }
+    else {
+        if (Py_TYPE(outer) != handle_type) {
+            Py_DECREF(outer);
+            Py_RETURN_FALSE;
+        }
+        parent_id = SLOT(outer, H_execution_id);
+        parent_correlation = SLOT(outer, H_correlation);
+        parent_run = SLOT(outer, H_run_id);
+        if (parent_id == NULL || parent_correlation == NULL || parent_run == NULL) {
+            Py_DECREF(outer);
+            Py_RETURN_FALSE;
+        }
+    }
+    PyObject *inputs_json;
+    if (inputs == Py_None || capture == Py_False) {
+        inputs_json = Py_NewRef(Py_None);
+    }
+    else {
+        inputs_json = encode_value(encoder, inputs, 0);
+    }
+    int64_t started = clock_ns(CLOCK_REALTIME);
+    PyObject *eid = make_id(started);
+    PyObject *started_obj = PyLong_FromLongLong(started);
+    PyObject *thread = PyLong_FromUnsignedLong(PyThread_get_thread_ident());
+    if (inputs_json == NULL || eid == NULL || started_obj == NULL || thread == NULL) {
+        PyErr_Clear();
+        Py_XDECREF(inputs_json);
+        Py_XDECREF(eid);
+        Py_XDECREF(started_obj);
+        Py_XDECREF(thread);
+        Py_XDECREF(outer);
+        Py_RETURN_FALSE;
+    }
+    set_slot(handle, H_started, started_obj);
+    set_slot(handle, H_execution_id, eid);
+    set_slot(handle, H_thread, thread);
+    set_slot_borrowed(handle, H_generation, generation);
+    set_slot_borrowed(handle, H_parent, parent_id);
+    if (PyUnicode_Check(correlation) && PyUnicode_GET_LENGTH(correlation) == 0) {
+        int inherit = parent_correlation != NULL && PyObject_IsTrue(parent_correlation) == 1;
+        set_slot_borrowed(handle, H_correlation, inherit ? parent_correlation : eid);
+    }
+    if (run_id == Py_None) {
+        set_slot_borrowed(handle, H_run_id, parent_run);
+    }
+    if (trigger == Py_None) {
+        set_slot_borrowed(handle, H_trigger, parent_id == Py_None ? s_manual : s_child);
+    }
+    Py_XDECREF(outer);
+    set_slot(handle, H_inputs, inputs_json);
+    set_slot_borrowed(handle, H_state, one);
+    set_slot_borrowed(handle, H_t0, one);
+    if (PyDict_SetItem(live, eid, handle) < 0) {
+        /* only MemoryError: the execution is not tracked as running, but still recorded */
+        PyErr_Clear();
+    }
+    PyObject *token = PyContextVar_Set(current, handle);
+    if (token == NULL) {
+        /* only MemoryError: record it, outside the context */
+        PyErr_Clear();
+        token = Py_NewRef(Py_None);
+    }
+    set_slot(handle, H_token, token);
+    PyObject *t0 = PyLong_FromLongLong(clock_ns(CLOCK_MONOTONIC));
+    if (t0 == NULL) {
+        PyErr_Clear();
+        t0 = Py_NewRef(one);
+    }
+    set_slot(handle, H_t0, t0);
+    Py_RETURN_TRUE;
+}
+
+/* exit_block(handle) -> bool: ExecutionHandle.__exit__ without an exception, for a handle
+ * with nothing but its row to write; False with nothing changed: take the Python path. */
+static PyObject *
+sp_exit_block(PyObject *module, PyObject *handle)
+{
+    int64_t t1 = clock_ns(CLOCK_MONOTONIC);
+    State st;
+    if (Py_TYPE(handle) != handle_type || !can_end_fast(handle, 0, &st)) {
+        Py_RETURN_FALSE;
+    }
+    PyObject *started_obj = SLOT(handle, H_started), *t0_obj = SLOT(handle, H_t0);
+    if (started_obj == NULL || t0_obj == NULL) {
+        Py_RETURN_FALSE;
+    }
+    long long started = PyLong_AsLongLong(started_obj);
+    long long t0 = PyLong_AsLongLong(t0_obj);
+    if (PyErr_Occurred()) {
+        PyErr_Clear();
+        Py_RETURN_FALSE;
+    }
+    if (end_fast(handle, NULL, (int64_t)started, (int64_t)t0, t1, st) < 0) {
+        return NULL;
+    }
+    Py_RETURN_TRUE;
 }
 
 static PyObject *
@@ -1124,7 +1314,7 @@ sp_install(PyObject *module, PyObject *args, PyObject *kwds)
         {"enabled", &R_enabled}, {"generation", &R_generation},
         {"config_generation", &R_config_generation}, {"config", &R_config},
         {"channel", &R_channel}, {"writer", &R_writer}, {"pid", &R_pid}, {"host", &R_host},
-        {NULL, NULL}};
+        {"encoder", &R_encoder}, {NULL, NULL}};
     const SlotSpec config_slots[] = {
         {"capture_inputs", &C_capture_inputs}, {"capture_output", &C_capture_output}, {NULL, NULL}};
     const SlotSpec channel_slots[] = {
@@ -1178,6 +1368,12 @@ static PyMethodDef methods[] = {
     {"complete", (PyCFunction)(void (*)(void))sp_complete, METH_FASTCALL,
      "complete(handle, result): record a successful call begun by begin()."},
     {"new_id", (PyCFunction)sp_new_id, METH_O, "new_id(time_ns) -> a UUIDv7 string."},
+    {"new_block", (PyCFunction)(void (*)(void))sp_new_block, METH_FASTCALL,
+     "new_block(name, kind, inputs, trigger_kind) -> ExecutionHandle."},
+    {"enter_block", (PyCFunction)sp_enter_block, METH_O,
+     "enter_block(handle) -> True when entered here, False for the Python path."},
+    {"exit_block", (PyCFunction)sp_exit_block, METH_O,
+     "exit_block(handle) -> True when recorded here, False for the Python path."},
     {"reseed", (PyCFunction)(void (*)(void))sp_reseed, METH_FASTCALL,
      "reseed(tail, counter): set the per-process id tail and counter."},
     {"install", (PyCFunction)(void (*)(void))sp_install, METH_VARARGS | METH_KEYWORDS,
@@ -1220,9 +1416,12 @@ PyInit__speedups(void)
     INTERN(s_success, "success");
     kw_final = PyTuple_Pack(1, s_final);
     empty_tuple = PyTuple_New(0);
+    zero = PyLong_FromLong(0);
+    empty_str = PyUnicode_New(0, 0);
     one = PyLong_FromLong(1);
     two = PyLong_FromLong(2);
-    if (kw_final == NULL || empty_tuple == NULL || one == NULL || two == NULL) {
+    if (kw_final == NULL || empty_tuple == NULL || zero == NULL || empty_str == NULL || one == NULL
+        || two == NULL) {
         return NULL;
     }
     PyObject *module = PyModule_Create(&module_def);
