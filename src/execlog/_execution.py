@@ -507,7 +507,7 @@ def execution(
         and name.__class__ is str
         and kind.__class__ is str
     ):
-        return _new_block(name, kind, inputs, trigger_kind)  # type: ignore[no-any-return]
+        return _new_block(name, kind, inputs, trigger_kind)
     return ExecutionHandle(
         name,
         kind=kind,
