@@ -59,6 +59,8 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
 
 import execlog
 from execlog import _config as execlog_config
+from execlog import _decorator as execlog_decorator
+from execlog import _execution as execlog_execution
 from execlog._ids import new_id
 from execlog._recorder import RECORDER
 from execlog._storage import COLUMNS
@@ -340,6 +342,36 @@ def build_scenarios(loop: asyncio.AbstractEventLoop, provider: TracerProvider) -
     def disabled_f(a, b=2):
         return a + b
 
+    # The same, decorated as where the C accelerator is not built (or EXECLOG_PURE_PYTHON=1).
+    native = execlog_decorator._SPEEDUPS_READY
+    execlog_decorator._SPEEDUPS_READY = False
+    try:
+
+        @execlog.traced_execution(name="f")
+        def traced_f_py(a, b=2):
+            return a + b
+
+    finally:
+        execlog_decorator._SPEEDUPS_READY = native
+    block_hooks = (
+        execlog_execution._new_block,
+        execlog_execution._enter_block,
+        execlog_execution._exit_block,
+    )
+
+    def pure_blocks() -> None:
+        execlog_execution._new_block = None
+        execlog_execution._enter_block = None
+        execlog_execution._exit_block = None
+
+    def native_blocks() -> None:
+        (
+            execlog_execution._new_block,
+            execlog_execution._enter_block,
+            execlog_execution._exit_block,
+        ) = block_hooks
+        flush_execlog()
+
     otel_inner = otel_function(tracer, "inner")
     otel_middle = otel_function(tracer, "middle", otel_inner)
     otel_outer = otel_function(tracer, "outer", otel_middle)
@@ -365,6 +397,21 @@ def build_scenarios(loop: asyncio.AbstractEventLoop, provider: TracerProvider) -
             after=otel_flush,
         ),
         s("block", 'with execution("f"): f(1)', "sync", block_timer(f), after=flush_execlog),
+        s(
+            "traced_py",
+            "@traced_execution f(1), pure Python",
+            "sync",
+            call_timer(traced_f_py),
+            after=flush_execlog,
+        ),
+        s(
+            "block_py",
+            "with execution, pure Python",
+            "sync",
+            block_timer(f),
+            before=pure_blocks,
+            after=native_blocks,
+        ),
         s("async_bare", "await af(1)", "async", async_timer(loop, af)),
         s(
             "async_traced",
@@ -933,6 +980,8 @@ def report(
     otel_of = {
         "traced": "otel",
         "block": "otel",
+        "traced_py": "otel",
+        "block_py": "otel",
         "async_traced": "async_otel",
         "nested_traced": "nested_otel",
     }

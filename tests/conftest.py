@@ -14,6 +14,7 @@ os.environ.pop("EXECLOG_PARENT_ID", None)
 os.environ.pop("EXECLOG_CORRELATION_ID", None)
 
 import execlog
+from execlog import _decorator, _execution
 from execlog._context import current
 from execlog._recorder import RECORDER
 
@@ -58,6 +59,22 @@ def _reset_recorder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator
     open_execution = current.get()
     RECORDER.reset()
     assert open_execution is None, f"test left an execution open: {open_execution!r}"
+
+
+@pytest.fixture(params=["native", "python"])
+def implementation(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test on the C fast path and again on the pure-Python reference path.
+
+    The path is chosen when a function is decorated, so this covers what a test decorates
+    itself. ``native`` skips where ``execlog._speedups`` is not built (CI builds it).
+    """
+    if request.param == "python":
+        monkeypatch.setattr(_decorator, "_SPEEDUPS_READY", False)
+        for hook in ("_new_block", "_enter_block", "_exit_block"):
+            monkeypatch.setattr(_execution, hook, None)
+    elif not _decorator._SPEEDUPS_READY:
+        pytest.skip("execlog._speedups is not built here (a pure-Python install)")
+    return str(request.param)
 
 
 @pytest.fixture

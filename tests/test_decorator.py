@@ -21,6 +21,9 @@ from conftest import rows
 from execlog import current_execution, execution, traced_execution
 from execlog._recorder import RECORDER
 
+# Every test here runs on the C fast path and on the pure-Python path.
+pytestmark = pytest.mark.usefixtures("implementation")
+
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
 

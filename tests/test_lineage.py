@@ -23,6 +23,9 @@ import execlog
 from conftest import rows
 from execlog import current_execution, execution, traced_execution
 
+# Every test here runs on the C fast path and on the pure-Python path.
+pytestmark = pytest.mark.usefixtures("implementation")
+
 UUID7 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
 

@@ -28,6 +28,9 @@ import execlog
 from execlog._storage import ListQuery
 from execlog._storage.sqlite import list_statement, stats_statement
 
+# Every test here runs on the C fast path and on the pure-Python path.
+pytestmark = pytest.mark.usefixtures("implementation")
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from multiprocessing.connection import Connection
