@@ -654,3 +654,53 @@ class TestParameterisedSql:
         shape(1)
         assert 1 == len(rows(db))
         assert time.monotonic() - start < 5
+
+
+class TestNoneBinding:
+    """``None`` binds through a registered adapter; it still stores ``NULL``."""
+
+    def test_none_is_stored_as_null(self, db: str) -> None:
+        """A root call's parent, run id, tags and error columns are SQL NULL."""
+
+        @execlog.traced_execution
+        def step() -> None:
+            return None
+
+        step()
+        assert execlog.flush()
+        conn = sqlite3.connect(db)
+        try:
+            nulls = conn.execute(
+                "SELECT parent_execution_id IS NULL, run_id IS NULL, tags IS NULL, "
+                "error_type IS NULL, error_message IS NULL, error_stack IS NULL, "
+                "typeof(output) FROM executions"
+            ).fetchone()
+        finally:
+            conn.close()
+        assert (1, 1, 1, 1, 1, 1, "text") == nulls
+
+    def test_program_sqlite_usage_is_unchanged(self, tmp_path: Path) -> None:
+        """A program's own sqlite3 code still binds None as NULL next to execlog."""
+        conn = sqlite3.connect(str(tmp_path / "own.db"))
+        try:
+            conn.execute("CREATE TABLE t (a, b)")
+            conn.execute("INSERT INTO t VALUES (?, ?)", (None, 1))
+            assert [(None, 1)] == conn.execute("SELECT a, b FROM t WHERE a IS NULL").fetchall()
+        finally:
+            conn.close()
+
+    def test_a_program_adapter_for_none_is_kept(self) -> None:
+        """execlog registers its adapter only where the program has none of its own."""
+        script = textwrap.dedent(
+            """
+            import sqlite3
+            sqlite3.register_adapter(type(None), lambda value: "none!")
+            import execlog._storage.sqlite
+            conn = sqlite3.connect(":memory:")
+            print(conn.execute("SELECT ?", (None,)).fetchone()[0])
+            """
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, check=True
+        )
+        assert "none!" == done.stdout.strip()

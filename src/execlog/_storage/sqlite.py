@@ -36,6 +36,26 @@ HOST = socket.gethostname() or "localhost"
 
 _MUTABLE = [c for c in COLUMNS if c != "execution_id"]
 _chain = itertools.chain.from_iterable
+
+
+def _bind_none_directly() -> None:
+    """Give ``None`` a registered adapter, so binding it costs a dict look-up.
+
+    The ``sqlite3`` module binds int, float, str and bytes directly but sends every other
+    value, ``None`` included, through its adapter protocol: a registry miss, then attribute
+    look-ups on the protocol and on the value (about 3,000 instructions per ``None``, with the
+    GIL held). A record has six ``NULL`` columns on average, so this was the largest single cost
+    of the writer. ``{}.get`` returns ``None`` for any value, which ``sqlite3`` then binds as
+    ``NULL`` exactly as before. Process-wide but behaviour-preserving; an adapter a program
+    registered for ``NoneType`` itself is left alone.
+    """
+    if (type(None), sqlite3.PrepareProtocol) not in sqlite3.adapters:
+        empty: dict[object, None] = {}
+        sqlite3.register_adapter(type(None), empty.get)
+
+
+_bind_none_directly()
+
 _COLUMN_LIST = ", ".join(COLUMNS)
 _VALUES = "(" + ", ".join("?" for _ in COLUMNS) + ")"
 _INSERT = f"INSERT INTO executions ({_COLUMN_LIST}) VALUES "  # noqa: S608 - constant
