@@ -402,37 +402,57 @@ def _begin_or_none(
 # (*args, **kwargs), because a shared body would cost every plain call one more frame.
 
 
-def _make_plain(spec: _Spec) -> Callable[..., Any]:
+def _native_hooks(spec: _Spec, func: Any) -> tuple[Any, Any, Callable[..., None]]:
+    """``(call_spec, begin_bound, complete)`` for a wrapt wrapper.
+
+    ``begin_bound`` is None where the accelerator does not apply; the wrapper then begins in
+    Python. Arguments are bound by the Python binder, which knows about ``self``/``cls``.
+    """
+    call_spec = _call_spec(func, spec, func, python_bind=True)
+    if call_spec is None or SPEEDUPS is None:
+        return None, None, _complete
+    return call_spec, SPEEDUPS.begin_bound, SPEEDUPS.complete
+
+
+def _make_plain(spec: _Spec, func: Any) -> Callable[..., Any]:
+    call_spec, begin_bound, complete = _native_hooks(spec, func)
+
     def plain(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         if not RECORDER.enabled:
             return wrapped(*args, **kwargs)
-        handle = _begin_or_none(spec, instance, args, kwargs)
+        handle = None if begin_bound is None else begin_bound(call_spec, instance, args, kwargs)
         if handle is None:
-            return wrapped(*args, **kwargs)
+            handle = _begin_or_none(spec, instance, args, kwargs)
+            if handle is None:
+                return wrapped(*args, **kwargs)
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
             _end(handle, exc)
             raise
-        _complete(handle, result)
+        complete(handle, result)
         return result
 
     return plain
 
 
-def _make_coroutine(spec: _Spec) -> Callable[..., Any]:
+def _make_coroutine(spec: _Spec, func: Any) -> Callable[..., Any]:
+    call_spec, begin_bound, complete = _native_hooks(spec, func)
+
     async def coroutine(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         if not RECORDER.enabled:
             return await wrapped(*args, **kwargs)
-        handle = _begin_or_none(spec, instance, args, kwargs)
+        handle = None if begin_bound is None else begin_bound(call_spec, instance, args, kwargs)
         if handle is None:
-            return await wrapped(*args, **kwargs)
+            handle = _begin_or_none(spec, instance, args, kwargs)
+            if handle is None:
+                return await wrapped(*args, **kwargs)
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as exc:
             _end(handle, exc)
             raise
-        _complete(handle, result)
+        complete(handle, result)
         return result
 
     return coroutine
@@ -694,20 +714,23 @@ def _install_speedups() -> bool:
 _SPEEDUPS_READY = _install_speedups()
 
 
-def _call_spec(func: Any, spec: _Spec, fallback: Callable[..., Any]) -> Any:
+def _call_spec(
+    func: Any, spec: _Spec, fallback: Callable[..., Any], *, python_bind: bool = False
+) -> Any:
     """The accelerator's view of ``spec``, or None where only the Python path applies.
 
     The C path repeats the common case only: no static tags or per-function output switch
-    (those go through the general end), and a binder without ``*args``/``**kwargs`` whose
-    positional-only calls bind through generated code (so both paths order inputs alike).
+    (those go through the general end). It binds arguments itself only for a binder without
+    ``*args``/``**kwargs`` whose positional-only calls bind through generated code (so both
+    paths order inputs alike); with ``python_bind`` (wrapt wrappers) the Python binder does.
     """
     if not _SPEEDUPS_READY or SPEEDUPS is None:
         return None
+    if spec.tags is not None or spec.capture_output is not None:
+        return None
     binder = spec.binder
-    if (
-        spec.tags is not None
-        or spec.capture_output is not None
-        or binder.fast_plain is None
+    if not python_bind and (
+        binder.fast_plain is None
         or binder.var_pos is not None
         or binder.var_kw is not None
         or binder.drop is not None
@@ -718,7 +741,7 @@ def _call_spec(func: Any, spec: _Spec, fallback: Callable[..., Any]) -> Any:
         (key, value, names.index(key) if key in names else len(names))
         for key, value in binder.defaults.items()
     )
-    return SPEEDUPS.CallSpec(func, spec, names, defaults, binder.bind, fallback)
+    return SPEEDUPS.CallSpec(func, spec, names, defaults, binder.bind, fallback, python_bind)
 
 
 def _native_plain(func: Any, spec: _Spec) -> Callable[..., Any]:
@@ -868,11 +891,11 @@ def traced_execution(
         if inspect.isasyncgenfunction(inner):
             wrapper = _make_async_generator(spec)
         elif inspect.iscoroutinefunction(inner):
-            wrapper = _make_coroutine(spec)
+            wrapper = _make_coroutine(spec, inner)
         elif inspect.isgeneratorfunction(inner):
             wrapper = _make_generator(spec)
         else:
-            wrapper = _make_plain(spec)
+            wrapper = _make_plain(spec, inner)
         return wrapt.FunctionWrapper(target, wrapper)
 
     if func is None:

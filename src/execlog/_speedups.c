@@ -401,6 +401,7 @@ typedef struct {
     PyObject *defaults;  /* tuple of (name, default, position) in the binder's order */
     PyObject *bind;      /* _Binder.bind, for calls with keyword arguments */
     PyObject *fallback;  /* the pure-Python traced call, for everything unusual */
+    int python_bind;     /* bind every call through `bind` (wrapt wrappers: methods) */
 } CallSpec;
 
 static int
@@ -439,10 +440,12 @@ static int
 callspec_init(CallSpec *self, PyObject *args, PyObject *kwds)
 {
     PyObject *func, *spec, *names, *defaults, *bind, *fallback;
-    static char *kwlist[] = {"func", "spec", "names", "defaults", "bind", "fallback", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO!O!OO:CallSpec", kwlist, &func, &spec,
+    int python_bind = 0;
+    static char *kwlist[] = {"func", "spec", "names", "defaults", "bind", "fallback",
+                             "python_bind", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO!O!OO|p:CallSpec", kwlist, &func, &spec,
                                      &PyTuple_Type, &names, &PyTuple_Type, &defaults, &bind,
-                                     &fallback)) {
+                                     &fallback, &python_bind)) {
         return -1;
     }
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(names); i++) {
@@ -476,6 +479,7 @@ callspec_init(CallSpec *self, PyObject *args, PyObject *kwds)
     Py_XSETREF(self->defaults, defaults);
     Py_XSETREF(self->bind, bind);
     Py_XSETREF(self->fallback, fallback);
+    self->python_bind = python_bind;
     return 0;
 }
 
@@ -494,12 +498,12 @@ static PyTypeObject CallSpecType = {
 
 /* The inputs dict of a call, as _Binder.bind builds it; secret parameters redacted. */
 static PyObject *
-bind_inputs(CallSpec *cs, PyObject *args, PyObject *kwargs)
+bind_inputs(CallSpec *cs, PyObject *instance, PyObject *args, PyObject *kwargs)
 {
     PyObject *inputs;
     Py_ssize_t nargs = PyTuple_GET_SIZE(args);
     Py_ssize_t nnames = PyTuple_GET_SIZE(cs->names);
-    if ((kwargs == NULL || PyDict_GET_SIZE(kwargs) == 0) && nargs <= nnames) {
+    if (!cs->python_bind && instance == Py_None && PyDict_GET_SIZE(kwargs) == 0 && nargs <= nnames) {
         inputs = PyDict_New();
         if (inputs == NULL) {
             return NULL;
@@ -520,10 +524,7 @@ bind_inputs(CallSpec *cs, PyObject *args, PyObject *kwargs)
         }
     }
     else {
-        PyObject *stack[3] = {Py_None, args, kwargs == NULL ? Py_None : kwargs};
-        if (kwargs == NULL) {
-            return NULL; /* not reached: the wrapper always passes a dict */
-        }
+        PyObject *stack[3] = {instance, args, kwargs};
         inputs = PyObject_Vectorcall(cs->bind, stack, 3, NULL);
         if (inputs == NULL) {
             return NULL;
@@ -557,7 +558,8 @@ error:
  * changed then, so that path starts from scratch and reports any real error itself).
  */
 static PyObject *
-begin(CallSpec *cs, PyObject *args, PyObject *kwargs, int64_t *started_out, int64_t *t0_out)
+begin(CallSpec *cs, PyObject *instance, PyObject *args, PyObject *kwargs, int64_t *started_out,
+      int64_t *t0_out)
 {
     State st;
     PyObject *spec = cs->spec;
@@ -634,7 +636,7 @@ begin(CallSpec *cs, PyObject *args, PyObject *kwargs, int64_t *started_out, int6
     PyObject *thread = PyLong_FromUnsignedLong(PyThread_get_thread_ident());
     PyObject *inputs_json = NULL;
     if (capture == Py_True) {
-        PyObject *inputs = bind_inputs(cs, args, kwargs);
+        PyObject *inputs = bind_inputs(cs, instance, args, kwargs);
         if (inputs != NULL) {
             inputs_json = encode_value(encoder, inputs, 1);
             Py_DECREF(inputs);
@@ -948,7 +950,7 @@ sp_call(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
         return PyObject_Call(cs->func, args, kwargs);
     }
     int64_t started = 0, t0 = 0;
-    PyObject *handle = enabled == Py_True ? begin(cs, args, kwargs, &started, &t0) : NULL;
+    PyObject *handle = enabled == Py_True ? begin(cs, Py_None, args, kwargs, &started, &t0) : NULL;
     if (handle == NULL) {
         return PyObject_Call(cs->fallback, args, kwargs);
     }
@@ -978,7 +980,28 @@ sp_begin(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
         Py_RETURN_NONE;
     }
     int64_t started, t0;
-    PyObject *handle = begin((CallSpec *)argv[0], argv[1], argv[2], &started, &t0);
+    PyObject *handle = begin((CallSpec *)argv[0], Py_None, argv[1], argv[2], &started, &t0);
+    if (handle == NULL) {
+        Py_RETURN_NONE;
+    }
+    return handle;
+}
+
+/* begin_bound(spec, instance, args, kwargs) -> handle or None: begin() for a wrapt wrapper,
+ * whose `instance` is the bound object (or class, or None). */
+static PyObject *
+sp_begin_bound(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
+{
+    if (nargs != 4 || !Py_IS_TYPE(argv[0], &CallSpecType) || !PyTuple_Check(argv[2])
+        || !PyDict_Check(argv[3])) {
+        PyErr_SetString(PyExc_TypeError, "expected (CallSpec, instance, args, kwargs)");
+        return NULL;
+    }
+    if (SLOT(recorder, R_enabled) != Py_True) {
+        Py_RETURN_NONE;
+    }
+    int64_t started, t0;
+    PyObject *handle = begin((CallSpec *)argv[0], argv[1], argv[2], argv[3], &started, &t0);
     if (handle == NULL) {
         Py_RETURN_NONE;
     }
@@ -1365,6 +1388,8 @@ static PyMethodDef methods[] = {
      "call(spec, args, kwargs): one traced call of a plain function."},
     {"begin", (PyCFunction)(void (*)(void))sp_begin, METH_FASTCALL,
      "begin(spec, args, kwargs) -> handle, or None for the Python path."},
+    {"begin_bound", (PyCFunction)(void (*)(void))sp_begin_bound, METH_FASTCALL,
+     "begin_bound(spec, instance, args, kwargs) -> handle, or None for the Python path."},
     {"complete", (PyCFunction)(void (*)(void))sp_complete, METH_FASTCALL,
      "complete(handle, result): record a successful call begun by begin()."},
     {"new_id", (PyCFunction)sp_new_id, METH_O, "new_id(time_ns) -> a UUIDv7 string."},
