@@ -27,6 +27,7 @@ from execlog._ids import new_id
 from execlog._native import SPEEDUPS
 from execlog._propagation import _ENV_DATA, _ENV_KEYS, env_context
 from execlog._recorder import RECORDER
+from execlog._storage import NULL_TEXT
 from execlog._writer import Channel
 
 if TYPE_CHECKING:
@@ -209,6 +210,23 @@ class _Spec:
             self._encoder_generation = RECORDER.config_generation
         return self._encoder
 
+    def bind(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The call's inputs; keyword arguments the function does not declare are checked too.
+
+        Declared parameters are checked for secret names once per configuration (the callers
+        redact those); an undeclared keyword (the call will raise ``TypeError``) lands at the
+        top level of the inputs too, so it is checked here. Call after :meth:`encoder`.
+        """
+        binder = self.binder
+        inputs = binder.bind(instance, args, kwargs)
+        if kwargs and binder.var_kw is None:
+            named = binder.named
+            redactor = self._encoder.redactor
+            for key in kwargs:
+                if key not in named and redactor.is_secret(key):
+                    inputs[key] = REDACTED
+        return inputs
+
     def begin(  # noqa: PLR0915 - the hot path is kept flat on purpose
         self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> ExecutionHandle:
@@ -260,7 +278,7 @@ class _Spec:
         if capture is None:
             capture = recorder.config.capture_inputs
         if capture:
-            inputs = self.binder.bind(instance, args, kwargs)
+            inputs = self.bind(instance, args, kwargs)
             if self._secret_params:
                 for secret in self._secret_params:
                     if secret in inputs:
@@ -352,14 +370,14 @@ def _complete(handle: ExecutionHandle, result: Any) -> None:
             duration_ns / 1e6,
             handle._inputs,
             output,
-            None,
-            None,
-            None,
+            NULL_TEXT,
+            NULL_TEXT,
+            NULL_TEXT,
             handle.parent_execution_id,
             handle.correlation_id,
             handle.trigger_kind,
             handle.run_id,
-            None,
+            NULL_TEXT,
             recorder.pid,
             handle._thread_id,
             recorder.host,
@@ -741,7 +759,7 @@ def _call_spec(
         (key, value, names.index(key) if key in names else len(names))
         for key, value in binder.defaults.items()
     )
-    return SPEEDUPS.CallSpec(func, spec, names, defaults, binder.bind, fallback, python_bind)
+    return SPEEDUPS.CallSpec(func, spec, names, defaults, spec.bind, fallback, python_bind)
 
 
 def _native_plain(func: Any, spec: _Spec) -> Callable[..., Any]:

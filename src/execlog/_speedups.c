@@ -569,13 +569,6 @@ begin(CallSpec *cs, PyObject *instance, PyObject *args, PyObject *kwargs, int64_
     if (!same_int(SLOT(spec, S_encoder_generation), SLOT(recorder, R_config_generation))) {
         return NULL;
     }
-    PyObject *encoder = SLOT(spec, S_encoder);
-    PyObject *live = SLOT(st.channel, CH_live);
-    PyObject *generation = SLOT(recorder, R_generation);
-    if (encoder == NULL || Py_TYPE(encoder) != encoder_type || live == NULL
-        || !PyDict_CheckExact(live) || generation == NULL) {
-        return NULL;
-    }
     PyObject *capture = SLOT(spec, S_capture_inputs);
     if (capture == NULL || capture == Py_None) {
         capture = SLOT(st.config, C_capture_inputs);
@@ -583,89 +576,98 @@ begin(CallSpec *cs, PyObject *instance, PyObject *args, PyObject *kwargs, int64_
     if (capture != Py_True && capture != Py_False) {
         return NULL;
     }
-
     PyObject *outer = NULL;
     if (PyContextVar_Get(current, NULL, &outer) < 0) {
         PyErr_Clear();
         return NULL;
     }
-    PyObject *parent_id, *correlation = NULL, *run_id, *trigger = SLOT(spec, S_trigger);
+    /*
+     * Strong references to everything used after binding and encoding the inputs: those call
+     * back into Python (the binder, a __repr__, the redactor), which may reconfigure, replace
+     * the function's encoder or let another thread do so.
+     */
+    PyObject *encoder = NULL, *parent_id = NULL, *correlation = NULL, *run_id = NULL,
+             *trigger = NULL, *name = NULL, *kind = NULL, *handle = NULL;
+    PyObject *eid = NULL, *started_obj = NULL, *thread = NULL, *inputs_json = NULL;
+    encoder = Py_XNewRef(SLOT(spec, S_encoder));
+    name = Py_XNewRef(SLOT(spec, S_name));
+    kind = Py_XNewRef(SLOT(spec, S_kind));
+    trigger = Py_XNewRef(SLOT(spec, S_trigger));
+    if (encoder == NULL || Py_TYPE(encoder) != encoder_type || name == NULL || kind == NULL) {
+        goto fallback;
+    }
     if (outer == NULL || outer == Py_None) {
         if (env_data == NULL) {
-            Py_XDECREF(outer);
-            return NULL;
+            goto fallback;
         }
         int has_parent = PyDict_Contains(env_data, env_parent);
         int has_correlation = PyDict_Contains(env_data, env_correlation);
         if (has_parent != 0 || has_correlation != 0) {
-            PyErr_Clear();
-            Py_XDECREF(outer);
-            return NULL; /* lineage from the environment: the Python path reads it */
+            goto fallback; /* lineage from the environment: the Python path reads it */
         }
-        parent_id = Py_None;
-        run_id = Py_None;
+        parent_id = Py_NewRef(Py_None);
+        run_id = Py_NewRef(Py_None);
         if (is_unset(trigger)) {
-            trigger = s_manual;
+            Py_XSETREF(trigger, Py_NewRef(s_manual));
         }
     }
     else {
         if (Py_TYPE(outer) != handle_type) {
-            Py_DECREF(outer);
-            return NULL;
+            goto fallback;
         }
-        parent_id = SLOT(outer, H_execution_id);
-        correlation = SLOT(outer, H_correlation);
-        run_id = SLOT(outer, H_run_id);
+        parent_id = Py_XNewRef(SLOT(outer, H_execution_id));
+        correlation = Py_XNewRef(SLOT(outer, H_correlation));
+        run_id = Py_XNewRef(SLOT(outer, H_run_id));
         if (parent_id == NULL || correlation == NULL || run_id == NULL) {
-            Py_DECREF(outer);
-            return NULL;
+            goto fallback;
         }
         if (is_unset(trigger)) {
-            trigger = s_child;
+            Py_XSETREF(trigger, Py_NewRef(s_child));
         }
     }
 
-    PyObject *name = SLOT(spec, S_name), *kind = SLOT(spec, S_kind);
-    if (name == NULL || kind == NULL) {
-        Py_XDECREF(outer);
-        return NULL;
-    }
     int64_t started = clock_ns(CLOCK_REALTIME);
-    PyObject *eid = make_id(started);
-    PyObject *started_obj = PyLong_FromLongLong(started);
-    PyObject *thread = PyLong_FromUnsignedLong(PyThread_get_thread_ident());
-    PyObject *inputs_json = NULL;
+    eid = make_id(started);
+    started_obj = PyLong_FromLongLong(started);
+    thread = PyLong_FromUnsignedLong(PyThread_get_thread_ident());
+    if (eid == NULL || started_obj == NULL || thread == NULL) {
+        goto fallback;
+    }
     if (capture == Py_True) {
         PyObject *inputs = bind_inputs(cs, instance, args, kwargs);
-        if (inputs != NULL) {
-            inputs_json = encode_value(encoder, inputs, 1);
-            Py_DECREF(inputs);
+        if (inputs == NULL) {
+            goto fallback;
+        }
+        inputs_json = encode_value(encoder, inputs, 1);
+        Py_DECREF(inputs);
+        if (inputs_json == NULL) {
+            goto fallback;
         }
     }
     else {
         inputs_json = Py_NewRef(Py_None);
     }
-    PyObject *handle = NULL;
-    if (eid != NULL && started_obj != NULL && thread != NULL && inputs_json != NULL) {
-        handle = handle_type->tp_new(handle_type, empty_tuple, NULL);
+    /* Read after the callbacks above: the live table and generation may have been replaced. */
+    if (!read_state(&st)) {
+        goto fallback;
     }
+    PyObject *live = SLOT(st.channel, CH_live);
+    PyObject *generation = SLOT(recorder, R_generation);
+    if (live == NULL || !PyDict_CheckExact(live) || generation == NULL) {
+        goto fallback;
+    }
+    handle = handle_type->tp_new(handle_type, empty_tuple, NULL);
     if (handle == NULL) {
-        PyErr_Clear();
-        Py_XDECREF(eid);
-        Py_XDECREF(started_obj);
-        Py_XDECREF(thread);
-        Py_XDECREF(inputs_json);
-        Py_XDECREF(outer);
-        return NULL;
+        goto fallback;
     }
-    set_slot_borrowed(handle, H_name, name);
-    set_slot_borrowed(handle, H_kind, kind);
-    set_slot(handle, H_execution_id, eid); /* eid stays borrowed below, owned by the handle */
-    set_slot_borrowed(handle, H_parent, parent_id);
-    set_slot_borrowed(handle, H_correlation, correlation == NULL ? eid : correlation);
-    set_slot_borrowed(handle, H_run_id, run_id);
-    set_slot_borrowed(handle, H_trigger, trigger);
-    set_slot_borrowed(handle, H_encoder, encoder);
+    set_slot(handle, H_name, name);
+    set_slot(handle, H_kind, kind);
+    set_slot_borrowed(handle, H_execution_id, eid);
+    set_slot(handle, H_parent, parent_id);
+    set_slot(handle, H_correlation, correlation == NULL ? Py_NewRef(eid) : correlation);
+    set_slot(handle, H_run_id, run_id);
+    set_slot(handle, H_trigger, trigger);
+    set_slot(handle, H_encoder, encoder);
     set_slot(handle, H_started, started_obj);
     set_slot(handle, H_thread, thread);
     set_slot_borrowed(handle, H_generation, generation);
@@ -678,6 +680,7 @@ begin(CallSpec *cs, PyObject *instance, PyObject *args, PyObject *kwargs, int64_
 
     if (PyDict_SetItem(live, eid, handle) < 0) {
         PyErr_Clear();
+        Py_DECREF(eid);
         Py_DECREF(handle);
         return NULL;
     }
@@ -687,9 +690,11 @@ begin(CallSpec *cs, PyObject *instance, PyObject *args, PyObject *kwargs, int64_
         if (PyDict_DelItem(live, eid) < 0) {
             PyErr_Clear();
         }
+        Py_DECREF(eid);
         Py_DECREF(handle);
         return NULL;
     }
+    Py_DECREF(eid);
     set_slot(handle, H_token, token);
     int64_t t0_ns = clock_ns(CLOCK_MONOTONIC);
     PyObject *t0 = PyLong_FromLongLong(t0_ns);
@@ -701,6 +706,23 @@ begin(CallSpec *cs, PyObject *instance, PyObject *args, PyObject *kwargs, int64_
     *started_out = started;
     *t0_out = t0_ns;
     return handle;
+
+fallback:
+    /* nothing visible has changed: the Python path starts from scratch */
+    PyErr_Clear();
+    Py_XDECREF(outer);
+    Py_XDECREF(encoder);
+    Py_XDECREF(name);
+    Py_XDECREF(kind);
+    Py_XDECREF(trigger);
+    Py_XDECREF(parent_id);
+    Py_XDECREF(correlation);
+    Py_XDECREF(run_id);
+    Py_XDECREF(eid);
+    Py_XDECREF(started_obj);
+    Py_XDECREF(thread);
+    Py_XDECREF(inputs_json);
+    return NULL;
 }
 
 /* Report the exception being raised as an internal error; -1 if it must propagate (strict). */
@@ -768,7 +790,11 @@ end_fast(PyObject *handle, PyObject *result, int64_t started, int64_t t0, int64_
     PyObject *output;
     PyObject *capture = SLOT(st.config, C_capture_output);
     if (capture == Py_True && result != NULL) {
+        /* encoding may run Python code (a __repr__, the redactor): hold what it uses, and
+         * read the handle's fields only afterwards */
+        Py_INCREF(encoder);
         output = encode_value(encoder, result, 0);
+        Py_DECREF(encoder);
         if (output == NULL) {
             return report_internal();
         }
@@ -791,27 +817,34 @@ end_fast(PyObject *handle, PyObject *result, int64_t started, int64_t t0, int64_
         return report_internal();
     }
 #define ITEM(i, v) PyTuple_SET_ITEM(row, i, Py_NewRef((v) == NULL ? Py_None : (v)))
-    ITEM(0, eid);
+    /* NULLABLE_TEXT columns: 0 (NULL_TEXT) for None, which binds without an adapter look-up */
+#define NULLABLE(i, v) PyTuple_SET_ITEM(row, i, Py_NewRef((v) == NULL || (v) == Py_None ? zero : (v)))
+    ITEM(0, SLOT(handle, H_execution_id));
     ITEM(1, SLOT(handle, H_name));
     ITEM(2, SLOT(handle, H_kind));
     ITEM(3, s_success);
     PyTuple_SET_ITEM(row, 4, started_obj);
     PyTuple_SET_ITEM(row, 5, ended_obj);
     PyTuple_SET_ITEM(row, 6, duration_obj);
-    ITEM(7, SLOT(handle, H_inputs));
+    NULLABLE(7, SLOT(handle, H_inputs));
+    if (output == Py_None) {
+        Py_DECREF(output);
+        output = Py_NewRef(zero);
+    }
     PyTuple_SET_ITEM(row, 8, output);
-    ITEM(9, Py_None);
-    ITEM(10, Py_None);
-    ITEM(11, Py_None);
-    ITEM(12, SLOT(handle, H_parent));
+    NULLABLE(9, Py_None);
+    NULLABLE(10, Py_None);
+    NULLABLE(11, Py_None);
+    NULLABLE(12, SLOT(handle, H_parent));
     ITEM(13, SLOT(handle, H_correlation));
     ITEM(14, SLOT(handle, H_trigger));
-    ITEM(15, SLOT(handle, H_run_id));
-    ITEM(16, Py_None);
+    NULLABLE(15, SLOT(handle, H_run_id));
+    NULLABLE(16, Py_None);
     ITEM(17, SLOT(recorder, R_pid));
     ITEM(18, SLOT(handle, H_thread));
     ITEM(19, SLOT(recorder, R_host));
 #undef ITEM
+#undef NULLABLE
     /* Only str, int, float and None inside: it can be in no reference cycle. */
     PyObject_GC_UnTrack(row);
 
@@ -1081,73 +1114,92 @@ sp_enter_block(PyObject *module, PyObject *handle)
         || !read_state(&st) || st.writer == Py_None) {
         Py_RETURN_FALSE;
     }
-    PyObject *live = SLOT(st.channel, CH_live);
-    PyObject *generation = SLOT(recorder, R_generation);
-    PyObject *encoder = SLOT(recorder, R_encoder);
     PyObject *capture = SLOT(st.config, C_capture_inputs);
+    PyObject *encoder = SLOT(recorder, R_encoder);
     PyObject *inputs = SLOT(handle, H_inputs);
-    PyObject *correlation = SLOT(handle, H_correlation), *run_id = SLOT(handle, H_run_id);
-    PyObject *trigger = SLOT(handle, H_trigger);
-    if (live == NULL || !PyDict_CheckExact(live) || generation == NULL || encoder == NULL
-        || Py_TYPE(encoder) != encoder_type || (capture != Py_True && capture != Py_False)
-        || inputs == NULL || correlation == NULL || run_id == NULL || trigger == NULL) {
+    if (encoder == NULL || Py_TYPE(encoder) != encoder_type || inputs == NULL
+        || (capture != Py_True && capture != Py_False)) {
         Py_RETURN_FALSE;
     }
-    PyObject *outer = NULL;
-    if (PyContextVar_Get(current, NULL, &outer) < 0) {
-        PyErr_Clear();
-        Py_RETURN_FALSE;
-    }
-    PyObject *parent_id = Py_None, *parent_correlation = NULL, *parent_run = Py_None;
-    if (outer == NULL || outer == Py_None) {
-        int has_parent = env_data == NULL ? 1 : PyDict_Contains(env_data, env_parent);
-        int has_correlation = env_data == NULL ? 1 : PyDict_Contains(env_data, env_correlation);
-        if (has_parent != 0 || has_correlation != 0) {
-            PyErr_Clear();
-            Py_XDECREF(outer);
-            Py_RETURN_FALSE;
-        }
-    }
-    else {
-        if (Py_TYPE(outer) != handle_type) {
-            Py_DECREF(outer);
-            Py_RETURN_FALSE;
-        }
-        parent_id = SLOT(outer, H_execution_id);
-        parent_correlation = SLOT(outer, H_correlation);
-        parent_run = SLOT(outer, H_run_id);
-        if (parent_id == NULL || parent_correlation == NULL || parent_run == NULL) {
-            Py_DECREF(outer);
-            Py_RETURN_FALSE;
-        }
-    }
+    /* Encode first: it may run Python code (a __repr__, the redactor), so everything else is
+     * read afterwards, and the encoder and inputs are held meanwhile. */
     PyObject *inputs_json;
     if (inputs == Py_None || capture == Py_False) {
         inputs_json = Py_NewRef(Py_None);
     }
     else {
+        Py_INCREF(encoder);
+        Py_INCREF(inputs);
         inputs_json = encode_value(encoder, inputs, 0);
+        Py_DECREF(inputs);
+        Py_DECREF(encoder);
+        if (inputs_json == NULL) {
+            PyErr_Clear();
+            Py_RETURN_FALSE;
+        }
+    }
+    if (SLOT(handle, H_state) != zero || SLOT(handle, H_extra) != Py_False
+        || SLOT(recorder, R_enabled) != Py_True || !read_state(&st) || st.writer == Py_None) {
+        Py_DECREF(inputs_json);
+        Py_RETURN_FALSE;
+    }
+    PyObject *live = SLOT(st.channel, CH_live);
+    PyObject *generation = SLOT(recorder, R_generation);
+    PyObject *correlation = SLOT(handle, H_correlation), *run_id = SLOT(handle, H_run_id);
+    PyObject *trigger = SLOT(handle, H_trigger);
+    if (live == NULL || !PyDict_CheckExact(live) || generation == NULL || correlation == NULL
+        || run_id == NULL || trigger == NULL) {
+        Py_DECREF(inputs_json);
+        Py_RETURN_FALSE;
+    }
+    PyObject *outer = NULL;
+    if (PyContextVar_Get(current, NULL, &outer) < 0) {
+        PyErr_Clear();
+        Py_DECREF(inputs_json);
+        Py_RETURN_FALSE;
+    }
+    PyObject *parent_id = Py_None, *parent_correlation = NULL, *parent_run = Py_None;
+    int ok = 1;
+    if (outer == NULL || outer == Py_None) {
+        int has_parent = env_data == NULL ? 1 : PyDict_Contains(env_data, env_parent);
+        int has_correlation = env_data == NULL ? 1 : PyDict_Contains(env_data, env_correlation);
+        ok = has_parent == 0 && has_correlation == 0;
+    }
+    else if (Py_TYPE(outer) != handle_type) {
+        ok = 0;
+    }
+    else {
+        parent_id = SLOT(outer, H_execution_id);
+        parent_correlation = SLOT(outer, H_correlation);
+        parent_run = SLOT(outer, H_run_id);
+        ok = parent_id != NULL && parent_correlation != NULL && parent_run != NULL;
     }
     int64_t started = clock_ns(CLOCK_REALTIME);
-    PyObject *eid = make_id(started);
-    PyObject *started_obj = PyLong_FromLongLong(started);
-    PyObject *thread = PyLong_FromUnsignedLong(PyThread_get_thread_ident());
-    if (inputs_json == NULL || eid == NULL || started_obj == NULL || thread == NULL) {
+    PyObject *eid = ok ? make_id(started) : NULL;
+    PyObject *started_obj = ok ? PyLong_FromLongLong(started) : NULL;
+    PyObject *thread = ok ? PyLong_FromUnsignedLong(PyThread_get_thread_ident()) : NULL;
+    if (eid == NULL || started_obj == NULL || thread == NULL) {
         PyErr_Clear();
-        Py_XDECREF(inputs_json);
+        Py_DECREF(inputs_json);
         Py_XDECREF(eid);
         Py_XDECREF(started_obj);
         Py_XDECREF(thread);
         Py_XDECREF(outer);
         Py_RETURN_FALSE;
     }
+    /* From here no Python code runs until the slots are set; the values replaced are held
+     * until the end, so that freeing one (a __del__) cannot run in between either. */
+    PyObject *old_inputs = Py_NewRef(inputs);
+    PyObject *old_correlation = Py_NewRef(correlation), *old_run = Py_NewRef(run_id);
+    PyObject *old_trigger = Py_NewRef(trigger);
     set_slot(handle, H_started, started_obj);
-    set_slot(handle, H_execution_id, eid);
+    set_slot_borrowed(handle, H_execution_id, eid);
     set_slot(handle, H_thread, thread);
     set_slot_borrowed(handle, H_generation, generation);
     set_slot_borrowed(handle, H_parent, parent_id);
     if (PyUnicode_Check(correlation) && PyUnicode_GET_LENGTH(correlation) == 0) {
-        int inherit = parent_correlation != NULL && PyObject_IsTrue(parent_correlation) == 1;
+        int inherit = parent_correlation != NULL && PyUnicode_Check(parent_correlation)
+                      && PyUnicode_GET_LENGTH(parent_correlation) > 0;
         set_slot_borrowed(handle, H_correlation, inherit ? parent_correlation : eid);
     }
     if (run_id == Py_None) {
@@ -1156,7 +1208,6 @@ sp_enter_block(PyObject *module, PyObject *handle)
     if (trigger == Py_None) {
         set_slot_borrowed(handle, H_trigger, parent_id == Py_None ? s_manual : s_child);
     }
-    Py_XDECREF(outer);
     set_slot(handle, H_inputs, inputs_json);
     set_slot_borrowed(handle, H_state, one);
     set_slot_borrowed(handle, H_t0, one);
@@ -1164,6 +1215,7 @@ sp_enter_block(PyObject *module, PyObject *handle)
         /* only MemoryError: the execution is not tracked as running, but still recorded */
         PyErr_Clear();
     }
+    Py_DECREF(eid);
     PyObject *token = PyContextVar_Set(current, handle);
     if (token == NULL) {
         /* only MemoryError: record it, outside the context */
@@ -1177,6 +1229,11 @@ sp_enter_block(PyObject *module, PyObject *handle)
         t0 = Py_NewRef(one);
     }
     set_slot(handle, H_t0, t0);
+    Py_XDECREF(outer);
+    Py_DECREF(old_inputs);
+    Py_DECREF(old_correlation);
+    Py_DECREF(old_run);
+    Py_DECREF(old_trigger);
     Py_RETURN_TRUE;
 }
 

@@ -13,7 +13,17 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["COLUMNS", "Backend", "LineageRows", "ListQuery", "Row", "StatsRow", "open_backend"]
+__all__ = [
+    "COLUMNS",
+    "NULLABLE_TEXT",
+    "NULL_TEXT",
+    "Backend",
+    "LineageRows",
+    "ListQuery",
+    "Row",
+    "StatsRow",
+    "open_backend",
+]
 
 COLUMNS = (
     "execution_id",
@@ -39,6 +49,24 @@ COLUMNS = (
 )
 
 Row = tuple[Any, ...]
+
+#: Text columns that are often NULL. A producer may put :data:`NULL_TEXT` (the integer 0) in
+#: them instead of None: backends store it as NULL. Python's sqlite3 binds None through its
+#: adapter registry (a tuple, a hash, a look-up and a call, with the GIL held) but an int
+#: directly, and a record has about six NULL columns; the C hot path uses this.
+NULLABLE_TEXT = frozenset(
+    {
+        "inputs",
+        "output",
+        "error_type",
+        "error_message",
+        "error_stack",
+        "parent_execution_id",
+        "run_id",
+        "tags",
+    }
+)
+NULL_TEXT = 0
 
 #: One line of ``Store.stats``: name, count, errors, p50, p95 and max duration (ms).
 StatsRow = tuple[str, int, int, float | None, float | None, float | None]

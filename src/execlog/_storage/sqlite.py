@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from execlog._config import abandon_horizon_s
-from execlog._storage import COLUMNS, LineageRows, Row
+from execlog._storage import COLUMNS, NULL_TEXT, NULLABLE_TEXT, LineageRows, Row
 from execlog._storage.migrations import applied_version, check_not_newer, migrate
 from execlog.exceptions import StoreError
 
@@ -57,7 +57,11 @@ def _bind_none_directly() -> None:
 _bind_none_directly()
 
 _COLUMN_LIST = ", ".join(COLUMNS)
-_VALUES = "(" + ", ".join("?" for _ in COLUMNS) + ")"
+# NULLIF(?, 0): a column of NULLABLE_TEXT bound as NULL_TEXT (an int; the column's values are
+# text otherwise, and text never equals an integer in SQLite) is stored as NULL.
+_VALUES = (
+    "(" + ", ".join(f"NULLIF(?, {NULL_TEXT})" if c in NULLABLE_TEXT else "?" for c in COLUMNS) + ")"
+)
 _INSERT = f"INSERT INTO executions ({_COLUMN_LIST}) VALUES "  # noqa: S608 - constant
 _ON_CONFLICT_UPDATE = " ON CONFLICT (execution_id) DO UPDATE SET " + ", ".join(
     f"{c} = excluded.{c}" for c in _MUTABLE
