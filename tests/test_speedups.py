@@ -544,7 +544,7 @@ class TestEquivalence:
         for row in c_rows + py_rows:
             assert_root(row)
         assert execlog.current_execution() is None
-        assert {} == RECORDER.channel.live
+        assert set() == RECORDER.channel.live
 
     def test_coroutines_store_the_same_rows(
         self, db: str, monkeypatch: pytest.MonkeyPatch, python_begins: list[str]
@@ -1101,7 +1101,7 @@ class TestErrors:
         assert "fail" == frames[-1].name
         assert "raise errors[n]" == frames[-1].line
         assert execlog.current_execution() is None
-        assert {} == RECORDER.channel.live
+        assert set() == RECORDER.channel.live
 
         _, row = rows(db)
         assert ("error", "ValueError", "boom 2") == (
@@ -1143,7 +1143,7 @@ class TestErrors:
         assert [comparable(row) for row in found[2:]] == [comparable(row) for row in found[:2]]
         if status != "success":
             assert all(", in leave\n" in row["error_stack"] for row in found)
-        assert {} == RECORDER.channel.live
+        assert set() == RECORDER.channel.live
 
     def test_nested_error_resets_the_context(self, db: str, python_begins: list[str]) -> None:
         """After a failing inner call is caught, the outer call is current again."""
@@ -1212,7 +1212,7 @@ class TestErrors:
             row["error_type"].split(".")[-1] for row in found[hang.__qualname__]
         ]
         assert "async boom" == found[fail.__qualname__][1]["error_message"]
-        assert {} == RECORDER.channel.live
+        assert set() == RECORDER.channel.live
 
     def test_generators_are_left_to_the_generator_wrapper(
         self, db: str, python_begins: list[str]
@@ -1446,7 +1446,7 @@ class TestRobustness:
         with pytest.raises(RuntimeError, match="simulated execlog failure"):
             call_in_c(python_begins, keep, 1)
         assert execlog.current_execution() is None
-        assert {} == channel.live
+        assert set() == channel.live
 
     def test_internal_failure_never_reaches_the_program(
         self,
@@ -1471,7 +1471,7 @@ class TestRobustness:
         channel.queue = _RefusingQueue(channel.queue)
         assert [1, 2, 3] == [call_in_c(python_begins, keep, i) for i in (1, 2, 3)]
         assert execlog.current_execution() is None
-        assert {} == channel.live
+        assert set() == channel.live
         messages = [r.getMessage() for r in caplog.records if r.name == "execlog"]
         assert any("simulated execlog failure" in message for message in messages), messages
 

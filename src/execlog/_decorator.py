@@ -298,7 +298,7 @@ class _Spec:
         else:
             handle._inputs = None
         handle._state = 1
-        recorder.channel.live[eid] = handle
+        recorder.channel.live.add(handle)
         if recorder.writer is None:
             recorder._ensure_writer()
         handle._token = _current_set(handle)
@@ -346,7 +346,7 @@ def _complete(handle: ExecutionHandle, result: Any) -> None:
         handle._state = 2
         channel = recorder.channel
         eid = handle.execution_id
-        del channel.live[eid]
+        channel.live.discard(handle)
         if recorder.config.capture_output:
             cls = result.__class__
             if cls is int or cls is float or cls is bool or result is None:
@@ -781,16 +781,13 @@ def _native_coroutine(func: Any, spec: _Spec) -> Callable[..., Any]:
     call_spec = _call_spec(func, spec, fallback)
     if call_spec is None or SPEEDUPS is None:
         return fallback
-    recorder = RECORDER
     begin = SPEEDUPS.begin
     complete = SPEEDUPS.complete
 
     @functools.wraps(func)
     async def traced(*args: Any, **kwargs: Any) -> Any:
-        if not recorder.enabled:
-            return await func(*args, **kwargs)
         handle = begin(call_spec, args, kwargs)
-        if handle is None:
+        if handle is None:  # disabled, or anything the Python path handles
             return await fallback(*args, **kwargs)
         try:
             result = await func(*args, **kwargs)

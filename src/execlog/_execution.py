@@ -318,7 +318,7 @@ class ExecutionHandle:
             return
         self._state = 2
         recorder = RECORDER
-        recorder.channel.live.pop(self.execution_id, None)
+        recorder.channel.live.discard(self)
         if self._generation != recorder.generation:
             return  # started before a fork: the parent process records it
         status = "success" if exc is None else status_for(exc)
@@ -430,7 +430,7 @@ def _parent_lineage(
     if isinstance(parent, str):
         if outer is not None and outer.execution_id == parent:
             return parent, outer.correlation_id, outer.run_id
-        live = RECORDER.channel.live.get(parent)
+        live = next((h for h in RECORDER.channel.live.copy() if h.execution_id == parent), None)
         if live is not None:
             return parent, live.correlation_id, live.run_id
         return parent, _stored_correlation(parent), None

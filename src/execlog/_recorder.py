@@ -194,7 +194,7 @@ class Recorder:
 
     def track(self, handle: ExecutionHandle) -> None:
         """Register a live execution (the writer shows it as ``running`` until it ends)."""
-        self.channel.live[handle.execution_id] = handle
+        self.channel.live.add(handle)
         if self.writer is None and not self.exiting:
             self._ensure_writer()
 

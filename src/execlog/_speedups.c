@@ -165,6 +165,24 @@ as_ssize(PyObject *value, Py_ssize_t fallback)
     return n;
 }
 
+/* A clock reading kept in a slot (an int of 64 bits); 0 if it is not one. On 3.11,
+ * PyLong_AsLongLong of a two-digit int takes a slow generic path; this one does not. */
+static inline int
+read_ns(PyObject *value, int64_t *out)
+{
+    if (value == NULL || !PyLong_CheckExact(value)) {
+        return 0;
+    }
+    int overflow = 0;
+    long long n = PyLong_AsLongLongAndOverflow(value, &overflow);
+    if (overflow != 0 || (n == -1 && PyErr_Occurred())) {
+        PyErr_Clear();
+        return 0;
+    }
+    *out = (int64_t)n;
+    return 1;
+}
+
 /* Falsy trigger_kind (None or "") means the default. */
 static inline int
 is_unset(PyObject *value)
@@ -653,7 +671,7 @@ begin(CallSpec *cs, PyObject *instance, PyObject *args, PyObject *kwargs, int64_
     }
     PyObject *live = SLOT(st.channel, CH_live);
     PyObject *generation = SLOT(recorder, R_generation);
-    if (live == NULL || !PyDict_CheckExact(live) || generation == NULL) {
+    if (live == NULL || !PySet_CheckExact(live) || generation == NULL) {
         goto fallback;
     }
     handle = handle_type->tp_new(handle_type, empty_tuple, NULL);
@@ -678,7 +696,7 @@ begin(CallSpec *cs, PyObject *instance, PyObject *args, PyObject *kwargs, int64_
     set_slot_borrowed(handle, H_t0, one);
     Py_XDECREF(outer);
 
-    if (PyDict_SetItem(live, eid, handle) < 0) {
+    if (PySet_Add(live, handle) < 0) {
         PyErr_Clear();
         Py_DECREF(eid);
         Py_DECREF(handle);
@@ -687,7 +705,7 @@ begin(CallSpec *cs, PyObject *instance, PyObject *args, PyObject *kwargs, int64_
     PyObject *token = PyContextVar_Set(current, handle);
     if (token == NULL) {
         PyErr_Clear();
-        if (PyDict_DelItem(live, eid) < 0) {
+        if (PySet_Discard(live, handle) < 0) {
             PyErr_Clear();
         }
         Py_DECREF(eid);
@@ -760,7 +778,7 @@ can_end_fast(PyObject *handle, int with_result, State *st)
     }
     PyObject *live = SLOT(st->channel, CH_live);
     PyObject *encoder = SLOT(handle, H_encoder);
-    return live != NULL && PyDict_CheckExact(live) && SLOT(st->channel, CH_queue) != NULL
+    return live != NULL && PySet_CheckExact(live) && SLOT(st->channel, CH_queue) != NULL
            && (!with_result || (encoder != NULL && Py_TYPE(encoder) == encoder_type));
 }
 
@@ -783,8 +801,7 @@ end_fast(PyObject *handle, PyObject *result, int64_t started, int64_t t0, int64_
     Py_XDECREF(token);
     set_slot_borrowed(handle, H_state, two);
 
-    PyObject *eid = SLOT(handle, H_execution_id);
-    if (eid != NULL && PyDict_DelItem(live, eid) < 0) {
+    if (PySet_Discard(live, handle) < 0) {
         PyErr_Clear();
     }
     PyObject *output;
@@ -1050,14 +1067,9 @@ sp_complete(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
         return NULL;
     }
     PyObject *handle = argv[0];
-    PyObject *started_obj = SLOT(handle, H_started), *t0_obj = SLOT(handle, H_t0);
-    long long started = -1, t0 = -1;
-    if (started_obj != NULL && t0_obj != NULL) {
-        started = PyLong_AsLongLong(started_obj);
-        t0 = PyLong_AsLongLong(t0_obj);
-    }
-    if (started == -1 || t0 == -1) {
-        PyErr_Clear(); /* not begun by begin(): the general end */
+    int64_t started, t0;
+    if (!read_ns(SLOT(handle, H_started), &started) || !read_ns(SLOT(handle, H_t0), &t0)) {
+        /* not begun by begin(): the general end */
         PyObject *r = PyObject_CallFunctionObjArgs(py_complete, handle, argv[1], NULL);
         if (r == NULL) {
             return NULL;
@@ -1065,7 +1077,7 @@ sp_complete(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
         Py_DECREF(r);
         Py_RETURN_NONE;
     }
-    if (complete(handle, argv[1], (int64_t)started, (int64_t)t0) < 0) {
+    if (complete(handle, argv[1], started, t0) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -1147,7 +1159,7 @@ sp_enter_block(PyObject *module, PyObject *handle)
     PyObject *generation = SLOT(recorder, R_generation);
     PyObject *correlation = SLOT(handle, H_correlation), *run_id = SLOT(handle, H_run_id);
     PyObject *trigger = SLOT(handle, H_trigger);
-    if (live == NULL || !PyDict_CheckExact(live) || generation == NULL || correlation == NULL
+    if (live == NULL || !PySet_CheckExact(live) || generation == NULL || correlation == NULL
         || run_id == NULL || trigger == NULL) {
         Py_DECREF(inputs_json);
         Py_RETURN_FALSE;
@@ -1211,7 +1223,7 @@ sp_enter_block(PyObject *module, PyObject *handle)
     set_slot(handle, H_inputs, inputs_json);
     set_slot_borrowed(handle, H_state, one);
     set_slot_borrowed(handle, H_t0, one);
-    if (PyDict_SetItem(live, eid, handle) < 0) {
+    if (PySet_Add(live, handle) < 0) {
         /* only MemoryError: the execution is not tracked as running, but still recorded */
         PyErr_Clear();
     }
@@ -1247,17 +1259,11 @@ sp_exit_block(PyObject *module, PyObject *handle)
     if (Py_TYPE(handle) != handle_type || !can_end_fast(handle, 0, &st)) {
         Py_RETURN_FALSE;
     }
-    PyObject *started_obj = SLOT(handle, H_started), *t0_obj = SLOT(handle, H_t0);
-    if (started_obj == NULL || t0_obj == NULL) {
+    int64_t started, t0;
+    if (!read_ns(SLOT(handle, H_started), &started) || !read_ns(SLOT(handle, H_t0), &t0)) {
         Py_RETURN_FALSE;
     }
-    long long started = PyLong_AsLongLong(started_obj);
-    long long t0 = PyLong_AsLongLong(t0_obj);
-    if (PyErr_Occurred()) {
-        PyErr_Clear();
-        Py_RETURN_FALSE;
-    }
-    if (end_fast(handle, NULL, (int64_t)started, (int64_t)t0, t1, st) < 0) {
+    if (end_fast(handle, NULL, started, t0, t1, st) < 0) {
         return NULL;
     }
     Py_RETURN_TRUE;

@@ -77,7 +77,8 @@ class Channel:
         self.wake = threading.Event()
         self.space = threading.Condition(threading.Lock())
         self.waiters = 0
-        self.live: dict[str, ExecutionHandle] = {}
+        # executions begun and not yet ended (a set: identity hashing costs less than an id's)
+        self.live: set[ExecutionHandle] = set()
         self.dropped = 0
         self.drops_lock = threading.Lock()
         self.flushes: set[FlushRequest] = set()
@@ -276,7 +277,7 @@ class Writer:
 
     def _running_rows(self) -> list[tuple[ExecutionHandle, Row]]:
         rows = []
-        for handle in self.channel.live.copy().values():
+        for handle in self.channel.live.copy():
             if not handle._running_written:
                 row = handle._running_row()
                 if row is not None:
