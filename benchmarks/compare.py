@@ -60,7 +60,6 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
 import execlog
 from execlog import _config as execlog_config
 from execlog import _decorator as execlog_decorator
-from execlog import _execution as execlog_execution
 from execlog._ids import new_id
 from execlog._recorder import RECORDER
 from execlog._storage import COLUMNS
@@ -353,23 +352,12 @@ def build_scenarios(loop: asyncio.AbstractEventLoop, provider: TracerProvider) -
 
     finally:
         execlog_decorator._SPEEDUPS_READY = native
-    block_hooks = (
-        execlog_execution._new_block,
-        execlog_execution._enter_block,
-        execlog_execution._exit_block,
-    )
 
     def pure_blocks() -> None:
-        execlog_execution._new_block = None
-        execlog_execution._enter_block = None
-        execlog_execution._exit_block = None
+        execlog_decorator._native_blocks(on=False)
 
     def native_blocks() -> None:
-        (
-            execlog_execution._new_block,
-            execlog_execution._enter_block,
-            execlog_execution._exit_block,
-        ) = block_hooks
+        execlog_decorator._native_blocks(on=True)
         flush_execlog()
 
     otel_inner = otel_function(tracer, "inner")

@@ -14,7 +14,7 @@ os.environ.pop("EXECLOG_PARENT_ID", None)
 os.environ.pop("EXECLOG_CORRELATION_ID", None)
 
 import execlog
-from execlog import _decorator, _execution
+from execlog import _decorator
 from execlog._context import current
 from execlog._recorder import RECORDER
 
@@ -62,19 +62,23 @@ def _reset_recorder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator
 
 
 @pytest.fixture(params=["native", "python"])
-def implementation(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+def implementation(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
     """Run a test on the C fast path and again on the pure-Python reference path.
 
     The path is chosen when a function is decorated, so this covers what a test decorates
     itself. ``native`` skips where ``execlog._speedups`` is not built (CI builds it).
     """
+    if request.param == "native" and not _decorator._SPEEDUPS_READY:
+        pytest.skip("execlog._speedups is not built here (a pure-Python install)")
     if request.param == "python":
         monkeypatch.setattr(_decorator, "_SPEEDUPS_READY", False)
-        for hook in ("_new_block", "_enter_block", "_exit_block"):
-            monkeypatch.setattr(_execution, hook, None)
-    elif not _decorator._SPEEDUPS_READY:
-        pytest.skip("execlog._speedups is not built here (a pure-Python install)")
-    return str(request.param)
+        _decorator._native_blocks(on=False)
+    try:
+        yield str(request.param)
+    finally:
+        _decorator._native_blocks(on=True)
 
 
 @pytest.fixture

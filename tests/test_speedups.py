@@ -44,7 +44,7 @@ from hypothesis import strategies as st
 
 import execlog
 from conftest import FIELDS, rows
-from execlog import _decorator, _execution, _guard, _ids, _native, _propagation
+from execlog import _decorator, _guard, _ids, _native, _propagation
 from execlog._decorator import _Spec
 from execlog._encoding import Redactor, bounded_repr
 from execlog._execution import ExecutionHandle
@@ -135,9 +135,11 @@ def pure_python(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Functions decorated (and blocks made) inside take the pure-Python path."""
     with monkeypatch.context() as patch:
         patch.setattr(_decorator, "_SPEEDUPS_READY", False)
-        for hook in ("_new_block", "_enter_block", "_exit_block"):
-            patch.setattr(_execution, hook, None, raising=False)
-        yield
+        _decorator._native_blocks(on=False)
+        try:
+            yield
+        finally:
+            _decorator._native_blocks(on=True)
 
 
 def decorate_both(

@@ -723,13 +723,27 @@ def _install_speedups() -> bool:
     except (ImportError, TypeError, AttributeError) as exc:
         logger.debug("execlog: C accelerator unavailable (%s); using pure Python", exc)
         return False
-    _execution._new_block = SPEEDUPS.new_block
-    _execution._enter_block = SPEEDUPS.enter_block
-    _execution._exit_block = SPEEDUPS.exit_block
+    global _BLOCK_METHODS  # noqa: PLW0603 - set once, at import
+    _BLOCK_METHODS = SPEEDUPS.block_methods(*_PY_BLOCK_METHODS)
     return True
 
 
+#: ExecutionHandle's own __enter__/__exit__, and the C ones that fall back to them.
+_PY_BLOCK_METHODS = (ExecutionHandle.__dict__["__enter__"], ExecutionHandle.__dict__["__exit__"])
+_BLOCK_METHODS: tuple[Any, Any] | None = None
+
+
+def _native_blocks(on: bool) -> None:
+    """Run plain ``with execution(...)`` blocks in C (``on``) or in the Python code only."""
+    native = on and _BLOCK_METHODS is not None and SPEEDUPS is not None
+    enter, exit_ = _BLOCK_METHODS if native and _BLOCK_METHODS else _PY_BLOCK_METHODS
+    setattr(ExecutionHandle, "__enter__", enter)  # noqa: B010 - methods replaced at runtime
+    setattr(ExecutionHandle, "__exit__", exit_)  # noqa: B010
+    _execution._new_block = SPEEDUPS.new_block if native and SPEEDUPS is not None else None
+
+
 _SPEEDUPS_READY = _install_speedups()
+_native_blocks(on=True)
 
 
 def _call_spec(

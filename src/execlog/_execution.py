@@ -36,10 +36,8 @@ _perf_ns = time.perf_counter_ns
 _get_ident = threading.get_ident
 
 # The C fast path for plain blocks (execlog._speedups), set once it is installed; see
-# `_decorator._install_speedups`. Each returns False (or is None) where Python does the work.
+# `_decorator._native_blocks`, which also swaps in C `__enter__`/`__exit__` methods.
 _new_block: Callable[[str, str, Any, str | None], ExecutionHandle] | None = None
-_enter_block: Callable[[ExecutionHandle], bool] | None = None
-_exit_block: Callable[[ExecutionHandle], bool] | None = None
 
 
 def error_type_name(exc: BaseException) -> str:
@@ -212,8 +210,6 @@ class ExecutionHandle:
 
     def __enter__(self) -> ExecutionHandle:
         """Start the execution and make it current."""
-        if _enter_block is not None and _enter_block(self):
-            return self
         if self._state:
             msg = "an execution handle can be entered only once"
             raise RuntimeError(msg)
@@ -238,8 +234,6 @@ class ExecutionHandle:
         tb: TracebackType | None,
     ) -> Literal[False]:
         """End the execution: record status, output and error; never swallow the exception."""
-        if exc is None and _exit_block is not None and _exit_block(self):
-            return False
         t1 = _perf_ns()
         token, self._token = self._token, None
         if token is not None:

@@ -116,6 +116,8 @@ clock_ns(clockid_t clock)
 
 /* -- small helpers -------------------------------------------------------------------------- */
 
+static int take(PyObject *obj, PyObject **out);
+
 /* Store `value` (a new reference, stolen) in a slot, releasing what was there. */
 static inline void
 set_slot(PyObject *obj, Py_ssize_t off, PyObject *value)
@@ -1269,6 +1271,80 @@ sp_exit_block(PyObject *module, PyObject *handle)
     Py_RETURN_TRUE;
 }
 
+/* ExecutionHandle.__enter__/__exit__ in C, bound through instancemethod: a plain block's
+ * `with` then runs no Python frame of execlog's; the rest calls the Python methods. */
+static PyObject *py_enter, *py_exit;
+
+static PyObject *
+sp_enter(PyObject *module, PyObject *self)
+{
+    PyObject *entered = sp_enter_block(module, self);
+    if (entered == NULL) {
+        return NULL;
+    }
+    Py_DECREF(entered);
+    if (entered == Py_True) {
+        return Py_NewRef(self);
+    }
+    if (py_enter == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "execlog._speedups: block methods not installed");
+        return NULL;
+    }
+    return PyObject_CallOneArg(py_enter, self);
+}
+
+static PyObject *
+sp_exit(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "__exit__(exc_type, exc, tb)");
+        return NULL;
+    }
+    if (argv[1] == Py_None) {
+        PyObject *done = sp_exit_block(module, argv[0]);
+        if (done == NULL) {
+            return NULL;
+        }
+        Py_DECREF(done);
+        if (done == Py_True) {
+            Py_RETURN_FALSE;
+        }
+    }
+    if (py_exit == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "execlog._speedups: block methods not installed");
+        return NULL;
+    }
+    return PyObject_Vectorcall(py_exit, argv, 4, NULL);
+}
+
+/* block_methods(enter, exit) -> (__enter__, __exit__): C methods for ExecutionHandle that
+ * fall back to the given Python functions. */
+static PyObject *
+sp_block_methods(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyCallable_Check(argv[0]) || !PyCallable_Check(argv[1])) {
+        PyErr_SetString(PyExc_TypeError, "block_methods(enter, exit)");
+        return NULL;
+    }
+    take(argv[0], &py_enter);
+    take(argv[1], &py_exit);
+    PyObject *enter = PyObject_GetAttrString(module, "enter");
+    PyObject *exit = PyObject_GetAttrString(module, "exit");
+    PyObject *result = NULL;
+    if (enter != NULL && exit != NULL) {
+        PyObject *m_enter = PyInstanceMethod_New(enter);
+        PyObject *m_exit = PyInstanceMethod_New(exit);
+        if (m_enter != NULL && m_exit != NULL) {
+            result = PyTuple_Pack(2, m_enter, m_exit);
+        }
+        Py_XDECREF(m_enter);
+        Py_XDECREF(m_exit);
+    }
+    Py_XDECREF(enter);
+    Py_XDECREF(exit);
+    return result;
+}
+
 static PyObject *
 sp_new_id(PyObject *module, PyObject *arg)
 {
@@ -1456,6 +1532,12 @@ static PyMethodDef methods[] = {
     {"complete", (PyCFunction)(void (*)(void))sp_complete, METH_FASTCALL,
      "complete(handle, result): record a successful call begun by begin()."},
     {"new_id", (PyCFunction)sp_new_id, METH_O, "new_id(time_ns) -> a UUIDv7 string."},
+    {"enter", (PyCFunction)sp_enter, METH_O,
+     "ExecutionHandle.__enter__ (bound through block_methods)."},
+    {"exit", (PyCFunction)(void (*)(void))sp_exit, METH_FASTCALL,
+     "ExecutionHandle.__exit__ (bound through block_methods)."},
+    {"block_methods", (PyCFunction)(void (*)(void))sp_block_methods, METH_FASTCALL,
+     "block_methods(enter, exit) -> (__enter__, __exit__) falling back to the given ones."},
     {"new_block", (PyCFunction)(void (*)(void))sp_new_block, METH_FASTCALL,
      "new_block(name, kind, inputs, trigger_kind) -> ExecutionHandle."},
     {"enter_block", (PyCFunction)sp_enter_block, METH_O,
