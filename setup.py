@@ -5,11 +5,15 @@ package installs as pure Python and works the same, only slower per traced call.
 """
 
 import os
+import sysconfig
 
 from setuptools import Extension, setup
 
 extensions = []
-if os.environ.get("EXECLOG_NO_EXTENSIONS", "") in ("", "0"):
+# Not on free-threaded CPython: the extension relies on the GIL (execlog/_native.py skips it).
+if os.environ.get("EXECLOG_NO_EXTENSIONS", "") in ("", "0") and not sysconfig.get_config_var(
+    "Py_GIL_DISABLED"
+):
     extensions.append(
         Extension(
             "execlog._speedups",

@@ -1904,3 +1904,163 @@ class TestUnexpectedKeywords:
         for row in found:
             assert "hunter2" not in row["inputs"]
             assert "[REDACTED]" == json.loads(row["inputs"])["password"]
+
+
+# -- what a review of the C code found ----------------------------------------------------------
+
+_INTERRUPT_IN_CALLBACK = """
+import execlog
+from execlog import _encoding
+original = _encoding.Redactor.may_contain
+armed = [False]
+
+def may_contain(self, data):
+    if armed[0]:
+        armed[0] = False
+        raise KeyboardInterrupt  # stands for Ctrl-C landing in this Python frame
+    return original(self, data)
+
+_encoding.Redactor.may_contain = may_contain
+
+@execlog.traced_execution
+def f(cfg):
+    return 1
+
+f(0)
+f(0)
+for label, run in [
+    ("call", lambda: f({"nested": {"x": 1}})),
+    ("block", lambda: execlog.execution("b", inputs={"a": {"b": 1}}).__enter__()),
+]:
+    armed[0] = True
+    try:
+        run()
+        print(label, "lost")
+    except KeyboardInterrupt:
+        print(label, "raised")
+"""
+
+_INPUTS_REPLACED_WHILE_ENCODED = """
+import execlog
+with execlog.execution("warm-up"):
+    pass
+
+class Replaces:
+    def __repr__(self):
+        block._inputs = None  # drops the last reference to the dict being encoded
+        return "r"
+
+block = execlog.execution("b", inputs={"a": Replaces()})
+with block:
+    pass
+first, second = {}, {}
+print("survived" if first is not second else "freed twice")
+"""
+
+
+class TestReviewedHazards:
+    """Faults a review of ``_speedups.c`` found, each shown on both paths."""
+
+    @pytest.mark.parametrize("path", ["c", "pure"])
+    def test_keyboard_interrupt_in_a_callback_propagates(self, tmp_path: Any, path: str) -> None:
+        """Ctrl-C arriving while execlog runs Python code for a call (the redactor, a repr)
+        reaches the program, as on the Python path; it is not swallowed."""
+        env = {"EXECLOG_PURE_PYTHON": "1" if path == "pure" else "0"}
+        proc = run_script(_INTERRUPT_IN_CALLBACK, str(tmp_path / "ki.db"), env=env)
+        assert 0 == proc.returncode, proc.stderr[-2000:]
+        assert ["call raised", "block raised"] == proc.stdout.split("\n")[:2]
+
+    @pytest.mark.parametrize("path", ["c", "pure"])
+    def test_block_inputs_replaced_while_encoded(self, tmp_path: Any, path: str) -> None:
+        """A repr that drops the block's inputs while they are encoded frees nothing twice."""
+        env = {"EXECLOG_PURE_PYTHON": "1" if path == "pure" else "0"}
+        proc = run_script(_INPUTS_REPLACED_WHILE_ENCODED, str(tmp_path / "uaf.db"), env=env)
+        assert (0, "survived") == (proc.returncode, proc.stdout.strip()), proc.stderr[-2000:]
+
+    def test_block_clock_starts_before_its_inputs_are_encoded(self, db: str) -> None:
+        """A block's duration includes encoding its inputs, as ``ExecutionHandle._begin`` does."""
+
+        class Slow:
+            def __repr__(self) -> str:
+                time.sleep(0.05)
+                return "slow"
+
+        with execlog.execution("warm-up"):
+            pass
+        before_us = time.time_ns() // 1000
+        with execlog.execution("slow-inputs", inputs={"x": Slow()}):
+            pass
+        assert execlog.flush()
+        row = rows(db, "name = ?", ("slow-inputs",))[0]
+        assert row["duration_ms"] >= 45
+        assert row["started_at"] - before_us < 20_000
+
+    def test_an_uninitialised_call_spec_is_refused(self) -> None:
+        """A ``CallSpec`` made without ``__init__`` raises TypeError instead of crashing."""
+        speedups = _native.SPEEDUPS
+        assert speedups is not None
+        blank = speedups.CallSpec.__new__(speedups.CallSpec)
+        with pytest.raises(TypeError):
+            speedups.call(blank, (), {})
+        with pytest.raises(TypeError):
+            speedups.begin_bound(blank, None, (), {})
+
+    def test_a_call_spec_is_initialised_once(self) -> None:
+        """Re-running ``__init__`` on a live ``CallSpec`` (which calls may be using) is refused."""
+
+        @execlog.traced_execution
+        def f(a: int) -> int:
+            return a
+
+        spec = next(
+            c.cell_contents
+            for c in f.__closure__ or ()
+            if type(c.cell_contents).__name__ == "CallSpec"
+        )
+        with pytest.raises(TypeError):
+            spec.__init__(f, spec, (), (), print, print)
+
+    def test_install_refuses_another_recorder(self) -> None:
+        """The extension's state is process-wide: a second recorder is refused (ImportError),
+        so that it, or a sub-interpreter's execlog, uses the Python path."""
+        speedups = _native.SPEEDUPS
+        assert speedups is not None
+        other = execlog._recorder.Recorder()
+        with pytest.raises(ImportError):
+            speedups.install(
+                handle_type=ExecutionHandle,
+                recorder=other,
+                config_type=execlog._config.Config,
+                channel_type=execlog._writer.Channel,
+                spec_type=_Spec,
+                encoder_type=execlog._encoding.Encoder,
+                current=execlog._context.current,
+                dumps=orjson.dumps,
+                default=execlog._encoding._default,
+                options=execlog._encoding._OPTIONS,
+                redacted=execlog._encoding.REDACTED,
+                env_data=None,
+                env_keys=(b"A", b"B"),
+                complete=_decorator._complete,
+                end=_decorator._end,
+                report=_decorator._report_internal,
+            )
+        assert _decorator._SPEEDUPS_READY
+
+    def test_running_row_marked_before_it_is_written(self, db: str) -> None:
+        """The writer marks an execution's ``running`` row as written before writing it, so an
+        end racing the write queues its final row as final (never dropped on a full queue)."""
+        seen: list[bool] = []
+        backend_write = execlog._storage.sqlite.SQLiteBackend.write
+
+        def write(self: Any, rows_: Any, running: Any, dropped: int) -> int:
+            if running:
+                seen.append(handle._running_written)
+            return backend_write(self, rows_, running, dropped)
+
+        with execlog.execution("long") as handle, pytest.MonkeyPatch.context() as patch:
+            patch.setattr(execlog._storage.sqlite.SQLiteBackend, "write", write)
+            assert execlog.flush()
+        assert execlog.flush()
+        assert [True] == seen
+        assert ["success"] == [r["status"] for r in rows(db, "name = ?", ("long",))]

@@ -9,6 +9,7 @@ build) otherwise. ``EXECLOG_PURE_PYTHON=1`` turns it off at import, to compare o
 from __future__ import annotations
 
 import os
+import sysconfig
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -21,6 +22,8 @@ def load() -> ModuleType | None:
     """Import the accelerator unless it is missing or ``EXECLOG_PURE_PYTHON`` is set."""
     if os.environ.get("EXECLOG_PURE_PYTHON", "").strip().lower() not in ("", "0", "false", "no"):
         return None
+    if sysconfig.get_config_var("Py_GIL_DISABLED"):
+        return None  # free-threaded CPython: the extension relies on the GIL
     try:
         from execlog import _speedups  # noqa: PLC0415 - optional, compiled
     except ImportError:

@@ -487,6 +487,10 @@ callspec_init(CallSpec *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_TypeError, "CallSpec needs an installed _Spec");
         return -1;
     }
+    if (self->spec != NULL) {
+        PyErr_SetString(PyExc_TypeError, "CallSpec is initialised once");
+        return -1;
+    }
     Py_INCREF(func);
     Py_INCREF(spec);
     Py_INCREF(names);
@@ -559,13 +563,17 @@ bind_inputs(CallSpec *cs, PyObject *instance, PyObject *args, PyObject *kwargs)
         PyErr_SetString(PyExc_TypeError, "_secret_params unset");
         goto error;
     }
+    /* held: comparing keys can run Python code (a str subclass's __eq__) */
+    Py_INCREF(secrets);
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(secrets); i++) {
         PyObject *secret = PyTuple_GET_ITEM(secrets, i);
         int has = PyDict_Contains(inputs, secret);
         if (has < 0 || (has && PyDict_SetItem(inputs, secret, redacted) < 0)) {
+            Py_DECREF(secrets);
             goto error;
         }
     }
+    Py_DECREF(secrets);
     return inputs;
 error:
     Py_DECREF(inputs);
@@ -608,7 +616,7 @@ begin(CallSpec *cs, PyObject *instance, PyObject *args, PyObject *kwargs, int64_
      */
     PyObject *encoder = NULL, *parent_id = NULL, *correlation = NULL, *run_id = NULL,
              *trigger = NULL, *name = NULL, *kind = NULL, *handle = NULL;
-    PyObject *eid = NULL, *started_obj = NULL, *thread = NULL, *inputs_json = NULL;
+    PyObject *eid = NULL, *started_obj = NULL, *thread = NULL, *inputs_json = NULL, *live = NULL;
     encoder = Py_XNewRef(SLOT(spec, S_encoder));
     name = Py_XNewRef(SLOT(spec, S_name));
     kind = Py_XNewRef(SLOT(spec, S_kind));
@@ -667,11 +675,12 @@ begin(CallSpec *cs, PyObject *instance, PyObject *args, PyObject *kwargs, int64_
     else {
         inputs_json = Py_NewRef(Py_None);
     }
-    /* Read after the callbacks above: the live table and generation may have been replaced. */
-    if (!read_state(&st)) {
+    /* Read after the callbacks above: the live set and generation may have been replaced.
+     * Held: allocating the handle can run the garbage collector, and with it a __del__. */
+    if (!read_state(&st) || st.writer == Py_None) {
         goto fallback;
     }
-    PyObject *live = SLOT(st.channel, CH_live);
+    live = Py_XNewRef(SLOT(st.channel, CH_live));
     PyObject *generation = SLOT(recorder, R_generation);
     if (live == NULL || !PySet_CheckExact(live) || generation == NULL) {
         goto fallback;
@@ -700,6 +709,7 @@ begin(CallSpec *cs, PyObject *instance, PyObject *args, PyObject *kwargs, int64_
 
     if (PySet_Add(live, handle) < 0) {
         PyErr_Clear();
+        Py_DECREF(live);
         Py_DECREF(eid);
         Py_DECREF(handle);
         return NULL;
@@ -710,10 +720,12 @@ begin(CallSpec *cs, PyObject *instance, PyObject *args, PyObject *kwargs, int64_
         if (PySet_Discard(live, handle) < 0) {
             PyErr_Clear();
         }
+        Py_DECREF(live);
         Py_DECREF(eid);
         Py_DECREF(handle);
         return NULL;
     }
+    Py_DECREF(live);
     Py_DECREF(eid);
     set_slot(handle, H_token, token);
     int64_t t0_ns = clock_ns(CLOCK_MONOTONIC);
@@ -728,8 +740,12 @@ begin(CallSpec *cs, PyObject *instance, PyObject *args, PyObject *kwargs, int64_
     return handle;
 
 fallback:
-    /* nothing visible has changed: the Python path starts from scratch */
-    PyErr_Clear();
+    /* Nothing visible has changed: the Python path starts from scratch (and reports a real
+     * error itself). KeyboardInterrupt, SystemExit and the like stay raised: the caller
+     * returns NULL with them, as the Python path lets them through. */
+    if (PyErr_Occurred() && PyErr_ExceptionMatches(PyExc_Exception)) {
+        PyErr_Clear();
+    }
     Py_XDECREF(outer);
     Py_XDECREF(encoder);
     Py_XDECREF(name);
@@ -742,6 +758,7 @@ fallback:
     Py_XDECREF(started_obj);
     Py_XDECREF(thread);
     Py_XDECREF(inputs_json);
+    Py_XDECREF(live);
     return NULL;
 }
 
@@ -795,6 +812,7 @@ end_fast(PyObject *handle, PyObject *result, int64_t started, int64_t t0, int64_
     PyObject *live = SLOT(st.channel, CH_live);
     PyObject *encoder = SLOT(handle, H_encoder);
     PyObject *queue;
+    Py_INCREF(live); /* releasing the token below can free objects (and run a __del__) */
     PyObject *token = SLOT(handle, H_token);
     SLOT(handle, H_token) = Py_NewRef(Py_None);
     if (token != NULL && token != Py_None && PyContextVar_Reset(current, token) < 0) {
@@ -806,6 +824,7 @@ end_fast(PyObject *handle, PyObject *result, int64_t started, int64_t t0, int64_
     if (PySet_Discard(live, handle) < 0) {
         PyErr_Clear();
     }
+    Py_DECREF(live);
     PyObject *output;
     PyObject *capture = SLOT(st.config, C_capture_output);
     if (capture == Py_True && result != NULL) {
@@ -888,24 +907,20 @@ end_fast(PyObject *handle, PyObject *result, int64_t started, int64_t t0, int64_
     }
     Py_DECREF(r);
     if (length + 1 >= as_ssize(SLOT(st.channel, CH_batch_size), 1)) {
-        PyObject *wake = SLOT(st.channel, CH_wake);
+        PyObject *wake = Py_XNewRef(SLOT(st.channel, CH_wake));
         if (wake == NULL) {
             return 0;
         }
         PyObject *is_set = PyObject_CallMethodNoArgs(wake, s_is_set);
-        if (is_set == NULL) {
-            return report_internal();
-        }
-        int already = PyObject_IsTrue(is_set);
-        Py_DECREF(is_set);
+        int already = is_set == NULL ? -1 : PyObject_IsTrue(is_set);
+        Py_XDECREF(is_set);
         if (already == 0) {
             PyObject *done = PyObject_CallMethodNoArgs(wake, s_set);
-            if (done == NULL) {
-                return report_internal();
-            }
-            Py_DECREF(done);
+            already = done == NULL ? -1 : 1;
+            Py_XDECREF(done);
         }
-        else if (already < 0) {
+        Py_DECREF(wake);
+        if (already < 0) {
             return report_internal();
         }
     }
@@ -974,10 +989,17 @@ end_with_error(PyObject *handle)
     PyErr_Restore(type, value, tb);
 }
 
+/* A CallSpec made through __init__ (its fields are never NULL then). */
+static inline int
+is_callspec(PyObject *obj)
+{
+    return Py_IS_TYPE(obj, &CallSpecType) && ((CallSpec *)obj)->spec != NULL;
+}
+
 static int
 check_call_args(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t expected)
 {
-    if (nargs != expected || !Py_IS_TYPE(args[0], &CallSpecType)) {
+    if (nargs != expected || !is_callspec(args[0])) {
         PyErr_SetString(PyExc_TypeError, "expected (CallSpec, args, kwargs)");
         return -1;
     }
@@ -1004,6 +1026,9 @@ sp_call(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
     int64_t started = 0, t0 = 0;
     PyObject *handle = enabled == Py_True ? begin(cs, Py_None, args, kwargs, &started, &t0) : NULL;
     if (handle == NULL) {
+        if (PyErr_Occurred()) {
+            return NULL; /* KeyboardInterrupt and the like, raised by a callback */
+        }
         return PyObject_Call(cs->fallback, args, kwargs);
     }
     PyObject *result = PyObject_Call(cs->func, args, kwargs);
@@ -1034,6 +1059,9 @@ sp_begin(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
     int64_t started, t0;
     PyObject *handle = begin((CallSpec *)argv[0], Py_None, argv[1], argv[2], &started, &t0);
     if (handle == NULL) {
+        if (PyErr_Occurred()) {
+            return NULL;
+        }
         Py_RETURN_NONE;
     }
     return handle;
@@ -1044,7 +1072,7 @@ sp_begin(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
 static PyObject *
 sp_begin_bound(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
 {
-    if (nargs != 4 || !Py_IS_TYPE(argv[0], &CallSpecType) || !PyTuple_Check(argv[2])
+    if (nargs != 4 || !is_callspec(argv[0]) || !PyTuple_Check(argv[2])
         || !PyDict_Check(argv[3])) {
         PyErr_SetString(PyExc_TypeError, "expected (CallSpec, instance, args, kwargs)");
         return NULL;
@@ -1055,6 +1083,9 @@ sp_begin_bound(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
     int64_t started, t0;
     PyObject *handle = begin((CallSpec *)argv[0], argv[1], argv[2], argv[3], &started, &t0);
     if (handle == NULL) {
+        if (PyErr_Occurred()) {
+            return NULL;
+        }
         Py_RETURN_NONE;
     }
     return handle;
@@ -1135,75 +1166,77 @@ sp_enter_block(PyObject *module, PyObject *handle)
         || (capture != Py_True && capture != Py_False)) {
         Py_RETURN_FALSE;
     }
-    /* Encode first: it may run Python code (a __repr__, the redactor), so everything else is
-     * read afterwards, and the encoder and inputs are held meanwhile. */
+    /* The clocks first, as ExecutionHandle._begin reads them before encoding the inputs. */
+    int64_t started = clock_ns(CLOCK_REALTIME);
+    int64_t t0_ns = clock_ns(CLOCK_MONOTONIC);
+    /* Encoding may run Python code (a __repr__, the redactor): the encoder and the inputs are
+     * held meanwhile, and everything else is read afterwards. */
+    Py_INCREF(inputs);
     PyObject *inputs_json;
     if (inputs == Py_None || capture == Py_False) {
         inputs_json = Py_NewRef(Py_None);
     }
     else {
         Py_INCREF(encoder);
-        Py_INCREF(inputs);
         inputs_json = encode_value(encoder, inputs, 0);
-        Py_DECREF(inputs);
         Py_DECREF(encoder);
         if (inputs_json == NULL) {
-            PyErr_Clear();
-            Py_RETURN_FALSE;
+            Py_DECREF(inputs);
+            if (PyErr_ExceptionMatches(PyExc_Exception)) {
+                PyErr_Clear(); /* the Python path encodes again and reports it */
+                Py_RETURN_FALSE;
+            }
+            return NULL; /* KeyboardInterrupt and the like */
         }
     }
+    PyObject *outer = NULL, *live = NULL, *eid = NULL, *started_obj = NULL, *thread = NULL;
+    PyObject *t0 = NULL;
     if (SLOT(handle, H_state) != zero || SLOT(handle, H_extra) != Py_False
-        || SLOT(recorder, R_enabled) != Py_True || !read_state(&st) || st.writer == Py_None) {
-        Py_DECREF(inputs_json);
-        Py_RETURN_FALSE;
+        || SLOT(handle, H_inputs) != inputs || SLOT(recorder, R_enabled) != Py_True
+        || !read_state(&st) || st.writer == Py_None) {
+        goto fallback;
     }
-    PyObject *live = SLOT(st.channel, CH_live);
+    live = Py_XNewRef(SLOT(st.channel, CH_live));
     PyObject *generation = SLOT(recorder, R_generation);
     PyObject *correlation = SLOT(handle, H_correlation), *run_id = SLOT(handle, H_run_id);
     PyObject *trigger = SLOT(handle, H_trigger);
     if (live == NULL || !PySet_CheckExact(live) || generation == NULL || correlation == NULL
         || run_id == NULL || trigger == NULL) {
-        Py_DECREF(inputs_json);
-        Py_RETURN_FALSE;
+        goto fallback;
     }
-    PyObject *outer = NULL;
     if (PyContextVar_Get(current, NULL, &outer) < 0) {
-        PyErr_Clear();
-        Py_DECREF(inputs_json);
-        Py_RETURN_FALSE;
+        goto fallback;
     }
     PyObject *parent_id = Py_None, *parent_correlation = NULL, *parent_run = Py_None;
-    int ok = 1;
     if (outer == NULL || outer == Py_None) {
-        int has_parent = env_data == NULL ? 1 : PyDict_Contains(env_data, env_parent);
-        int has_correlation = env_data == NULL ? 1 : PyDict_Contains(env_data, env_correlation);
-        ok = has_parent == 0 && has_correlation == 0;
-    }
-    else if (Py_TYPE(outer) != handle_type) {
-        ok = 0;
+        if (env_data == NULL) {
+            goto fallback;
+        }
+        int has_parent = PyDict_Contains(env_data, env_parent);
+        if (has_parent != 0 || PyDict_Contains(env_data, env_correlation) != 0) {
+            goto fallback; /* lineage from the environment: the Python path reads it */
+        }
     }
     else {
+        if (Py_TYPE(outer) != handle_type) {
+            goto fallback;
+        }
         parent_id = SLOT(outer, H_execution_id);
         parent_correlation = SLOT(outer, H_correlation);
         parent_run = SLOT(outer, H_run_id);
-        ok = parent_id != NULL && parent_correlation != NULL && parent_run != NULL;
+        if (parent_id == NULL || parent_correlation == NULL || parent_run == NULL) {
+            goto fallback;
+        }
     }
-    int64_t started = clock_ns(CLOCK_REALTIME);
-    PyObject *eid = ok ? make_id(started) : NULL;
-    PyObject *started_obj = ok ? PyLong_FromLongLong(started) : NULL;
-    PyObject *thread = ok ? PyLong_FromUnsignedLong(PyThread_get_thread_ident()) : NULL;
-    if (eid == NULL || started_obj == NULL || thread == NULL) {
-        PyErr_Clear();
-        Py_DECREF(inputs_json);
-        Py_XDECREF(eid);
-        Py_XDECREF(started_obj);
-        Py_XDECREF(thread);
-        Py_XDECREF(outer);
-        Py_RETURN_FALSE;
+    eid = make_id(started);
+    started_obj = PyLong_FromLongLong(started);
+    thread = PyLong_FromUnsignedLong(PyThread_get_thread_ident());
+    t0 = PyLong_FromLongLong(t0_ns);
+    if (eid == NULL || started_obj == NULL || thread == NULL || t0 == NULL) {
+        goto fallback;
     }
     /* From here no Python code runs until the slots are set; the values replaced are held
      * until the end, so that freeing one (a __del__) cannot run in between either. */
-    PyObject *old_inputs = Py_NewRef(inputs);
     PyObject *old_correlation = Py_NewRef(correlation), *old_run = Py_NewRef(run_id);
     PyObject *old_trigger = Py_NewRef(trigger);
     set_slot(handle, H_started, started_obj);
@@ -1223,13 +1256,12 @@ sp_enter_block(PyObject *module, PyObject *handle)
         set_slot_borrowed(handle, H_trigger, parent_id == Py_None ? s_manual : s_child);
     }
     set_slot(handle, H_inputs, inputs_json);
+    set_slot(handle, H_t0, t0);
     set_slot_borrowed(handle, H_state, one);
-    set_slot_borrowed(handle, H_t0, one);
     if (PySet_Add(live, handle) < 0) {
         /* only MemoryError: the execution is not tracked as running, but still recorded */
         PyErr_Clear();
     }
-    Py_DECREF(eid);
     PyObject *token = PyContextVar_Set(current, handle);
     if (token == NULL) {
         /* only MemoryError: record it, outside the context */
@@ -1237,18 +1269,32 @@ sp_enter_block(PyObject *module, PyObject *handle)
         token = Py_NewRef(Py_None);
     }
     set_slot(handle, H_token, token);
-    PyObject *t0 = PyLong_FromLongLong(clock_ns(CLOCK_MONOTONIC));
-    if (t0 == NULL) {
-        PyErr_Clear();
-        t0 = Py_NewRef(one);
-    }
-    set_slot(handle, H_t0, t0);
+    Py_DECREF(eid);
+    Py_DECREF(live);
     Py_XDECREF(outer);
-    Py_DECREF(old_inputs);
+    Py_DECREF(inputs);
     Py_DECREF(old_correlation);
     Py_DECREF(old_run);
     Py_DECREF(old_trigger);
     Py_RETURN_TRUE;
+
+fallback:
+    /* nothing has changed: the Python path starts from scratch */
+    Py_XDECREF(outer);
+    Py_XDECREF(live);
+    Py_XDECREF(eid);
+    Py_XDECREF(started_obj);
+    Py_XDECREF(thread);
+    Py_XDECREF(t0);
+    Py_DECREF(inputs_json);
+    Py_DECREF(inputs);
+    if (PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_Exception)) {
+            return NULL;
+        }
+        PyErr_Clear();
+    }
+    Py_RETURN_FALSE;
 }
 
 /* exit_block(handle) -> bool: ExecutionHandle.__exit__ without an exception, for a handle
@@ -1363,8 +1409,11 @@ sp_reseed(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
         return NULL;
     }
     unsigned long long tail = PyLong_AsUnsignedLongLong(argv[0]);
+    if (tail == (unsigned long long)-1 && PyErr_Occurred()) {
+        return NULL;
+    }
     unsigned long counter = PyLong_AsUnsignedLong(argv[1]);
-    if (PyErr_Occurred()) {
+    if (counter == (unsigned long)-1 && PyErr_Occurred()) {
         return NULL;
     }
     id_tail = (uint64_t)tail & ~0xFFFFULL;
@@ -1452,7 +1501,18 @@ sp_install(PyObject *module, PyObject *args, PyObject *kwds)
                                      &o_env_data, &o_env_keys, &o_complete, &o_end, &o_report)) {
         return NULL;
     }
-    installed = 0;
+    if (PyInterpreterState_Get() != PyInterpreterState_Main()) {
+        /* module-wide state: one interpreter only; sub-interpreters use the Python path */
+        PyErr_SetString(PyExc_ImportError, "execlog._speedups serves the main interpreter only");
+        return NULL;
+    }
+    if (installed) {
+        if (o_recorder == recorder) {
+            Py_RETURN_NONE; /* the same objects again (a module reloaded): nothing to do */
+        }
+        PyErr_SetString(PyExc_ImportError, "execlog._speedups is installed for another recorder");
+        return NULL;
+    }
     if (!PyContextVar_CheckExact(o_current) || !PyUnicode_CheckExact(o_redacted)
         || !(o_env_data == Py_None || PyDict_CheckExact(o_env_data)) || !PyTuple_CheckExact(o_env_keys)
         || PyTuple_GET_SIZE(o_env_keys) != 2) {

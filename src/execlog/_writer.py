@@ -232,6 +232,9 @@ class Writer:
             ok = self._write(batch, [r for _, r in running], dropped)
             if not ok:
                 queue.extendleft(reversed(batch))
+                for handle, _ in running:
+                    if handle._state == 1:  # still running: its running row is still unwritten
+                        handle._running_written = False
             self.channel.take_inflight(0)
             if self.channel.waiters:
                 with self.channel.space:
@@ -241,8 +244,6 @@ class Writer:
                 self.channel.resolve_flushes(ok=False, markers=markers)
                 self.channel.resolve_flushes(ok=False)
                 return False
-            for handle, _ in running:
-                handle._running_written = True
             if markers:
                 self.channel.resolve_flushes(ok=True, markers=markers)
 
@@ -276,11 +277,18 @@ class Writer:
         return batch, markers
 
     def _running_rows(self) -> list[tuple[ExecutionHandle, Row]]:
+        """``running`` rows for live executions not yet shown, each marked as written now.
+
+        Marked before the write, not after it: an execution ending while the write is in
+        progress must queue its final row as final (beyond the bound if need be), or a full
+        queue could drop it and leave the ``running`` row for ever.
+        """
         rows = []
         for handle in self.channel.live.copy():
             if not handle._running_written:
                 row = handle._running_row()
                 if row is not None:
+                    handle._running_written = True
                     rows.append((handle, row))
         return rows
 
