@@ -79,6 +79,12 @@ put_hex(Py_UCS1 *out, uint64_t value, int digits)
     }
 }
 
+/* The id as text, kept between calls: the millisecond part changes once per millisecond and
+ * the random tail once per process, so a new id rewrites 7 hex digits and copies 36 bytes. */
+static char id_text[36];
+static uint64_t id_text_ms = UINT64_MAX;
+static uint64_t id_text_tail = 0;
+
 static PyObject *
 make_id(int64_t time_ns)
 {
@@ -87,22 +93,28 @@ make_id(int64_t time_ns)
     }
     uint64_t ms = (uint64_t)time_ns / 1000000U;
     uint64_t sub = (((uint64_t)time_ns % 1000000U) << 12) / 1000000U;
-    uint64_t low = id_tail | (id_counter++ & 0xFFFFU);
+    uint32_t count = id_counter++ & 0xFFFFU;
+    Py_UCS1 *t = (Py_UCS1 *)id_text;
+    if (id_text_tail != id_tail || id_text_ms == UINT64_MAX) {
+        put_hex(t + 19, id_tail >> 48, 4);
+        t[8] = t[13] = t[18] = t[23] = '-';
+        t[14] = '7';
+        put_hex(t + 24, (id_tail & 0xFFFFFFFFFFFFULL) >> 16, 8);
+        id_text_tail = id_tail;
+        id_text_ms = UINT64_MAX - 1; /* forces the time part below */
+    }
+    if (ms != id_text_ms) {
+        put_hex(t, ms >> 16, 8);
+        put_hex(t + 9, ms & 0xFFFF, 4);
+        id_text_ms = ms;
+    }
+    put_hex(t + 15, sub, 3);
+    put_hex(t + 32, count, 4);
     PyObject *text = PyUnicode_New(36, 127);
     if (text == NULL) {
         return NULL;
     }
-    Py_UCS1 *p = PyUnicode_1BYTE_DATA(text);
-    put_hex(p, ms >> 16, 8);
-    p[8] = '-';
-    put_hex(p + 9, ms & 0xFFFF, 4);
-    p[13] = '-';
-    p[14] = '7';
-    put_hex(p + 15, sub, 3);
-    p[18] = '-';
-    put_hex(p + 19, low >> 48, 4);
-    p[23] = '-';
-    put_hex(p + 24, low & 0xFFFFFFFFFFFFULL, 12);
+    memcpy(PyUnicode_1BYTE_DATA(text), id_text, 36);
     return text;
 }
 
@@ -115,6 +127,9 @@ clock_ns(clockid_t clock)
 }
 
 /* -- small helpers -------------------------------------------------------------------------- */
+
+/* The queue last appended to and its bound append method (the channel is replaced rarely). */
+static PyObject *cached_queue, *cached_append;
 
 static int take(PyObject *obj, PyObject **out);
 
@@ -581,6 +596,62 @@ error:
 }
 
 /*
+ * The inputs of a call with positional arguments only, written straight from the arguments
+ * when every value is one quick_json writes and no parameter is secret: the same text as
+ * binding them into a dict (bind_inputs) and encoding that, without the dict. NULL (no
+ * exception) otherwise.
+ */
+static PyObject *
+quick_args_json(CallSpec *cs, PyObject *instance, PyObject *args, PyObject *kwargs,
+                PyObject *encoder)
+{
+    Py_ssize_t nargs = PyTuple_GET_SIZE(args);
+    PyObject *secrets = SLOT(cs->spec, S_secret_params);
+    if (cs->python_bind || instance != Py_None || PyDict_GET_SIZE(kwargs) != 0
+        || nargs > PyTuple_GET_SIZE(cs->names) || secrets == NULL || !PyTuple_Check(secrets)
+        || PyTuple_GET_SIZE(secrets) != 0) {
+        return NULL;
+    }
+    Py_ssize_t limit = as_ssize(SLOT(encoder, E_limit), -1);
+    char buffer[512];
+    Py_ssize_t room = limit < 0 ? 0 : (limit < (Py_ssize_t)sizeof buffer ? limit : (Py_ssize_t)sizeof buffer);
+    Out out = {buffer, buffer + room};
+    int first = 1;
+    if (!put(&out, "{", 1)) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        if ((!first && !put(&out, ",", 1)) || !put_ascii(&out, PyTuple_GET_ITEM(cs->names, i))
+            || !put(&out, ":", 1) || !put_scalar(&out, PyTuple_GET_ITEM(args, i))) {
+            return NULL;
+        }
+        first = 0;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(cs->defaults); i++) {
+        PyObject *item = PyTuple_GET_ITEM(cs->defaults, i);
+        if (PyLong_AsSsize_t(PyTuple_GET_ITEM(item, 2)) < nargs) {
+            continue;
+        }
+        if ((!first && !put(&out, ",", 1)) || !put_ascii(&out, PyTuple_GET_ITEM(item, 0))
+            || !put(&out, ":", 1) || !put_scalar(&out, PyTuple_GET_ITEM(item, 1))) {
+            return NULL;
+        }
+        first = 0;
+    }
+    if (!put(&out, "}", 1)) {
+        return NULL;
+    }
+    Py_ssize_t n = out.p - buffer;
+    PyObject *text = PyUnicode_New(n, 127);
+    if (text == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    memcpy(PyUnicode_1BYTE_DATA(text), buffer, (size_t)n);
+    return text;
+}
+
+/*
  * Create, start and make current a handle for one call (_Spec.begin's common case).
  * Returns a new reference, or NULL with no exception set: take the Python path (nothing has
  * changed then, so that path starts from scratch and reports any real error itself).
@@ -662,6 +733,9 @@ begin(CallSpec *cs, PyObject *instance, PyObject *args, PyObject *kwargs, int64_
         goto fallback;
     }
     if (capture == Py_True) {
+        inputs_json = quick_args_json(cs, instance, args, kwargs, encoder);
+    }
+    if (capture == Py_True && inputs_json == NULL) {
         PyObject *inputs = bind_inputs(cs, instance, args, kwargs);
         if (inputs == NULL) {
             goto fallback;
@@ -672,7 +746,7 @@ begin(CallSpec *cs, PyObject *instance, PyObject *args, PyObject *kwargs, int64_
             goto fallback;
         }
     }
-    else {
+    else if (capture != Py_True) {
         inputs_json = Py_NewRef(Py_None);
     }
     /* Read after the callbacks above: the live set and generation may have been replaced.
@@ -900,7 +974,19 @@ end_fast(PyObject *handle, PyObject *result, int64_t started, int64_t t0, int64_
     if (length >= limit || as_ssize(SLOT(st.channel, CH_waiters), 1) != 0 || st.writer == Py_None) {
         goto enqueue_slow;
     }
-    PyObject *r = PyObject_CallMethodOneArg(queue, s_append, row);
+    if (queue != cached_queue) {
+        PyObject *append = PyObject_GetAttr(queue, s_append);
+        if (append == NULL) {
+            Py_DECREF(row);
+            return report_internal();
+        }
+        Py_XSETREF(cached_append, append);
+        Py_INCREF(queue);
+        Py_XSETREF(cached_queue, queue);
+    }
+    PyObject *append = Py_NewRef(cached_append);
+    PyObject *r = PyObject_CallOneArg(append, row);
+    Py_DECREF(append);
     Py_DECREF(row);
     if (r == NULL) {
         return report_internal();
