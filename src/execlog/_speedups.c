@@ -133,6 +133,25 @@ static PyObject *cached_queue, *cached_append;
 
 static int take(PyObject *obj, PyObject **out);
 
+/* threading.get_ident() as an int, the last one kept: a thread records many executions. */
+static unsigned long last_ident;
+static PyObject *last_ident_obj;
+
+static PyObject *
+thread_id(void)
+{
+    unsigned long ident = PyThread_get_thread_ident();
+    if (last_ident_obj == NULL || ident != last_ident) {
+        PyObject *obj = PyLong_FromUnsignedLong(ident);
+        if (obj == NULL) {
+            return NULL;
+        }
+        Py_XSETREF(last_ident_obj, obj);
+        last_ident = ident;
+    }
+    return Py_NewRef(last_ident_obj);
+}
+
 /* Store `value` (a new reference, stolen) in a slot, releasing what was there. */
 static inline void
 set_slot(PyObject *obj, Py_ssize_t off, PyObject *value)
@@ -728,7 +747,7 @@ begin(CallSpec *cs, PyObject *instance, PyObject *args, PyObject *kwargs, int64_
     int64_t started = clock_ns(CLOCK_REALTIME);
     eid = make_id(started);
     started_obj = PyLong_FromLongLong(started);
-    thread = PyLong_FromUnsignedLong(PyThread_get_thread_ident());
+    thread = thread_id();
     if (eid == NULL || started_obj == NULL || thread == NULL) {
         goto fallback;
     }
@@ -1316,7 +1335,7 @@ sp_enter_block(PyObject *module, PyObject *handle)
     }
     eid = make_id(started);
     started_obj = PyLong_FromLongLong(started);
-    thread = PyLong_FromUnsignedLong(PyThread_get_thread_ident());
+    thread = thread_id();
     t0 = PyLong_FromLongLong(t0_ns);
     if (eid == NULL || started_obj == NULL || thread == NULL || t0 == NULL) {
         goto fallback;
