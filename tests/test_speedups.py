@@ -154,34 +154,10 @@ def decorate_both(
     return c_traced, py_traced
 
 
-def user_frames(stack: str | None) -> str | None:
-    """An error stack without execlog's own wrapper frames and the header.
-
-    The C path formats the stack when the exception leaves the function, before it reaches the
-    ``traced`` wrapper frame; the Python path catches it inside that frame, which then shows.
-    """
-    if stack is None:
-        return None
-    kept: list[str] = []
-    skipping = False
-    for line in stack.splitlines(keepends=True):
-        if line.startswith("  File "):
-            skipping = f"execlog{os.sep}_decorator.py" in line
-        elif not line.startswith("    "):
-            skipping = False
-        if not skipping and line != "Traceback (most recent call last):\n":
-            kept.append(line)
-    return "".join(kept)
-
-
 def comparable(row: dict[str, Any]) -> dict[str, Any]:
     """The columns of a row that must be equal on both paths."""
     assert FIELDS == list(row)
-    return {
-        key: user_frames(value) if key == "error_stack" else value
-        for key, value in row.items()
-        if key not in VOLATILE
-    }
+    return {key: value for key, value in row.items() if key not in VOLATILE}
 
 
 def assert_root(row: dict[str, Any]) -> None:

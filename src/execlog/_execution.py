@@ -411,8 +411,16 @@ def _safe_str(exc: BaseException) -> str:
 
 
 def _format_stack(exc: BaseException) -> str:
+    """The exception's formatted traceback, starting at the first frame that is not execlog's.
+
+    A traced call's wrapper frame (where the exception is caught) is not the user's code; the
+    C path, which catches it one level lower, never shows it either.
+    """
     try:
-        return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_frame.f_globals.get("__name__") == "execlog._decorator":
+            tb = tb.tb_next
+        return "".join(traceback.format_exception(type(exc), exc, tb))
     except Exception:
         return f"<traceback unavailable for {type(exc).__qualname__}>"
 
