@@ -737,7 +737,7 @@ os._exit(0)  # skip the exit-time flush of the records still queued
 
 # Run in a fresh interpreter (sys.argv: db, calls, bursts): RSS after each burst + flush().
 LEAK_CHILD = r"""
-import json, os, sys
+import gc, json, os, sys
 import execlog
 from execlog._storage import sqlite as backend
 
@@ -755,12 +755,17 @@ def f(a, b=2):
 
 f(0)
 assert execlog.flush(timeout=30)
-out = {"calls": calls, "rss_start": rss(), "rss_after_burst": [], "flush_ok": [], "sql_cached": []}
+out = {"calls": calls, "rss_start": rss(), "rss_after_burst": [], "flush_ok": [], "sql_cached": [],
+       "blocks_after_burst": []}
 for _ in range(bursts):
     for i in range(calls):
         f(i)
     out["flush_ok"].append(execlog.flush(timeout=300))
     out["rss_after_burst"].append(rss())
+    gc.collect()
+    # Python objects alive (a reference leaked per call shows here exactly; RSS also moves
+    # with SQLite's page cache and the allocator's free lists)
+    out["blocks_after_burst"].append(sys.getallocatedblocks())
     # distinct multi-row INSERT statements built so far (one per batch length; bounded caches)
     out["sql_cached"].append(backend._multi_row.cache_info().currsize)
 execlog.shutdown()
@@ -802,6 +807,8 @@ def memory(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     leak = _child(LEAK_CHILD, str(workdir / "leak.db"), str(args.leak_calls), "5")
     rss = leak["rss_after_burst"]
     leak["growth_burst2_to_5"] = rss[4] - rss[1]
+    blocks = leak["blocks_after_burst"]
+    leak["blocks_growth_burst2_to_5"] = blocks[4] - blocks[1]
     return {"per_record": per_record, "burst": burst, "leak": leak}
 
 
@@ -875,6 +882,12 @@ def report_scaling(
         f"({leak['growth_burst2_to_5'] / (3 * leak['calls']):+.2f} B per call); distinct "
         "multi-row INSERT statements cached after each burst: "
         + ", ".join(str(n) for n in leak["sql_cached"])
+    )
+    print(
+        "    Python objects alive after each burst (sys.getallocatedblocks): "
+        + ", ".join(f"{n:,}" for n in leak["blocks_after_burst"])
+        + f"; burst 2 -> 5: {leak['blocks_growth_burst2_to_5']:+,} "
+        f"({leak['blocks_growth_burst2_to_5'] / (3 * leak['calls']):+.4f} per call)"
     )
 
     disabled, wraps = med["disabled"], med["floor:wraps_call"]
