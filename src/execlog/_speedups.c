@@ -201,6 +201,33 @@ as_ssize(PyObject *value, Py_ssize_t fallback)
     return n;
 }
 
+/*
+ * The clock readings stored in handles lately, by int object: begin() and enter_block() make
+ * them, complete() and exit_block() read them back. The cache holds a reference to each int,
+ * so an object found here is the one stored and its value the one cached (ints are
+ * immutable); converting a two-digit int back costs more than this look-up.
+ */
+#define NS_CACHE 64
+static struct {
+    PyObject *obj;
+    int64_t value;
+} ns_cache[NS_CACHE];
+
+static inline size_t
+ns_slot(PyObject *obj)
+{
+    return ((uintptr_t)obj >> 4) % NS_CACHE;
+}
+
+static inline void
+remember_ns(PyObject *obj, int64_t value)
+{
+    size_t i = ns_slot(obj);
+    Py_INCREF(obj);
+    Py_XSETREF(ns_cache[i].obj, obj);
+    ns_cache[i].value = value;
+}
+
 /* A clock reading kept in a slot (an int of 64 bits); 0 if it is not one. On 3.11,
  * PyLong_AsLongLong of a two-digit int takes a slow generic path; this one does not. */
 static inline int
@@ -208,6 +235,11 @@ read_ns(PyObject *value, int64_t *out)
 {
     if (value == NULL || !PyLong_CheckExact(value)) {
         return 0;
+    }
+    size_t i = ns_slot(value);
+    if (ns_cache[i].obj == value) {
+        *out = ns_cache[i].value;
+        return 1;
     }
     int overflow = 0;
     long long n = PyLong_AsLongLongAndOverflow(value, &overflow);
@@ -782,6 +814,7 @@ begin(CallSpec *cs, PyObject *instance, PyObject *args, PyObject *kwargs, int64_
     if (handle == NULL) {
         goto fallback;
     }
+    remember_ns(started_obj, started);
     set_slot(handle, H_name, name);
     set_slot(handle, H_kind, kind);
     set_slot_borrowed(handle, H_execution_id, eid);
@@ -826,6 +859,9 @@ begin(CallSpec *cs, PyObject *instance, PyObject *args, PyObject *kwargs, int64_
     if (t0 == NULL) { /* only MemoryError: the general end then measures from 1 ns */
         PyErr_Clear();
         t0 = Py_NewRef(one);
+    }
+    else {
+        remember_ns(t0, t0_ns);
     }
     set_slot(handle, H_t0, t0);
     *started_out = started;
@@ -1344,6 +1380,8 @@ sp_enter_block(PyObject *module, PyObject *handle)
      * until the end, so that freeing one (a __del__) cannot run in between either. */
     PyObject *old_correlation = Py_NewRef(correlation), *old_run = Py_NewRef(run_id);
     PyObject *old_trigger = Py_NewRef(trigger);
+    remember_ns(started_obj, started);
+    remember_ns(t0, t0_ns);
     set_slot(handle, H_started, started_obj);
     set_slot_borrowed(handle, H_execution_id, eid);
     set_slot(handle, H_thread, thread);
