@@ -2040,3 +2040,16 @@ class TestReviewedHazards:
         assert execlog.flush()
         assert [True] == seen
         assert ["success"] == [r["status"] for r in rows(db, "name = ?", ("long",))]
+
+
+class TestStaleBuild:
+    """A compiled extension from other sources than the Python code is not used."""
+
+    def test_an_extension_of_another_interface_version_is_ignored(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """``_native.load()`` returns None when the extension's ``ABI`` differs."""
+        monkeypatch.setattr(_native, "ABI", _native.ABI + 1)
+        assert _native.load() is None
+        monkeypatch.setattr(_native, "ABI", _native.ABI - 1)
+        assert _native.load() is not None

@@ -15,7 +15,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from types import ModuleType
 
-__all__ = ["SPEEDUPS", "load"]
+__all__ = ["ABI", "SPEEDUPS", "load"]
+
+#: The interface version this Python code expects of ``_speedups.c`` (its ``ABI`` constant).
+ABI = 1
 
 
 def load() -> ModuleType | None:
@@ -28,6 +31,8 @@ def load() -> ModuleType | None:
         from execlog import _speedups  # noqa: PLC0415 - optional, compiled
     except ImportError:
         return None
+    if getattr(_speedups, "ABI", None) != ABI:
+        return None  # built from other sources (an editable install not rebuilt): not used
     return _speedups
 
 

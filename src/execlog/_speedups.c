@@ -1801,6 +1801,11 @@ PyInit__speedups(void)
     if (module == NULL) {
         return NULL;
     }
+    /* Bumped whenever the Python side's expectations change: a stale build is not used. */
+    if (PyModule_AddIntConstant(module, "ABI", 1) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
     Py_INCREF(&CallSpecType);
     if (PyModule_AddObject(module, "CallSpec", (PyObject *)&CallSpecType) < 0) {
         Py_DECREF(&CallSpecType);

@@ -2,6 +2,8 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
+ABI: int
+
 class CallSpec:
     def __init__(
         self,
