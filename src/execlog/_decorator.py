@@ -417,7 +417,10 @@ def _begin_or_none(
 
 # The wrapt wrappers below take (wrapped, instance, args, kwargs); the fast paths further down
 # (`_fast_plain`, `_fast_coroutine`) repeat their bodies with the function fixed and plain
-# (*args, **kwargs), because a shared body would cost every plain call one more frame.
+# (*args, **kwargs), because a shared body would cost every plain call one more frame. Where
+# the C extension is built, `_native_plain`/`_native_coroutine` wrap plain functions instead
+# and fall back to those for anything unusual; the wrapt wrappers begin and end in C when
+# they can (`_native_hooks`).
 
 
 def _native_hooks(spec: _Spec, func: Any) -> tuple[Any, Any, Callable[..., None]]:

@@ -8,8 +8,15 @@
  * offsets taken from their member descriptors when `install()` is called; `install()` refuses
  * (and execlog stays pure Python) if any of them is not what it expects.
  *
- * Everything here runs with the GIL held and never releases it between reading shared state
- * and acting on it, except inside calls back into Python (which re-read nothing afterwards).
+ * Everything here runs with the GIL held. Calls back into Python (the binder, orjson's
+ * `default`, a __repr__, the redactor) and the release of the last reference to an object
+ * (its __del__) can run arbitrary code, including code that reconfigures execlog or lets
+ * another thread run: across such points this code holds strong references to what it still
+ * uses and reads shared state (the recorder's slots) again afterwards.
+ *
+ * Also here: blocks (`with execution(...)`: `new_block`, `enter`, `exit`, bound as
+ * ExecutionHandle's methods through instancemethod) and UUIDv7 ids (`new_id`, same layout as
+ * _ids.py).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
