@@ -689,18 +689,40 @@ class TestNoneBinding:
         finally:
             conn.close()
 
-    def test_a_program_adapter_for_none_is_kept(self) -> None:
-        """execlog registers its adapter only where the program has none of its own."""
+    def test_no_sqlite3_adapter_is_registered(self) -> None:
+        """Recording leaves sqlite3's process-wide adapter registry as the program had it."""
         script = textwrap.dedent(
             """
-            import sqlite3
-            sqlite3.register_adapter(type(None), lambda value: "none!")
-            import execlog._storage.sqlite
-            conn = sqlite3.connect(":memory:")
-            print(conn.execute("SELECT ?", (None,)).fetchone()[0])
+            import os, sqlite3, tempfile
+            before = dict(sqlite3.adapters)
+            import execlog
+            execlog.configure(db=os.path.join(tempfile.mkdtemp(), "x.db"))
+            with execlog.execution("b"):
+                pass
+            assert execlog.flush()
+            assert before == dict(sqlite3.adapters), sqlite3.adapters
+            try:
+                sqlite3.adapt(None)
+            except sqlite3.ProgrammingError:
+                print("unchanged")
             """
         )
         done = subprocess.run(
-            [sys.executable, "-c", script], capture_output=True, text=True, check=True
+            [sys.executable, "-c", script], capture_output=True, text=True, check=False
         )
-        assert "none!" == done.stdout.strip()
+        assert (0, "unchanged") == (done.returncode, done.stdout.strip()), done.stderr
+
+    @pytest.mark.parametrize("run_id", [0, False, 0.0, "0", ""])
+    def test_falsy_values_are_not_null(self, db: str, run_id: Any) -> None:
+        """A run id of 0, False, 0.0 or "" is stored as given (TEXT affinity), not as NULL."""
+        with execlog.execution("parent", run_id=run_id), execlog.execution("child"):
+            pass
+        assert execlog.flush()
+        conn = sqlite3.connect(db)
+        try:
+            stored = conn.execute(
+                "SELECT name, run_id IS NULL FROM executions ORDER BY name"
+            ).fetchall()
+        finally:
+            conn.close()
+        assert [("child", 0), ("parent", 0)] == stored

@@ -27,7 +27,7 @@ from execlog._ids import new_id
 from execlog._native import SPEEDUPS
 from execlog._propagation import _ENV_DATA, _ENV_KEYS, env_context
 from execlog._recorder import RECORDER
-from execlog._storage import NULL_TEXT
+from execlog._storage import NULL
 from execlog._writer import Channel
 
 if TYPE_CHECKING:
@@ -370,14 +370,14 @@ def _complete(handle: ExecutionHandle, result: Any) -> None:
             duration_ns / 1e6,
             handle._inputs,
             output,
-            NULL_TEXT,
-            NULL_TEXT,
-            NULL_TEXT,
+            NULL,
+            NULL,
+            NULL,
             handle.parent_execution_id,
             handle.correlation_id,
             handle.trigger_kind,
             handle.run_id,
-            NULL_TEXT,
+            NULL,
             recorder.pid,
             handle._thread_id,
             recorder.host,

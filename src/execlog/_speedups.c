@@ -69,7 +69,7 @@ static PyObject *py_report;      /* _decorator._report_internal(exc) */
 /* interned strings and constants */
 static PyObject *s_append, *s_encode, *s_may_contain, *s_is_set, *s_set, *s_enqueue,
     *s_running_written, *s_final, *s_manual, *s_child, *s_success, *kw_final, *empty_tuple,
-    *zero, *one, *two, *empty_str;
+    *zero, *one, *two, *empty_str, *null_value;
 
 /* -- ids (UUIDv7, same layout as _ids.py) ------------------------------------------------------ */
 
@@ -991,8 +991,9 @@ end_fast(PyObject *handle, PyObject *result, int64_t started, int64_t t0, int64_
         return report_internal();
     }
 #define ITEM(i, v) PyTuple_SET_ITEM(row, i, Py_NewRef((v) == NULL ? Py_None : (v)))
-    /* NULLABLE_TEXT columns: 0 (NULL_TEXT) for None, which binds without an adapter look-up */
-#define NULLABLE(i, v) PyTuple_SET_ITEM(row, i, Py_NewRef((v) == NULL || (v) == Py_None ? zero : (v)))
+    /* NULL as a float NaN (_storage.NULL): SQLite stores a bound NaN as NULL, and sqlite3 binds
+     * a float directly where None goes through its adapter protocol */
+#define NULLABLE(i, v) PyTuple_SET_ITEM(row, i, Py_NewRef((v) == NULL || (v) == Py_None ? null_value : (v)))
     ITEM(0, SLOT(handle, H_execution_id));
     ITEM(1, SLOT(handle, H_name));
     ITEM(2, SLOT(handle, H_kind));
@@ -1003,7 +1004,7 @@ end_fast(PyObject *handle, PyObject *result, int64_t started, int64_t t0, int64_
     NULLABLE(7, SLOT(handle, H_inputs));
     if (output == Py_None) {
         Py_DECREF(output);
-        output = Py_NewRef(zero);
+        output = Py_NewRef(null_value);
     }
     PyTuple_SET_ITEM(row, 8, output);
     NULLABLE(9, Py_None);
@@ -1797,10 +1798,12 @@ PyInit__speedups(void)
     kw_final = PyTuple_Pack(1, s_final);
     empty_tuple = PyTuple_New(0);
     zero = PyLong_FromLong(0);
+    null_value = PyFloat_FromDouble(Py_NAN);
     empty_str = PyUnicode_New(0, 0);
     one = PyLong_FromLong(1);
     two = PyLong_FromLong(2);
-    if (kw_final == NULL || empty_tuple == NULL || zero == NULL || empty_str == NULL || one == NULL
+    if (kw_final == NULL || empty_tuple == NULL || zero == NULL || null_value == NULL
+        || empty_str == NULL || one == NULL
         || two == NULL) {
         return NULL;
     }
@@ -1809,7 +1812,7 @@ PyInit__speedups(void)
         return NULL;
     }
     /* Bumped whenever the Python side's expectations change: a stale build is not used. */
-    if (PyModule_AddIntConstant(module, "ABI", 1) < 0) {
+    if (PyModule_AddIntConstant(module, "ABI", 2) < 0) {
         Py_DECREF(module);
         return NULL;
     }

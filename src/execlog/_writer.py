@@ -286,9 +286,11 @@ class Writer:
         rows = []
         for handle in self.channel.live.copy():
             if not handle._running_written:
+                # Marked first: an end seen after this queues its row as final; one before it
+                # leaves _running_row() nothing to return (the flag then means nothing).
+                handle._running_written = True
                 row = handle._running_row()
                 if row is not None:
-                    handle._running_written = True
                     rows.append((handle, row))
         return rows
 

@@ -15,8 +15,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COLUMNS",
-    "NULLABLE_TEXT",
-    "NULL_TEXT",
+    "NULL",
     "Backend",
     "LineageRows",
     "ListQuery",
@@ -50,23 +49,12 @@ COLUMNS = (
 
 Row = tuple[Any, ...]
 
-#: Text columns that are often NULL. A producer may put :data:`NULL_TEXT` (the integer 0) in
-#: them instead of None: backends store it as NULL. Python's sqlite3 binds None through its
-#: adapter registry (a tuple, a hash, a look-up and a call, with the GIL held) but an int
-#: directly, and a record has about six NULL columns; the C hot path uses this.
-NULLABLE_TEXT = frozenset(
-    {
-        "inputs",
-        "output",
-        "error_type",
-        "error_message",
-        "error_stack",
-        "parent_execution_id",
-        "run_id",
-        "tags",
-    }
-)
-NULL_TEXT = 0
+#: NULL in a row, where a producer wants it cheap: a float NaN, which SQLite stores as NULL
+#: (a bound NaN is always NULL there, whoever binds it). Python's sqlite3 binds a float
+#: directly but sends None through its adapter protocol (a registry miss, then attribute
+#: look-ups: about 3,000 instructions each, with the GIL held), and a record has about six
+#: NULL columns; the C hot path uses this. Rows may hold None as well.
+NULL = float("nan")
 
 #: One line of ``Store.stats``: name, count, errors, p50, p95 and max duration (ms).
 StatsRow = tuple[str, int, int, float | None, float | None, float | None]

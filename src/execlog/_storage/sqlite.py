@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from execlog._config import abandon_horizon_s
-from execlog._storage import COLUMNS, NULL_TEXT, NULLABLE_TEXT, LineageRows, Row
+from execlog._storage import COLUMNS, LineageRows, Row
 from execlog._storage.migrations import applied_version, check_not_newer, migrate
 from execlog.exceptions import StoreError
 
@@ -38,30 +38,8 @@ _MUTABLE = [c for c in COLUMNS if c != "execution_id"]
 _chain = itertools.chain.from_iterable
 
 
-def _bind_none_directly() -> None:
-    """Give ``None`` a registered adapter, so binding it costs a dict look-up.
-
-    The ``sqlite3`` module binds int, float, str and bytes directly but sends every other
-    value, ``None`` included, through its adapter protocol: a registry miss, then attribute
-    look-ups on the protocol and on the value (about 3,000 instructions per ``None``, with the
-    GIL held). A record has six ``NULL`` columns on average, so this was the largest single cost
-    of the writer. ``{}.get`` returns ``None`` for any value, which ``sqlite3`` then binds as
-    ``NULL`` exactly as before. Process-wide but behaviour-preserving; an adapter a program
-    registered for ``NoneType`` itself is left alone.
-    """
-    if (type(None), sqlite3.PrepareProtocol) not in sqlite3.adapters:
-        empty: dict[object, None] = {}
-        sqlite3.register_adapter(type(None), empty.get)
-
-
-_bind_none_directly()
-
 _COLUMN_LIST = ", ".join(COLUMNS)
-# NULLIF(?, 0): a column of NULLABLE_TEXT bound as NULL_TEXT (an int; the column's values are
-# text otherwise, and text never equals an integer in SQLite) is stored as NULL.
-_VALUES = (
-    "(" + ", ".join(f"NULLIF(?, {NULL_TEXT})" if c in NULLABLE_TEXT else "?" for c in COLUMNS) + ")"
-)
+_VALUES = "(" + ", ".join("?" for _ in COLUMNS) + ")"
 _INSERT = f"INSERT INTO executions ({_COLUMN_LIST}) VALUES "  # noqa: S608 - constant
 _ON_CONFLICT_UPDATE = " ON CONFLICT (execution_id) DO UPDATE SET " + ", ".join(
     f"{c} = excluded.{c}" for c in _MUTABLE
