@@ -477,20 +477,26 @@ def _fresh_schema(path: str) -> None:
     backend.close()
 
 
-def throughput(rows: int, workdir: Path) -> dict[str, Any]:
-    db = str(workdir / "throughput-execlog.db")
-    execlog.configure(db=db, enabled=True)  # flushes and restarts the writer on the new file
+def warm_traced(name: str) -> Callable[..., Any]:
+    """``f(a, b=2)`` traced as ``name``, once the schema exists and the writer is running."""
 
     @execlog.traced_execution(name="warmup")
     def warmup(a):
         return a
 
-    @execlog.traced_execution(name="tp")
-    def tp(a, b=2):
+    @execlog.traced_execution(name=name)
+    def traced(a, b=2):
         return a + b
 
     warmup(0)  # schema created and writer running before the clock starts
     flush_execlog()
+    return traced
+
+
+def throughput(rows: int, workdir: Path) -> dict[str, Any]:
+    db = str(workdir / "throughput-execlog.db")
+    execlog.configure(db=db, enabled=True)  # flushes and restarts the writer on the new file
+    tp = warm_traced("tp")
 
     t0 = perf_ns()
     for i in range(rows):
@@ -579,17 +585,7 @@ def _committed(db: str, name: str) -> int:
 def threaded_run(db: str, threads: int, per_thread: int) -> dict[str, Any]:
     """``threads`` threads each make ``per_thread`` traced calls; timed up to ``flush()``."""
     _default_config(db)
-
-    @execlog.traced_execution(name="warmup")
-    def warmup(a):
-        return a
-
-    @execlog.traced_execution(name="f")
-    def traced_f(a, b=2):
-        return a + b
-
-    warmup(0)  # schema created and writer running before the clock starts
-    flush_execlog()
+    traced_f = warm_traced("f")
     barrier = threading.Barrier(threads + 1)
 
     def work() -> None:

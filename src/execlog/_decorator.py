@@ -162,6 +162,7 @@ class _Spec:
         "binder",
         "capture_inputs",
         "capture_output",
+        "general_end",
         "kind",
         "name",
         "redact",
@@ -186,6 +187,8 @@ class _Spec:
         self.capture_output = capture_output
         self.trigger_kind = trigger_kind
         self.tags = dict(tags) if tags else None
+        # static tags or an output switch of its own: every call ends on the general path
+        self.general_end = self.tags is not None or capture_output is not None
         self.redact = redact
         self.binder = _Binder(func)
         self._encoder: Encoder = RECORDER.encoder
@@ -211,14 +214,17 @@ class _Spec:
         return self._encoder
 
     def bind(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-        """The call's inputs; keyword arguments the function does not declare are checked too.
+        """The call's inputs, with every top-level key named like a secret redacted.
 
-        Declared parameters are checked for secret names once per configuration (the callers
-        redact those); an undeclared keyword (the call will raise ``TypeError``) lands at the
-        top level of the inputs too, so it is checked here. Call after :meth:`encoder`.
+        Declared parameters were checked for secret names once per configuration
+        (``_secret_params``); an undeclared keyword (the call will raise ``TypeError``) lands at
+        the top level of the inputs too, so it is checked here. Call after :meth:`encoder`.
         """
         binder = self.binder
         inputs = binder.bind(instance, args, kwargs)
+        for secret in self._secret_params:
+            if secret in inputs:
+                inputs[secret] = REDACTED
         if kwargs and binder.var_kw is None:
             named = binder.named
             redactor = self._encoder.redactor
@@ -264,13 +270,11 @@ class _Spec:
         else:
             encoder = self.encoder()
         handle._encoder = encoder
-        handle._extra = False
+        handle._extra = self.general_end
         if self.tags is not None:
             handle._static_tags = self.tags
-            handle._extra = True
         if self.capture_output is not None:
             handle._capture_output = self.capture_output
-            handle._extra = True
         handle._started_ns = started
         handle._thread_id = _get_ident()
         handle._generation = recorder.generation
@@ -279,12 +283,8 @@ class _Spec:
             capture = recorder.config.capture_inputs
         if capture:
             inputs = self.bind(instance, args, kwargs)
-            if self._secret_params:
-                for secret in self._secret_params:
-                    if secret in inputs:
-                        inputs[secret] = REDACTED
-            # Top-level keys are parameter names, checked once above: only a nested object can
-            # still hold a secret key. The common case is one dumps, one find and one len.
+            # Top-level keys were checked by bind(): only a nested object can still hold a
+            # secret key. The common case is one dumps, one find and one len.
             try:
                 data = _dumps(inputs, _default, _OPTIONS)
             except Exception:
@@ -761,7 +761,7 @@ def _call_spec(
     """
     if not _SPEEDUPS_READY or SPEEDUPS is None:
         return None
-    if spec.tags is not None or spec.capture_output is not None:
+    if spec.general_end:
         return None
     binder = spec.binder
     if not python_bind and (

@@ -365,6 +365,18 @@ put_scalar(Out *out, PyObject *value)
     return 0;
 }
 
+/* `"key":value` of an object, after a comma unless it is the first. */
+static int
+put_member(Out *out, int *first, PyObject *key, PyObject *value)
+{
+    if (!*first && !put(out, ",", 1)) {
+        return 0;
+    }
+    *first = 0;
+    return PyUnicode_CheckExact(key) && put_ascii(out, key) && put(out, ":", 1)
+           && put_scalar(out, value);
+}
+
 static int
 put_flat_dict(Out *out, PyObject *dict)
 {
@@ -375,13 +387,35 @@ put_flat_dict(Out *out, PyObject *dict)
         return 0;
     }
     while (PyDict_Next(dict, &pos, &key, &value)) {
-        if ((!first && !put(out, ",", 1)) || !PyUnicode_CheckExact(key) || !put_ascii(out, key)
-            || !put(out, ":", 1) || !put_scalar(out, value)) {
+        if (!put_member(out, &first, key, value)) {
             return 0;
         }
-        first = 0;
     }
     return put(out, "}", 1);
+}
+
+/* An output buffer of at most `limit` bytes (the payload limit) within `buffer`. */
+#define QUICK_BUFFER 512
+static inline Out
+out_within(char *buffer, Py_ssize_t limit)
+{
+    Py_ssize_t room = limit < 0 ? 0 : (limit < QUICK_BUFFER ? limit : QUICK_BUFFER);
+    Out out = {buffer, buffer + room};
+    return out;
+}
+
+/* The text written into `buffer` as a str, or NULL with no exception. */
+static PyObject *
+out_text(const char *buffer, const Out *out)
+{
+    Py_ssize_t n = out->p - buffer;
+    PyObject *text = PyUnicode_New(n, 127);
+    if (text == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    memcpy(PyUnicode_1BYTE_DATA(text), buffer, (size_t)n);
+    return text;
 }
 
 /*
@@ -392,27 +426,11 @@ put_flat_dict(Out *out, PyObject *dict)
 static PyObject *
 quick_json(PyObject *value, Py_ssize_t limit, int keys_checked)
 {
-    char buffer[512];
-    Py_ssize_t room = limit < 0 ? 0 : (limit < (Py_ssize_t)sizeof buffer ? limit : (Py_ssize_t)sizeof buffer);
-    Out out = {buffer, buffer + room};
-    int ok;
-    if (PyDict_CheckExact(value)) {
-        ok = keys_checked && put_flat_dict(&out, value);
-    }
-    else {
-        ok = put_scalar(&out, value);
-    }
-    if (!ok) {
-        return NULL;
-    }
-    Py_ssize_t n = out.p - buffer;
-    PyObject *text = PyUnicode_New(n, 127);
-    if (text == NULL) {
-        PyErr_Clear();
-        return NULL;
-    }
-    memcpy(PyUnicode_1BYTE_DATA(text), buffer, (size_t)n);
-    return text;
+    char buffer[QUICK_BUFFER];
+    Out out = out_within(buffer, limit);
+    int ok = PyDict_CheckExact(value) ? keys_checked && put_flat_dict(&out, value)
+                                      : put_scalar(&out, value);
+    return ok ? out_text(buffer, &out) : NULL;
 }
 
 /* JSON text for `value`, as Encoder.encode does; the rare cases call Encoder.encode itself. */
@@ -593,7 +611,8 @@ static PyTypeObject CallSpecType = {
     .tp_new = PyType_GenericNew,
 };
 
-/* The inputs dict of a call, as _Binder.bind builds it; secret parameters redacted. */
+/* The inputs dict of a call, as _Spec.bind builds it: bound here for positional calls of a
+ * plain function (secret parameters redacted as it does), else by _Spec.bind itself. */
 static PyObject *
 bind_inputs(CallSpec *cs, PyObject *instance, PyObject *args, PyObject *kwargs)
 {
@@ -621,15 +640,14 @@ bind_inputs(CallSpec *cs, PyObject *instance, PyObject *args, PyObject *kwargs)
         }
     }
     else {
+        /* _Spec.bind: the Python binder, secret names redacted */
         PyObject *stack[3] = {instance, args, kwargs};
         inputs = PyObject_Vectorcall(cs->bind, stack, 3, NULL);
-        if (inputs == NULL) {
-            return NULL;
-        }
-        if (!PyDict_Check(inputs)) {
+        if (inputs != NULL && !PyDict_Check(inputs)) {
             PyErr_SetString(PyExc_TypeError, "bind() did not return a dict");
             goto error;
         }
+        return inputs;
     }
     PyObject *secrets = SLOT(cs->spec, S_secret_params);
     if (secrets == NULL || !PyTuple_Check(secrets)) {
@@ -670,43 +688,58 @@ quick_args_json(CallSpec *cs, PyObject *instance, PyObject *args, PyObject *kwar
         || PyTuple_GET_SIZE(secrets) != 0) {
         return NULL;
     }
-    Py_ssize_t limit = as_ssize(SLOT(encoder, E_limit), -1);
-    char buffer[512];
-    Py_ssize_t room = limit < 0 ? 0 : (limit < (Py_ssize_t)sizeof buffer ? limit : (Py_ssize_t)sizeof buffer);
-    Out out = {buffer, buffer + room};
+    char buffer[QUICK_BUFFER];
+    Out out = out_within(buffer, as_ssize(SLOT(encoder, E_limit), -1));
     int first = 1;
     if (!put(&out, "{", 1)) {
         return NULL;
     }
     for (Py_ssize_t i = 0; i < nargs; i++) {
-        if ((!first && !put(&out, ",", 1)) || !put_ascii(&out, PyTuple_GET_ITEM(cs->names, i))
-            || !put(&out, ":", 1) || !put_scalar(&out, PyTuple_GET_ITEM(args, i))) {
+        if (!put_member(&out, &first, PyTuple_GET_ITEM(cs->names, i), PyTuple_GET_ITEM(args, i))) {
             return NULL;
         }
-        first = 0;
     }
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(cs->defaults); i++) {
         PyObject *item = PyTuple_GET_ITEM(cs->defaults, i);
-        if (PyLong_AsSsize_t(PyTuple_GET_ITEM(item, 2)) < nargs) {
-            continue;
-        }
-        if ((!first && !put(&out, ",", 1)) || !put_ascii(&out, PyTuple_GET_ITEM(item, 0))
-            || !put(&out, ":", 1) || !put_scalar(&out, PyTuple_GET_ITEM(item, 1))) {
+        if (PyLong_AsSsize_t(PyTuple_GET_ITEM(item, 2)) >= nargs
+            && !put_member(&out, &first, PyTuple_GET_ITEM(item, 0), PyTuple_GET_ITEM(item, 1))) {
             return NULL;
         }
-        first = 0;
     }
-    if (!put(&out, "}", 1)) {
-        return NULL;
+    return put(&out, "}", 1) ? out_text(buffer, &out) : NULL;
+}
+
+/*
+ * The lineage a new execution takes from `outer`, the current one: its id, correlation and run
+ * id as strong references (None, NULL, None for a root). 0: take the Python path (the current
+ * value is not one of ours, or a root's lineage comes from the environment).
+ */
+static int
+outer_lineage(PyObject *outer, PyObject **parent_id, PyObject **correlation, PyObject **run_id)
+{
+    if (outer == NULL || outer == Py_None) {
+        if (env_data == NULL || PyDict_Contains(env_data, env_parent) != 0
+            || PyDict_Contains(env_data, env_correlation) != 0) {
+            return 0;
+        }
+        *parent_id = Py_NewRef(Py_None);
+        *correlation = NULL;
+        *run_id = Py_NewRef(Py_None);
+        return 1;
     }
-    Py_ssize_t n = out.p - buffer;
-    PyObject *text = PyUnicode_New(n, 127);
-    if (text == NULL) {
-        PyErr_Clear();
-        return NULL;
+    PyObject *id = NULL, *corr = NULL, *run = NULL;
+    if (Py_TYPE(outer) == handle_type) {
+        id = SLOT(outer, H_execution_id);
+        corr = SLOT(outer, H_correlation);
+        run = SLOT(outer, H_run_id);
     }
-    memcpy(PyUnicode_1BYTE_DATA(text), buffer, (size_t)n);
-    return text;
+    if (id == NULL || corr == NULL || run == NULL) {
+        return 0;
+    }
+    *parent_id = Py_NewRef(id);
+    *correlation = Py_NewRef(corr);
+    *run_id = Py_NewRef(run);
+    return 1;
 }
 
 /*
@@ -753,34 +786,11 @@ begin(CallSpec *cs, PyObject *instance, PyObject *args, PyObject *kwargs, int64_
     if (encoder == NULL || Py_TYPE(encoder) != encoder_type || name == NULL || kind == NULL) {
         goto fallback;
     }
-    if (outer == NULL || outer == Py_None) {
-        if (env_data == NULL) {
-            goto fallback;
-        }
-        int has_parent = PyDict_Contains(env_data, env_parent);
-        int has_correlation = PyDict_Contains(env_data, env_correlation);
-        if (has_parent != 0 || has_correlation != 0) {
-            goto fallback; /* lineage from the environment: the Python path reads it */
-        }
-        parent_id = Py_NewRef(Py_None);
-        run_id = Py_NewRef(Py_None);
-        if (is_unset(trigger)) {
-            Py_XSETREF(trigger, Py_NewRef(s_manual));
-        }
+    if (!outer_lineage(outer, &parent_id, &correlation, &run_id)) {
+        goto fallback;
     }
-    else {
-        if (Py_TYPE(outer) != handle_type) {
-            goto fallback;
-        }
-        parent_id = Py_XNewRef(SLOT(outer, H_execution_id));
-        correlation = Py_XNewRef(SLOT(outer, H_correlation));
-        run_id = Py_XNewRef(SLOT(outer, H_run_id));
-        if (parent_id == NULL || correlation == NULL || run_id == NULL) {
-            goto fallback;
-        }
-        if (is_unset(trigger)) {
-            Py_XSETREF(trigger, Py_NewRef(s_child));
-        }
+    if (is_unset(trigger)) {
+        Py_XSETREF(trigger, Py_NewRef(parent_id == Py_None ? s_manual : s_child));
     }
 
     int64_t started = clock_ns(CLOCK_REALTIME);
@@ -1195,6 +1205,22 @@ sp_call(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
     return result;
 }
 
+/* begin() for Python callers: the handle, None for the Python path, or NULL with an exception
+ * a callback raised that must propagate (KeyboardInterrupt and the like). */
+static PyObject *
+begin_or_none(CallSpec *cs, PyObject *instance, PyObject *args, PyObject *kwargs)
+{
+    if (SLOT(recorder, R_enabled) != Py_True) {
+        Py_RETURN_NONE;
+    }
+    int64_t started, t0;
+    PyObject *handle = begin(cs, instance, args, kwargs, &started, &t0);
+    if (handle == NULL && !PyErr_Occurred()) {
+        Py_RETURN_NONE;
+    }
+    return handle;
+}
+
 /* begin(spec, args, kwargs) -> handle or None (None: take the Python path). */
 static PyObject *
 sp_begin(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
@@ -1202,18 +1228,7 @@ sp_begin(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
     if (check_call_args(argv, nargs, 3) < 0) {
         return NULL;
     }
-    if (SLOT(recorder, R_enabled) != Py_True) {
-        Py_RETURN_NONE;
-    }
-    int64_t started, t0;
-    PyObject *handle = begin((CallSpec *)argv[0], Py_None, argv[1], argv[2], &started, &t0);
-    if (handle == NULL) {
-        if (PyErr_Occurred()) {
-            return NULL;
-        }
-        Py_RETURN_NONE;
-    }
-    return handle;
+    return begin_or_none((CallSpec *)argv[0], Py_None, argv[1], argv[2]);
 }
 
 /* begin_bound(spec, instance, args, kwargs) -> handle or None: begin() for a wrapt wrapper,
@@ -1226,18 +1241,7 @@ sp_begin_bound(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "expected (CallSpec, instance, args, kwargs)");
         return NULL;
     }
-    if (SLOT(recorder, R_enabled) != Py_True) {
-        Py_RETURN_NONE;
-    }
-    int64_t started, t0;
-    PyObject *handle = begin((CallSpec *)argv[0], argv[1], argv[2], argv[3], &started, &t0);
-    if (handle == NULL) {
-        if (PyErr_Occurred()) {
-            return NULL;
-        }
-        Py_RETURN_NONE;
-    }
-    return handle;
+    return begin_or_none((CallSpec *)argv[0], argv[1], argv[2], argv[3]);
 }
 
 /* complete(handle, result): end a handle begun by begin() after its call returned. */
@@ -1339,7 +1343,7 @@ sp_enter_block(PyObject *module, PyObject *handle)
         }
     }
     PyObject *outer = NULL, *live = NULL, *eid = NULL, *started_obj = NULL, *thread = NULL;
-    PyObject *t0 = NULL;
+    PyObject *t0 = NULL, *parent_id = NULL, *parent_correlation = NULL, *parent_run = NULL;
     if (SLOT(handle, H_state) != zero || SLOT(handle, H_extra) != Py_False
         || SLOT(handle, H_inputs) != inputs || SLOT(recorder, R_enabled) != Py_True
         || !read_state(&st) || st.writer == Py_None) {
@@ -1356,26 +1360,8 @@ sp_enter_block(PyObject *module, PyObject *handle)
     if (PyContextVar_Get(current, NULL, &outer) < 0) {
         goto fallback;
     }
-    PyObject *parent_id = Py_None, *parent_correlation = NULL, *parent_run = Py_None;
-    if (outer == NULL || outer == Py_None) {
-        if (env_data == NULL) {
-            goto fallback;
-        }
-        int has_parent = PyDict_Contains(env_data, env_parent);
-        if (has_parent != 0 || PyDict_Contains(env_data, env_correlation) != 0) {
-            goto fallback; /* lineage from the environment: the Python path reads it */
-        }
-    }
-    else {
-        if (Py_TYPE(outer) != handle_type) {
-            goto fallback;
-        }
-        parent_id = SLOT(outer, H_execution_id);
-        parent_correlation = SLOT(outer, H_correlation);
-        parent_run = SLOT(outer, H_run_id);
-        if (parent_id == NULL || parent_correlation == NULL || parent_run == NULL) {
-            goto fallback;
-        }
+    if (!outer_lineage(outer, &parent_id, &parent_correlation, &parent_run)) {
+        goto fallback;
     }
     eid = make_id(started);
     started_obj = PyLong_FromLongLong(started);
@@ -1423,6 +1409,9 @@ sp_enter_block(PyObject *module, PyObject *handle)
     Py_DECREF(eid);
     Py_DECREF(live);
     Py_XDECREF(outer);
+    Py_DECREF(parent_id);
+    Py_XDECREF(parent_correlation);
+    Py_DECREF(parent_run);
     Py_DECREF(inputs);
     Py_DECREF(old_correlation);
     Py_DECREF(old_run);
@@ -1432,6 +1421,9 @@ sp_enter_block(PyObject *module, PyObject *handle)
 fallback:
     /* nothing has changed: the Python path starts from scratch */
     Py_XDECREF(outer);
+    Py_XDECREF(parent_id);
+    Py_XDECREF(parent_correlation);
+    Py_XDECREF(parent_run);
     Py_XDECREF(live);
     Py_XDECREF(eid);
     Py_XDECREF(started_obj);

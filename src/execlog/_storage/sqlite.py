@@ -398,6 +398,19 @@ def _insert_rows(conn: sqlite3.Connection, conflict: str, rows: Sequence[Row]) -
     return 0
 
 
+@contextlib.contextmanager
+def _transaction(conn: sqlite3.Connection, begin: str) -> Iterator[sqlite3.Connection]:
+    """Run ``begin``, then COMMIT; ROLLBACK on any exception (a rollback error is ignored)."""
+    conn.execute(begin)
+    try:
+        yield conn
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
 def _create_private(path: str) -> None:
     """Create an empty database file readable by its owner only (0600)."""
     try:
@@ -511,14 +524,8 @@ class SQLiteBackend:
                     raise
                 conn.execute("RELEASE execlog_atomic")
                 return
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with _transaction(conn, "BEGIN IMMEDIATE"):
                 yield conn
-            except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
 
     # -- writing ------------------------------------------------------------------------
 
@@ -604,14 +611,8 @@ class SQLiteBackend:
             if conn.in_transaction:
                 yield conn
                 return
-            conn.execute("BEGIN")
-            try:
+            with _transaction(conn, "BEGIN"):
                 yield conn
-            except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
 
     @_store_errors
     def get(self, execution_id: str) -> Row | None:
