@@ -86,7 +86,10 @@ VOLATILE = frozenset(
 
 
 def uses_c(traced: Any) -> bool:
-    """Whether a decorated function calls into the C path (its closure holds a CallSpec)."""
+    """Whether a decorated function calls into the C path (a C coroutine function, or a
+    closure holding a CallSpec)."""
+    if type(traced) is SPEEDUPS.CoroutineFunction:
+        return True
     cells = getattr(traced, "__closure__", None) or ()
     return any(isinstance(cell.cell_contents, SPEEDUPS.CallSpec) for cell in cells)
 

@@ -8,6 +8,7 @@ Plain functions, coroutines, generators and async generators each get their own 
 
 from __future__ import annotations
 
+import collections.abc
 import functools
 import inspect
 import types
@@ -728,6 +729,7 @@ def _install_speedups() -> bool:
         return False
     global _BLOCK_METHODS  # noqa: PLW0603 - set once, at import
     _BLOCK_METHODS = SPEEDUPS.block_methods(*_PY_BLOCK_METHODS)
+    collections.abc.Coroutine.register(SPEEDUPS.TracedCoroutine)
     return True
 
 
@@ -794,27 +796,20 @@ def _native_plain(func: Any, spec: _Spec) -> Callable[..., Any]:
 
 
 def _native_coroutine(func: Any, spec: _Spec) -> Callable[..., Any]:
+    """A traced ``async def`` whose calls begin and end in C, without a wrapper coroutine.
+
+    The ``CoroutineFunction`` stands in for ``func`` as a ``functools.wraps`` wrapper does
+    (name, docstring, ``__wrapped__``, and the rest read through from ``func``); calls return a
+    ``TracedCoroutine`` awaitable as a coroutine is, and registered as one with
+    ``collections.abc.Coroutine``.
+    """
     fallback = _fast_coroutine(func, spec)
     call_spec = _call_spec(func, spec, fallback)
     if call_spec is None or SPEEDUPS is None:
         return fallback
-    begin = SPEEDUPS.begin
-    complete = SPEEDUPS.complete
-
-    @functools.wraps(func)
-    async def traced(*args: Any, **kwargs: Any) -> Any:
-        handle = begin(call_spec, args, kwargs)
-        if handle is None:  # disabled, or anything the Python path handles
-            return await fallback(*args, **kwargs)
-        try:
-            result = await func(*args, **kwargs)
-        except BaseException as exc:
-            _end(handle, exc)
-            raise
-        complete(handle, result)
-        return result
-
-    return traced
+    traced = SPEEDUPS.CoroutineFunction(call_spec)
+    functools.update_wrapper(traced, func)
+    return traced  # type: ignore[no-any-return]
 
 
 def _unwrap_kind(func: Any) -> Any:

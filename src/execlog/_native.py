@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 __all__ = ["ABI", "SPEEDUPS", "load"]
 
 #: The interface version this Python code expects of ``_speedups.c`` (its ``ABI`` constant).
-ABI = 2
+ABI = 3
 
 
 def load() -> ModuleType | None:

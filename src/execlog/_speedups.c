@@ -68,8 +68,8 @@ static PyObject *py_report;      /* _decorator._report_internal(exc) */
 
 /* interned strings and constants */
 static PyObject *s_append, *s_encode, *s_may_contain, *s_is_set, *s_set, *s_enqueue,
-    *s_running_written, *s_final, *s_manual, *s_child, *s_success, *kw_final, *empty_tuple,
-    *zero, *one, *two, *empty_str, *null_value;
+    *s_running_written, *s_final, *s_manual, *s_child, *s_success, *s_close, *s_throw,
+    *kw_final, *empty_tuple, *empty_dict, *zero, *one, *two, *empty_str, *null_value;
 
 /* -- ids (UUIDv7, same layout as _ids.py) ------------------------------------------------------ */
 
@@ -827,7 +827,7 @@ begin(CallSpec *cs, PyObject *instance, PyObject *args, PyObject *kwargs, int64_
     if (live == NULL || !PySet_CheckExact(live) || generation == NULL) {
         goto fallback;
     }
-    handle = handle_type->tp_new(handle_type, empty_tuple, NULL);
+    handle = handle_type->tp_alloc(handle_type, 0); /* object.__new__ without its argument checks */
     if (handle == NULL) {
         goto fallback;
     }
@@ -1269,6 +1269,597 @@ sp_complete(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
+/* -- async def: a traced coroutine function and the awaitable it returns -------------------- */
+
+/*
+ * A traced `async def` is a CoroutineFunction. Calling it calls the function, which creates the
+ * function's own coroutine (so a call with bad arguments, and a coroutine never awaited, behave
+ * as they do without execlog), and returns a TracedCoroutine that delegates to that coroutine.
+ * The execution begins when the TracedCoroutine is first resumed, in the context of whoever
+ * runs it, and ends when the function's coroutine returns or raises: what the `async def`
+ * wrapper of the Python path does, without a wrapper coroutine and its frame per call.
+ *
+ * Both are proxies in the way wrapt's are: attributes they do not have come from the function
+ * (or its coroutine), and `__class__` says function (or coroutine), so `inspect` and
+ * `asyncio` see what they would see without execlog.
+ */
+
+typedef struct {
+    PyObject_HEAD
+    CallSpec *cs;
+    PyObject *dict;     /* __name__, __doc__, __wrapped__... (functools.update_wrapper) */
+    PyObject *weaklist;
+} CoroutineFunction;
+
+enum { CORO_NEW, CORO_TRACED, CORO_PLAIN, CORO_DONE };
+
+typedef struct {
+    PyObject_HEAD
+    CallSpec *cs;
+    PyObject *inner;   /* the function's coroutine (or the Python path's, see start) */
+    PyObject *args;    /* the call's arguments, until it begins */
+    PyObject *kwargs;  /* (NULL: none) */
+    PyObject *handle;  /* while CORO_TRACED */
+    int64_t started, t0;
+    int state;
+    int running;       /* inside a call into Python: a reentrant resume is an error */
+} TracedCoroutine;
+
+static PyTypeObject CoroutineFunctionType, TracedCoroutineType;
+
+/* Close a coroutine that was created but never started (silent), keeping any exception set. */
+static void
+discard_coroutine(PyObject *coro)
+{
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyObject *r = PyObject_CallMethodNoArgs(coro, s_close);
+    if (r == NULL) {
+        PyErr_WriteUnraisable(coro);
+    }
+    Py_XDECREF(r);
+    PyErr_Restore(type, value, tb);
+}
+
+/* Raise StopIteration(value): the return of a coroutine resumed through a method. */
+static void
+stop_with(PyObject *value)
+{
+    if (value == Py_None) {
+        PyErr_SetNone(PyExc_StopIteration);
+        return;
+    }
+    PyObject *exc = PyObject_CallOneArg(PyExc_StopIteration, value);
+    if (exc != NULL) {
+        PyErr_SetObject(PyExc_StopIteration, exc);
+        Py_DECREF(exc);
+    }
+}
+
+/* The value of the StopIteration being raised (a new reference; the error is cleared), or NULL
+ * with the error kept when it is anything else. */
+static PyObject *
+take_stop_value(void)
+{
+    if (!PyErr_ExceptionMatches(PyExc_StopIteration)) {
+        return NULL;
+    }
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    PyObject *result = value == NULL ? Py_NewRef(Py_None) : PyObject_GetAttrString(value, "value");
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(tb);
+    return result;
+}
+
+static PyObject *
+cofunc_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    PyObject *cs;
+    if ((kwds != NULL && PyDict_GET_SIZE(kwds) != 0)
+        || !PyArg_ParseTuple(args, "O!:CoroutineFunction", &CallSpecType, &cs)) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError, "CoroutineFunction takes no keyword arguments");
+        }
+        return NULL;
+    }
+    if (!is_callspec(cs) || ((CallSpec *)cs)->python_bind) {
+        PyErr_SetString(PyExc_TypeError, "CoroutineFunction needs a plain function's CallSpec");
+        return NULL;
+    }
+    CoroutineFunction *self = (CoroutineFunction *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->cs = (CallSpec *)Py_NewRef(cs);
+    return (PyObject *)self;
+}
+
+static int
+cofunc_traverse(CoroutineFunction *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->cs);
+    Py_VISIT(self->dict);
+    return 0;
+}
+
+static int
+cofunc_clear(CoroutineFunction *self)
+{
+    Py_CLEAR(self->cs);
+    Py_CLEAR(self->dict);
+    return 0;
+}
+
+static void
+cofunc_dealloc(CoroutineFunction *self)
+{
+    PyObject_GC_UnTrack(self);
+    if (self->weaklist != NULL) {
+        PyObject_ClearWeakRefs((PyObject *)self);
+    }
+    cofunc_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* Calling the traced function: the function's coroutine, wrapped. */
+static PyObject *
+cofunc_call(CoroutineFunction *self, PyObject *args, PyObject *kwargs)
+{
+    CallSpec *cs = self->cs;
+    if (cs == NULL) {
+        PyErr_SetString(PyExc_TypeError, "CoroutineFunction was cleared");
+        return NULL;
+    }
+    PyObject *inner = PyObject_Call(cs->func, args, kwargs);
+    if (inner == NULL) {
+        /* Arguments the function does not take: the Python path raises that when awaited,
+         * and records it, as it does without the accelerator. */
+        if (!PyErr_ExceptionMatches(PyExc_Exception)) {
+            return NULL;
+        }
+        PyErr_Clear();
+        return PyObject_Call(cs->fallback, args, kwargs);
+    }
+    TracedCoroutine *co = PyObject_GC_New(TracedCoroutine, &TracedCoroutineType);
+    if (co == NULL) {
+        discard_coroutine(inner);
+        Py_DECREF(inner);
+        return NULL;
+    }
+    co->cs = (CallSpec *)Py_NewRef(cs);
+    co->inner = inner;
+    co->args = Py_NewRef(args);
+    co->kwargs = kwargs == NULL || PyDict_GET_SIZE(kwargs) == 0 ? NULL : Py_NewRef(kwargs);
+    co->handle = NULL;
+    co->started = co->t0 = 0;
+    co->state = CORO_NEW;
+    co->running = 0;
+    PyObject_GC_Track(co);
+    return (PyObject *)co;
+}
+
+/* As a function is: bound to an instance when looked up through one. */
+static PyObject *
+cofunc_descr_get(PyObject *self, PyObject *obj, PyObject *type)
+{
+    if (obj == NULL || obj == Py_None) {
+        return Py_NewRef(self);
+    }
+    return PyMethod_New(self, obj);
+}
+
+/* Attributes it does not have come from the function (__code__, __defaults__, __globals__...). */
+static PyObject *
+cofunc_getattro(CoroutineFunction *self, PyObject *name)
+{
+    PyObject *value = PyObject_GenericGetAttr((PyObject *)self, name);
+    if (value != NULL || self->cs == NULL || !PyErr_ExceptionMatches(PyExc_AttributeError)) {
+        return value;
+    }
+    PyErr_Clear();
+    return PyObject_GetAttr(self->cs->func, name);
+}
+
+static PyObject *
+cofunc_repr(CoroutineFunction *self)
+{
+    PyObject *name = PyObject_GetAttrString((PyObject *)self, "__qualname__");
+    if (name == NULL) {
+        return NULL;
+    }
+    PyObject *text = PyUnicode_FromFormat("<function %S at %p>", name, self);
+    Py_DECREF(name);
+    return text;
+}
+
+static PyObject *
+cofunc_class(PyObject *self, void *closure)
+{
+    return Py_NewRef((PyObject *)&PyFunction_Type);
+}
+
+/* Pickled as a function is: by its qualified name. */
+static PyObject *
+cofunc_reduce(PyObject *self, PyObject *unused)
+{
+    return PyObject_GetAttrString(self, "__qualname__");
+}
+
+static PyGetSetDef cofunc_getset[] = {
+    {"__class__", cofunc_class, NULL, "The type it stands in for (function).", NULL},
+    {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMethodDef cofunc_methods[] = {
+    {"__reduce__", (PyCFunction)cofunc_reduce, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject CoroutineFunctionType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "execlog._speedups.CoroutineFunction",
+    .tp_basicsize = sizeof(CoroutineFunction),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "A traced `async def`: calls return a TracedCoroutine.",
+    .tp_traverse = (traverseproc)cofunc_traverse,
+    .tp_clear = (inquiry)cofunc_clear,
+    .tp_dealloc = (destructor)cofunc_dealloc,
+    .tp_call = (ternaryfunc)cofunc_call,
+    .tp_descr_get = cofunc_descr_get,
+    .tp_getattro = (getattrofunc)cofunc_getattro,
+    .tp_repr = (reprfunc)cofunc_repr,
+    .tp_getset = cofunc_getset,
+    .tp_methods = cofunc_methods,
+    .tp_dictoffset = offsetof(CoroutineFunction, dict),
+    .tp_weaklistoffset = offsetof(CoroutineFunction, weaklist),
+    .tp_new = cofunc_new,
+};
+
+/*
+ * First resume: begin the execution (CORO_TRACED), or run untraced (CORO_PLAIN) when disabled
+ * or, for anything the C path does not do, run the Python path's coroutine instead of the
+ * function's. -1 with an exception set: the coroutine is done.
+ */
+static int
+tcoro_start(TracedCoroutine *self)
+{
+    PyObject *enabled = SLOT(recorder, R_enabled);
+    PyObject *args = self->args, *kwargs = self->kwargs;
+    self->args = NULL;
+    self->kwargs = NULL;
+    if (enabled == Py_False) {
+        self->state = CORO_PLAIN;
+        Py_DECREF(args);
+        Py_XDECREF(kwargs);
+        return 0;
+    }
+    PyObject *handle = NULL;
+    if (enabled == Py_True) {
+        self->running = 1;
+        handle = begin(self->cs, Py_None, args, kwargs == NULL ? empty_dict : kwargs,
+                       &self->started, &self->t0);
+        self->running = 0;
+    }
+    if (handle != NULL) {
+        self->handle = handle;
+        self->state = CORO_TRACED;
+    }
+    else if (!PyErr_Occurred()) {
+        /* The Python path from the start: its coroutine instead of the function's. */
+        PyObject *fallback = PyObject_Call(self->cs->fallback, args, kwargs);
+        discard_coroutine(self->inner);
+        if (fallback == NULL) {
+            self->state = CORO_DONE;
+        }
+        else {
+            Py_SETREF(self->inner, fallback);
+            self->state = CORO_PLAIN;
+        }
+    }
+    else { /* KeyboardInterrupt and the like, raised by a callback */
+        discard_coroutine(self->inner);
+        self->state = CORO_DONE;
+    }
+    Py_DECREF(args);
+    Py_XDECREF(kwargs);
+    return self->state == CORO_DONE ? -1 : 0;
+}
+
+/* The function's coroutine returned (`*result`) or raised: end the execution. */
+static PySendResult
+tcoro_finish(TracedCoroutine *self, PySendResult status, PyObject **result)
+{
+    PyObject *handle = self->handle;
+    self->handle = NULL;
+    self->state = CORO_DONE;
+    if (status == PYGEN_RETURN) {
+        int r = complete(handle, *result, self->started, self->t0);
+        Py_DECREF(handle);
+        if (r < 0) {
+            Py_CLEAR(*result);
+            return PYGEN_ERROR;
+        }
+        return PYGEN_RETURN;
+    }
+    end_with_error(handle);
+    Py_DECREF(handle);
+    return PYGEN_ERROR;
+}
+
+static int
+tcoro_check_idle(TracedCoroutine *self)
+{
+    if (self->running) {
+        PyErr_SetString(PyExc_ValueError, "coroutine already executing");
+        return -1;
+    }
+    return 0;
+}
+
+/* am_send: how `await` and asyncio's tasks resume it. */
+static PySendResult
+tcoro_send(TracedCoroutine *self, PyObject *arg, PyObject **result)
+{
+    *result = NULL;
+    if (tcoro_check_idle(self) < 0) {
+        return PYGEN_ERROR;
+    }
+    if (self->state == CORO_NEW) {
+        if (arg != Py_None) {
+            PyErr_SetString(PyExc_TypeError, "can't send non-None value to a just-started coroutine");
+            return PYGEN_ERROR;
+        }
+        if (tcoro_start(self) < 0) {
+            return PYGEN_ERROR;
+        }
+    }
+    else if (self->state == CORO_DONE) {
+        PyErr_SetString(PyExc_RuntimeError, "cannot reuse already awaited coroutine");
+        return PYGEN_ERROR;
+    }
+    self->running = 1;
+    PySendResult status = PyIter_Send(self->inner, arg, result);
+    self->running = 0;
+    if (status == PYGEN_NEXT) {
+        return status;
+    }
+    if (self->state == CORO_PLAIN) {
+        self->state = CORO_DONE;
+        return status;
+    }
+    return tcoro_finish(self, status, result);
+}
+
+static PyObject *
+tcoro_iternext(TracedCoroutine *self)
+{
+    PyObject *result;
+    PySendResult status = tcoro_send(self, Py_None, &result);
+    if (status == PYGEN_RETURN) {
+        if (result != Py_None) {
+            stop_with(result);
+        }
+        Py_DECREF(result);
+        return NULL;
+    }
+    return result;
+}
+
+static PyObject *
+tcoro_send_method(TracedCoroutine *self, PyObject *arg)
+{
+    PyObject *result;
+    PySendResult status = tcoro_send(self, arg, &result);
+    if (status == PYGEN_RETURN) {
+        stop_with(result);
+        Py_DECREF(result);
+        return NULL;
+    }
+    return result;
+}
+
+/* throw(exc): into the function's coroutine (asyncio cancels a task this way). */
+static PyObject *
+tcoro_throw(TracedCoroutine *self, PyObject *const *argv, Py_ssize_t nargs)
+{
+    if (tcoro_check_idle(self) < 0) {
+        return NULL;
+    }
+    if (nargs < 1 || nargs > 3) {
+        PyErr_SetString(PyExc_TypeError, "throw expected 1 to 3 arguments");
+        return NULL;
+    }
+    int state = self->state;
+    if (state == CORO_NEW) { /* raised at the start of the unstarted coroutine, unrecorded */
+        self->state = CORO_DONE;
+        Py_CLEAR(self->args);
+        Py_CLEAR(self->kwargs);
+    }
+    PyObject *stack[4] = {self->inner, nargs > 0 ? argv[0] : NULL, nargs > 1 ? argv[1] : NULL,
+                          nargs > 2 ? argv[2] : NULL};
+    Py_INCREF(self->inner);
+    self->running = 1;
+    PyObject *yielded = PyObject_VectorcallMethod(s_throw, stack, (size_t)nargs + 1, NULL);
+    self->running = 0;
+    Py_DECREF(stack[0]);
+    if (yielded != NULL || state != CORO_TRACED) {
+        if (yielded == NULL && state == CORO_PLAIN) {
+            self->state = CORO_DONE;
+        }
+        return yielded;
+    }
+    PyObject *value = take_stop_value();
+    PyObject *result = value;
+    if (tcoro_finish(self, value == NULL ? PYGEN_ERROR : PYGEN_RETURN, &result) == PYGEN_RETURN) {
+        stop_with(result);
+        Py_DECREF(result);
+    }
+    return NULL;
+}
+
+/* close(): as closing the Python path's wrapper, which records a GeneratorExit. */
+static PyObject *
+tcoro_close(TracedCoroutine *self, PyObject *unused)
+{
+    if (tcoro_check_idle(self) < 0) {
+        return NULL;
+    }
+    int state = self->state;
+    self->state = CORO_DONE;
+    Py_CLEAR(self->args);
+    Py_CLEAR(self->kwargs);
+    Py_INCREF(self->inner);
+    PyObject *inner = self->inner;
+    self->running = 1;
+    PyObject *r = PyObject_CallMethodNoArgs(inner, s_close);
+    self->running = 0;
+    Py_DECREF(inner);
+    if (state != CORO_TRACED) {
+        return r;
+    }
+    PyObject *handle = self->handle;
+    self->handle = NULL;
+    if (r != NULL) {
+        Py_DECREF(r);
+        PyErr_SetNone(PyExc_GeneratorExit);
+    }
+    end_with_error(handle);
+    Py_DECREF(handle);
+    if (r != NULL && PyErr_ExceptionMatches(PyExc_GeneratorExit)) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    return NULL;
+}
+
+/* Dropped while suspended: closed, as a coroutine is (and its execution recorded as such). */
+static void
+tcoro_finalize(TracedCoroutine *self)
+{
+    if (self->state != CORO_TRACED || self->running) {
+        return;
+    }
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyObject *r = tcoro_close(self, NULL);
+    if (r == NULL) {
+        PyErr_WriteUnraisable((PyObject *)self);
+    }
+    Py_XDECREF(r);
+    PyErr_Restore(type, value, tb);
+}
+
+static int
+tcoro_traverse(TracedCoroutine *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->cs);
+    Py_VISIT(self->inner);
+    Py_VISIT(self->args);
+    Py_VISIT(self->kwargs);
+    Py_VISIT(self->handle);
+    return 0;
+}
+
+static int
+tcoro_clear(TracedCoroutine *self)
+{
+    Py_CLEAR(self->cs);
+    Py_CLEAR(self->inner);
+    Py_CLEAR(self->args);
+    Py_CLEAR(self->kwargs);
+    Py_CLEAR(self->handle);
+    return 0;
+}
+
+static void
+tcoro_dealloc(TracedCoroutine *self)
+{
+    if (PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0) {
+        return; /* resurrected */
+    }
+    PyObject_GC_UnTrack(self);
+    tcoro_clear(self);
+    PyObject_GC_Del(self);
+}
+
+static PyObject *
+tcoro_await(PyObject *self)
+{
+    return Py_NewRef(self);
+}
+
+/* Attributes it does not have come from the function's coroutine (cr_frame, __name__...). */
+static PyObject *
+tcoro_getattro(TracedCoroutine *self, PyObject *name)
+{
+    PyObject *value = PyObject_GenericGetAttr((PyObject *)self, name);
+    if (value != NULL || self->inner == NULL || !PyErr_ExceptionMatches(PyExc_AttributeError)) {
+        return value;
+    }
+    PyErr_Clear();
+    return PyObject_GetAttr(self->inner, name);
+}
+
+static PyObject *
+tcoro_repr(TracedCoroutine *self)
+{
+    PyObject *name = self->inner == NULL ? NULL : PyObject_GetAttrString(self->inner, "__qualname__");
+    if (name == NULL) {
+        PyErr_Clear();
+        name = Py_NewRef(Py_None);
+    }
+    PyObject *text = PyUnicode_FromFormat("<coroutine object %S at %p>", name, self);
+    Py_DECREF(name);
+    return text;
+}
+
+static PyObject *
+tcoro_class(PyObject *self, void *closure)
+{
+    return Py_NewRef((PyObject *)&PyCoro_Type);
+}
+
+static PyGetSetDef tcoro_getset[] = {
+    {"__class__", tcoro_class, NULL, "The type it stands in for (coroutine).", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMethodDef tcoro_methods[] = {
+    {"send", (PyCFunction)tcoro_send_method, METH_O, "send(value): resume it."},
+    {"throw", (PyCFunction)(void (*)(void))tcoro_throw, METH_FASTCALL,
+     "throw(exc): raise exc where it is suspended."},
+    {"close", (PyCFunction)tcoro_close, METH_NOARGS, "close(): raise GeneratorExit in it."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyAsyncMethods tcoro_as_async = {
+    .am_await = tcoro_await,
+    .am_send = (sendfunc)tcoro_send,
+};
+
+static PyTypeObject TracedCoroutineType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "execlog._speedups.TracedCoroutine",
+    .tp_basicsize = sizeof(TracedCoroutine),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "A call of a traced `async def`: its coroutine, recorded as one execution.",
+    .tp_traverse = (traverseproc)tcoro_traverse,
+    .tp_clear = (inquiry)tcoro_clear,
+    .tp_dealloc = (destructor)tcoro_dealloc,
+    .tp_finalize = (destructor)tcoro_finalize,
+    .tp_as_async = &tcoro_as_async,
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = (iternextfunc)tcoro_iternext,
+    .tp_getattro = (getattrofunc)tcoro_getattro,
+    .tp_repr = (reprfunc)tcoro_repr,
+    .tp_getset = tcoro_getset,
+    .tp_methods = tcoro_methods,
+};
+
 /* -- blocks: `with execution(name)` ----------------------------------------------------------- */
 
 /* new_block(name, kind, inputs, trigger_kind) -> ExecutionHandle, as ExecutionHandle.__init__
@@ -1280,7 +1871,7 @@ sp_new_block(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "new_block(name: str, kind: str, inputs, trigger_kind)");
         return NULL;
     }
-    PyObject *handle = handle_type->tp_new(handle_type, empty_tuple, NULL);
+    PyObject *handle = handle_type->tp_alloc(handle_type, 0); /* object.__new__ without its argument checks */
     if (handle == NULL) {
         return NULL;
     }
@@ -1699,7 +2290,8 @@ sp_install(PyObject *module, PyObject *args, PyObject *kwds)
         || slot_offsets(encoder_type, encoder_slots) < 0) {
         return NULL;
     }
-    if (handle_type->tp_new == NULL || handle_type->tp_new != PyBaseObject_Type.tp_new) {
+    if (handle_type->tp_new == NULL || handle_type->tp_new != PyBaseObject_Type.tp_new
+        || handle_type->tp_alloc == NULL || (handle_type->tp_flags & Py_TPFLAGS_IS_ABSTRACT)) {
         PyErr_SetString(PyExc_TypeError, "ExecutionHandle must not define __new__");
         return NULL;
     }
@@ -1773,7 +2365,8 @@ static struct PyModuleDef module_def = {
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
-    if (PyType_Ready(&CallSpecType) < 0) {
+    if (PyType_Ready(&CallSpecType) < 0 || PyType_Ready(&CoroutineFunctionType) < 0
+        || PyType_Ready(&TracedCoroutineType) < 0) {
         return NULL;
     }
     INTERN(s_append, "append");
@@ -1787,14 +2380,17 @@ PyInit__speedups(void)
     INTERN(s_manual, "manual");
     INTERN(s_child, "child");
     INTERN(s_success, "success");
+    INTERN(s_close, "close");
+    INTERN(s_throw, "throw");
     kw_final = PyTuple_Pack(1, s_final);
     empty_tuple = PyTuple_New(0);
+    empty_dict = PyDict_New();
     zero = PyLong_FromLong(0);
     null_value = PyFloat_FromDouble(Py_NAN);
     empty_str = PyUnicode_New(0, 0);
     one = PyLong_FromLong(1);
     two = PyLong_FromLong(2);
-    if (kw_final == NULL || empty_tuple == NULL || zero == NULL || null_value == NULL
+    if (kw_final == NULL || empty_tuple == NULL || empty_dict == NULL || zero == NULL || null_value == NULL
         || empty_str == NULL || one == NULL
         || two == NULL) {
         return NULL;
@@ -1804,13 +2400,13 @@ PyInit__speedups(void)
         return NULL;
     }
     /* Bumped whenever the Python side's expectations change: a stale build is not used. */
-    if (PyModule_AddIntConstant(module, "ABI", 2) < 0) {
+    if (PyModule_AddIntConstant(module, "ABI", 3) < 0) {
         Py_DECREF(module);
         return NULL;
     }
-    Py_INCREF(&CallSpecType);
-    if (PyModule_AddObject(module, "CallSpec", (PyObject *)&CallSpecType) < 0) {
-        Py_DECREF(&CallSpecType);
+    if (PyModule_AddObjectRef(module, "CallSpec", (PyObject *)&CallSpecType) < 0
+        || PyModule_AddObjectRef(module, "CoroutineFunction", (PyObject *)&CoroutineFunctionType) < 0
+        || PyModule_AddObjectRef(module, "TracedCoroutine", (PyObject *)&TracedCoroutineType) < 0) {
         Py_DECREF(module);
         return NULL;
     }
