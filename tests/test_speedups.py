@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import copy
 import dataclasses
 import enum
 import gc
@@ -25,6 +26,7 @@ import inspect
 import json
 import logging
 import os
+import pickle
 import re
 import signal
 import sqlite3
@@ -35,6 +37,7 @@ import threading
 import time
 import traceback
 import uuid
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -86,9 +89,9 @@ VOLATILE = frozenset(
 
 
 def uses_c(traced: Any) -> bool:
-    """Whether a decorated function calls into the C path (a C coroutine function, or a
-    closure holding a CallSpec)."""
-    if type(traced) is SPEEDUPS.CoroutineFunction:
+    """Whether a decorated function calls into the C path (a C TracedFunction, or a wrapper
+    whose closure holds a CallSpec)."""
+    if type(traced) is SPEEDUPS.TracedFunction:
         return True
     cells = getattr(traced, "__closure__", None) or ()
     return any(isinstance(cell.cell_contents, SPEEDUPS.CallSpec) for cell in cells)
@@ -310,6 +313,13 @@ class Login:
 
 THING = Thing()
 MODULE_LAMBDAS = (lambda x: x,)  # qualname "<lambda>": defined outside any class
+
+
+@execlog.traced_execution
+def MODULE_TRACED(a, b=2):  # noqa: N802 - named like the constant it is used as
+    return a + b
+
+
 BAD_REPR = BadRepr()
 CYCLE: list[Any] = [1]
 CYCLE.append(CYCLE)
@@ -494,6 +504,114 @@ class TestPathSelection:
             traced.__doc__,
         )
         assert inspect.signature(documented) == inspect.signature(traced)
+
+    def test_wrapper_stands_in_for_the_function(self, db: str) -> None:
+        """No Python frame, yet a function to inspect, pickle, copy, bind and weakly reference."""
+        traced = execlog.traced_execution(positional)
+        assert type(traced) is SPEEDUPS.TracedFunction
+        assert inspect.isfunction(traced)
+        assert not inspect.iscoroutinefunction(traced)
+        assert positional.__code__ is traced.__code__
+        assert positional.__globals__ is traced.__globals__
+        assert repr(traced).startswith("<function positional at 0x")
+        assert MODULE_TRACED is pickle.loads(pickle.dumps(MODULE_TRACED))
+        assert MODULE_TRACED is copy.deepcopy(MODULE_TRACED)
+        assert traced is weakref.ref(traced)()
+        traced.note = "set on the wrapper"
+        assert not hasattr(positional, "note")
+
+        class Holder:
+            method = traced  # assigned after decoration: binds like a function
+
+        holder = Holder()
+        assert positional(holder, 1, 2) == holder.method(1, 2)
+        found = rows(db)
+        assert ["positional"] == [row["name"] for row in found]
+
+    def test_execution_stands_in_for_the_python_function(self) -> None:
+        """execlog.execution makes plain blocks in C and looks like the documented function."""
+        python_execution = execlog.execution.__wrapped__
+        assert type(execlog.execution) is SPEEDUPS.TracedFunction
+        assert python_execution is execlog.execution._execlog_target
+        assert inspect.isfunction(execlog.execution)
+        assert inspect.signature(python_execution) == inspect.signature(execlog.execution)
+        assert python_execution.__doc__ == execlog.execution.__doc__
+        assert "execution" == execlog.execution.__name__
+        assert execlog.execution is pickle.loads(pickle.dumps(execlog.execution))
+
+    @pytest.mark.parametrize(
+        ("args", "kwargs", "in_c"),
+        [
+            (("b",), {}, True),
+            (("b",), {"kind": "stage", "inputs": {"n": 1}, "trigger_kind": "retry"}, True),
+            (("b",), {"inputs": None, "kind": "k"}, True),
+            (("b",), {"kind": "stage"}, True),
+            (("b",), {"tags": {"t": 1}}, False),
+            (("b",), {"run_id": "r"}, False),
+            ((), {"name": "b"}, True),  # through the Python function, which uses new_block
+            (("b",), {"kind": Label("k")}, False),
+            ((Label("b"),), {}, False),
+        ],
+        ids=[
+            "name",
+            "kind-inputs-trigger",
+            "keyword-order",
+            "kind",
+            "tags",
+            "run-id",
+            "name-by-keyword",
+            "str-subclass-kind",
+            "str-subclass-name",
+        ],
+    )
+    def test_execution_calls_in_c_or_python(
+        self,
+        db: str,
+        monkeypatch: pytest.MonkeyPatch,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        in_c: bool,
+    ) -> None:
+        """Plain blocks skip ExecutionHandle.__init__ (made in C); anything else goes through
+        the Python function. Either way the block records the same."""
+        inits = [0]
+        original = ExecutionHandle.__init__
+
+        def counting_init(self: ExecutionHandle, *a: Any, **k: Any) -> None:
+            inits[0] += 1
+            original(self, *a, **k)
+
+        monkeypatch.setattr(ExecutionHandle, "__init__", counting_init)
+        with execlog.execution(*args, **kwargs) as handle:
+            assert handle is execlog.current_execution()
+        assert (0 if in_c else 1) == inits[0]
+        (row,) = rows(db)
+        assert "b" == row["name"]
+        assert kwargs.get("kind", "block") == row["kind"]
+        assert "success" == row["status"]
+
+    def test_execution_with_a_keyword_not_interned(self, db: str) -> None:
+        """A keyword name built at run time (not the interned string) still means that keyword."""
+        key = b"kind".decode()  # a new str, not the interned "kind"
+        assert key == "kind"
+        with execlog.execution("b", **{key: "dynamic"}):
+            pass
+        assert ["dynamic"] == [row["kind"] for row in rows(db)]
+
+    @pytest.mark.parametrize(
+        ("args", "kwargs"),
+        [((), {}), (("a", "b"), {}), (("a",), {"bogus": 1}), ((1,), {})],
+        ids=["no-name", "two-positional", "unknown-keyword", "int-name"],
+    )
+    def test_execution_errors_are_the_python_functions(
+        self, monkeypatch: pytest.MonkeyPatch, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        """A call execution() cannot take fails as the Python function fails."""
+        python_execution = execlog.execution.__wrapped__
+        expected = outcome(python_execution, args, kwargs)
+        assert expected == outcome(execlog.execution, args, kwargs)
+        with pure_python(monkeypatch):
+            assert expected == outcome(execlog.execution, args, kwargs)
 
 
 # -- 1. equivalence -------------------------------------------------------------------------
@@ -1730,12 +1848,11 @@ _REPORT_PATHS = """
 
     assert [3, 3] == [add(1), add(1)]
     assert execlog.flush(timeout=10)
-    cells = [type(cell.cell_contents).__name__ for cell in add.__closure__ or ()]
     print(json.dumps({
         "speedups": _native.SPEEDUPS is not None,
         "ready": _decorator._SPEEDUPS_READY,
         "c_ids": _ids.new_id is not _ids._new_id_py,
-        "c_wrapper": "CallSpec" in cells,
+        "c_wrapper": type(add).__name__ == "TracedFunction",
     }))
 """
 
@@ -1991,11 +2108,8 @@ class TestReviewedHazards:
         def f(a: int) -> int:
             return a
 
-        spec = next(
-            c.cell_contents
-            for c in f.__closure__ or ()
-            if type(c.cell_contents).__name__ == "CallSpec"
-        )
+        spec = f._execlog_target
+        assert type(spec).__name__ == "CallSpec"
         with pytest.raises(TypeError):
             spec.__init__(f, spec, (), (), print, print)
 

@@ -1,6 +1,6 @@
 """A traced ``async def`` on the C path: the coroutine protocol, against the Python path.
 
-On the C path a traced ``async def`` is an ``execlog._speedups.CoroutineFunction`` and a call
+On the C path a traced ``async def`` is an ``execlog._speedups.TracedFunction`` and a call
 returns a ``TracedCoroutine`` that delegates to the function's own coroutine; on the Python
 path it is an ``async def`` wrapper. Each scenario here drives both the same way (``send``,
 ``throw``, ``close``, garbage collection, ``await``) and compares what the program sees (values,
@@ -247,7 +247,7 @@ class TestProtocolMatchesThePythonPath:
     ) -> None:
         """Driven alike, both paths give the same values, exceptions, warnings and rows."""
         c_traced, py_traced = decorate_both(monkeypatch, scenario.func)
-        assert type(c_traced) is SPEEDUPS.CoroutineFunction
+        assert type(c_traced) is SPEEDUPS.TracedFunction
         warm_up(c_traced)
         warm_up(py_traced)
         seen = {row["execution_id"] for row in rows(db)}

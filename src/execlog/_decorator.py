@@ -730,6 +730,10 @@ def _install_speedups() -> bool:
     global _BLOCK_METHODS  # noqa: PLW0603 - set once, at import
     _BLOCK_METHODS = SPEEDUPS.block_methods(*_PY_BLOCK_METHODS)
     collections.abc.Coroutine.register(SPEEDUPS.TracedCoroutine)
+    # execution() itself: plain blocks are made in C, without the Python function's frame
+    _execution.execution = functools.update_wrapper(
+        SPEEDUPS.TracedFunction("blocks", _execution.execution), _execution.execution
+    )
     return True
 
 
@@ -745,6 +749,8 @@ def _native_blocks(on: bool) -> None:
     setattr(ExecutionHandle, "__enter__", enter)  # noqa: B010 - methods replaced at runtime
     setattr(ExecutionHandle, "__exit__", exit_)  # noqa: B010
     _execution._new_block = SPEEDUPS.new_block if native and SPEEDUPS is not None else None
+    if SPEEDUPS is not None:
+        SPEEDUPS.native_blocks(native)
 
 
 _SPEEDUPS_READY = _install_speedups()
@@ -782,34 +788,31 @@ def _call_spec(
 
 
 def _native_plain(func: Any, spec: _Spec) -> Callable[..., Any]:
-    fallback = _fast_plain(func, spec)
-    call_spec = _call_spec(func, spec, fallback)
-    if call_spec is None or SPEEDUPS is None:
-        return fallback
-    call = SPEEDUPS.call
-
-    @functools.wraps(func)
-    def traced(*args: Any, **kwargs: Any) -> Any:
-        return call(call_spec, args, kwargs)
-
-    return traced
+    return _native_function("plain", func, spec, _fast_plain(func, spec))
 
 
 def _native_coroutine(func: Any, spec: _Spec) -> Callable[..., Any]:
-    """A traced ``async def`` whose calls begin and end in C, without a wrapper coroutine.
+    return _native_function("coroutine", func, spec, _fast_coroutine(func, spec))
 
-    The ``CoroutineFunction`` stands in for ``func`` as a ``functools.wraps`` wrapper does
-    (name, docstring, ``__wrapped__``, and the rest read through from ``func``); calls return a
-    ``TracedCoroutine`` awaitable as a coroutine is, and registered as one with
-    ``collections.abc.Coroutine``.
+
+def _native_function(
+    kind: str, func: Any, spec: _Spec, fallback: Callable[..., Any]
+) -> Callable[..., Any]:
+    """A traced plain function or ``async def`` whose calls begin and end in C.
+
+    The C ``TracedFunction`` stands in for ``func`` as a ``functools.wraps`` wrapper does (name,
+    docstring, ``__wrapped__``; the rest is read through from ``func``) without a Python frame
+    per call. An ``async def``'s calls return a ``TracedCoroutine``, awaitable as a coroutine is
+    and registered as one with ``collections.abc.Coroutine``. ``fallback`` is the pure-Python
+    wrapper, used where the C path does not apply.
     """
-    fallback = _fast_coroutine(func, spec)
     call_spec = _call_spec(func, spec, fallback)
     if call_spec is None or SPEEDUPS is None:
         return fallback
-    traced = SPEEDUPS.CoroutineFunction(call_spec)
-    functools.update_wrapper(traced, func)
-    return traced  # type: ignore[no-any-return]
+    traced: Callable[..., Any] = functools.update_wrapper(
+        SPEEDUPS.TracedFunction(kind, call_spec), func
+    )
+    return traced
 
 
 def _unwrap_kind(func: Any) -> Any:

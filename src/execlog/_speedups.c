@@ -69,6 +69,7 @@ static PyObject *py_report;      /* _decorator._report_internal(exc) */
 /* interned strings and constants */
 static PyObject *s_append, *s_encode, *s_may_contain, *s_is_set, *s_set, *s_enqueue,
     *s_running_written, *s_final, *s_manual, *s_child, *s_success, *s_close, *s_throw,
+    *s_block, *s_kind, *s_inputs, *s_trigger_kind,
     *kw_final, *empty_tuple, *empty_dict, *zero, *one, *two, *empty_str, *null_value;
 
 /* -- ids (UUIDv7, same layout as _ids.py) ------------------------------------------------------ */
@@ -1169,15 +1170,10 @@ check_call_args(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t expected)
     return 0;
 }
 
-/* call(spec, args, kwargs): one traced call of a plain function. */
+/* One traced call of a plain function (args a tuple, kwargs a dict). */
 static PyObject *
-sp_call(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
+traced_call(CallSpec *cs, PyObject *args, PyObject *kwargs)
 {
-    if (check_call_args(argv, nargs, 3) < 0) {
-        return NULL;
-    }
-    CallSpec *cs = (CallSpec *)argv[0];
-    PyObject *args = argv[1], *kwargs = argv[2];
     PyObject *enabled = SLOT(recorder, R_enabled);
     if (enabled == Py_False) {
         return PyObject_Call(cs->func, args, kwargs);
@@ -1203,6 +1199,16 @@ sp_call(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
         return NULL;
     }
     return result;
+}
+
+/* call(spec, args, kwargs): one traced call of a plain function. */
+static PyObject *
+sp_call(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
+{
+    if (check_call_args(argv, nargs, 3) < 0) {
+        return NULL;
+    }
+    return traced_call((CallSpec *)argv[0], argv[1], argv[2]);
 }
 
 /* begin() for Python callers: the handle, None for the Python path, or NULL with an exception
@@ -1272,24 +1278,17 @@ sp_complete(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
 /* -- async def: a traced coroutine function and the awaitable it returns -------------------- */
 
 /*
- * A traced `async def` is a CoroutineFunction. Calling it calls the function, which creates the
+ * A traced `async def` is a TracedFunction (below). Calling it calls the function, which creates the
  * function's own coroutine (so a call with bad arguments, and a coroutine never awaited, behave
  * as they do without execlog), and returns a TracedCoroutine that delegates to that coroutine.
  * The execution begins when the TracedCoroutine is first resumed, in the context of whoever
  * runs it, and ends when the function's coroutine returns or raises: what the `async def`
  * wrapper of the Python path does, without a wrapper coroutine and its frame per call.
  *
- * Both are proxies in the way wrapt's are: attributes they do not have come from the function
- * (or its coroutine), and `__class__` says function (or coroutine), so `inspect` and
- * `asyncio` see what they would see without execlog.
+ * The TracedCoroutine is a proxy in the way wrapt's are: attributes it does not have come from
+ * the function's coroutine, and `__class__` says coroutine, so `inspect` and `asyncio` see what
+ * they would see without execlog.
  */
-
-typedef struct {
-    PyObject_HEAD
-    CallSpec *cs;
-    PyObject *dict;     /* __name__, __doc__, __wrapped__... (functools.update_wrapper) */
-    PyObject *weaklist;
-} CoroutineFunction;
 
 enum { CORO_NEW, CORO_TRACED, CORO_PLAIN, CORO_DONE };
 
@@ -1305,7 +1304,7 @@ typedef struct {
     int running;       /* inside a call into Python: a reentrant resume is an error */
 } TracedCoroutine;
 
-static PyTypeObject CoroutineFunctionType, TracedCoroutineType;
+static PyTypeObject TracedCoroutineType;
 
 /* Close a coroutine that was created but never started (silent), keeping any exception set. */
 static void
@@ -1353,171 +1352,6 @@ take_stop_value(void)
     Py_XDECREF(tb);
     return result;
 }
-
-static PyObject *
-cofunc_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
-{
-    PyObject *cs;
-    if ((kwds != NULL && PyDict_GET_SIZE(kwds) != 0)
-        || !PyArg_ParseTuple(args, "O!:CoroutineFunction", &CallSpecType, &cs)) {
-        if (!PyErr_Occurred()) {
-            PyErr_SetString(PyExc_TypeError, "CoroutineFunction takes no keyword arguments");
-        }
-        return NULL;
-    }
-    if (!is_callspec(cs) || ((CallSpec *)cs)->python_bind) {
-        PyErr_SetString(PyExc_TypeError, "CoroutineFunction needs a plain function's CallSpec");
-        return NULL;
-    }
-    CoroutineFunction *self = (CoroutineFunction *)type->tp_alloc(type, 0);
-    if (self == NULL) {
-        return NULL;
-    }
-    self->cs = (CallSpec *)Py_NewRef(cs);
-    return (PyObject *)self;
-}
-
-static int
-cofunc_traverse(CoroutineFunction *self, visitproc visit, void *arg)
-{
-    Py_VISIT(self->cs);
-    Py_VISIT(self->dict);
-    return 0;
-}
-
-static int
-cofunc_clear(CoroutineFunction *self)
-{
-    Py_CLEAR(self->cs);
-    Py_CLEAR(self->dict);
-    return 0;
-}
-
-static void
-cofunc_dealloc(CoroutineFunction *self)
-{
-    PyObject_GC_UnTrack(self);
-    if (self->weaklist != NULL) {
-        PyObject_ClearWeakRefs((PyObject *)self);
-    }
-    cofunc_clear(self);
-    Py_TYPE(self)->tp_free((PyObject *)self);
-}
-
-/* Calling the traced function: the function's coroutine, wrapped. */
-static PyObject *
-cofunc_call(CoroutineFunction *self, PyObject *args, PyObject *kwargs)
-{
-    CallSpec *cs = self->cs;
-    if (cs == NULL) {
-        PyErr_SetString(PyExc_TypeError, "CoroutineFunction was cleared");
-        return NULL;
-    }
-    PyObject *inner = PyObject_Call(cs->func, args, kwargs);
-    if (inner == NULL) {
-        /* Arguments the function does not take: the Python path raises that when awaited,
-         * and records it, as it does without the accelerator. */
-        if (!PyErr_ExceptionMatches(PyExc_Exception)) {
-            return NULL;
-        }
-        PyErr_Clear();
-        return PyObject_Call(cs->fallback, args, kwargs);
-    }
-    TracedCoroutine *co = PyObject_GC_New(TracedCoroutine, &TracedCoroutineType);
-    if (co == NULL) {
-        discard_coroutine(inner);
-        Py_DECREF(inner);
-        return NULL;
-    }
-    co->cs = (CallSpec *)Py_NewRef(cs);
-    co->inner = inner;
-    co->args = Py_NewRef(args);
-    co->kwargs = kwargs == NULL || PyDict_GET_SIZE(kwargs) == 0 ? NULL : Py_NewRef(kwargs);
-    co->handle = NULL;
-    co->started = co->t0 = 0;
-    co->state = CORO_NEW;
-    co->running = 0;
-    PyObject_GC_Track(co);
-    return (PyObject *)co;
-}
-
-/* As a function is: bound to an instance when looked up through one. */
-static PyObject *
-cofunc_descr_get(PyObject *self, PyObject *obj, PyObject *type)
-{
-    if (obj == NULL || obj == Py_None) {
-        return Py_NewRef(self);
-    }
-    return PyMethod_New(self, obj);
-}
-
-/* Attributes it does not have come from the function (__code__, __defaults__, __globals__...). */
-static PyObject *
-cofunc_getattro(CoroutineFunction *self, PyObject *name)
-{
-    PyObject *value = PyObject_GenericGetAttr((PyObject *)self, name);
-    if (value != NULL || self->cs == NULL || !PyErr_ExceptionMatches(PyExc_AttributeError)) {
-        return value;
-    }
-    PyErr_Clear();
-    return PyObject_GetAttr(self->cs->func, name);
-}
-
-static PyObject *
-cofunc_repr(CoroutineFunction *self)
-{
-    PyObject *name = PyObject_GetAttrString((PyObject *)self, "__qualname__");
-    if (name == NULL) {
-        return NULL;
-    }
-    PyObject *text = PyUnicode_FromFormat("<function %S at %p>", name, self);
-    Py_DECREF(name);
-    return text;
-}
-
-static PyObject *
-cofunc_class(PyObject *self, void *closure)
-{
-    return Py_NewRef((PyObject *)&PyFunction_Type);
-}
-
-/* Pickled as a function is: by its qualified name. */
-static PyObject *
-cofunc_reduce(PyObject *self, PyObject *unused)
-{
-    return PyObject_GetAttrString(self, "__qualname__");
-}
-
-static PyGetSetDef cofunc_getset[] = {
-    {"__class__", cofunc_class, NULL, "The type it stands in for (function).", NULL},
-    {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, NULL, NULL},
-    {NULL, NULL, NULL, NULL, NULL},
-};
-
-static PyMethodDef cofunc_methods[] = {
-    {"__reduce__", (PyCFunction)cofunc_reduce, METH_NOARGS, NULL},
-    {NULL, NULL, 0, NULL},
-};
-
-static PyTypeObject CoroutineFunctionType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "execlog._speedups.CoroutineFunction",
-    .tp_basicsize = sizeof(CoroutineFunction),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "A traced `async def`: calls return a TracedCoroutine.",
-    .tp_traverse = (traverseproc)cofunc_traverse,
-    .tp_clear = (inquiry)cofunc_clear,
-    .tp_dealloc = (destructor)cofunc_dealloc,
-    .tp_call = (ternaryfunc)cofunc_call,
-    .tp_descr_get = cofunc_descr_get,
-    .tp_getattro = (getattrofunc)cofunc_getattro,
-    .tp_repr = (reprfunc)cofunc_repr,
-    .tp_getset = cofunc_getset,
-    .tp_methods = cofunc_methods,
-    .tp_dictoffset = offsetof(CoroutineFunction, dict),
-    .tp_weaklistoffset = offsetof(CoroutineFunction, weaklist),
-    .tp_new = cofunc_new,
-};
 
 /*
  * First resume: begin the execution (CORO_TRACED), or run untraced (CORO_PLAIN) when disabled
@@ -1860,6 +1694,38 @@ static PyTypeObject TracedCoroutineType = {
     .tp_methods = tcoro_methods,
 };
 
+/* A call of a traced `async def`: the function's coroutine, wrapped. */
+static PyObject *
+coroutine_call(CallSpec *cs, PyObject *args, PyObject *kwargs)
+{
+    PyObject *inner = PyObject_Call(cs->func, args, kwargs);
+    if (inner == NULL) {
+        /* Arguments the function does not take: the Python path raises that when awaited,
+         * and records it, as it does without the accelerator. */
+        if (!PyErr_ExceptionMatches(PyExc_Exception)) {
+            return NULL;
+        }
+        PyErr_Clear();
+        return PyObject_Call(cs->fallback, args, kwargs);
+    }
+    TracedCoroutine *co = PyObject_GC_New(TracedCoroutine, &TracedCoroutineType);
+    if (co == NULL) {
+        discard_coroutine(inner);
+        Py_DECREF(inner);
+        return NULL;
+    }
+    co->cs = (CallSpec *)Py_NewRef(cs);
+    co->inner = inner;
+    co->args = Py_NewRef(args);
+    co->kwargs = kwargs == NULL || PyDict_GET_SIZE(kwargs) == 0 ? NULL : Py_NewRef(kwargs);
+    co->handle = NULL;
+    co->started = co->t0 = 0;
+    co->state = CORO_NEW;
+    co->running = 0;
+    PyObject_GC_Track(co);
+    return (PyObject *)co;
+}
+
 /* -- blocks: `with execution(name)` ----------------------------------------------------------- */
 
 /* new_block(name, kind, inputs, trigger_kind) -> ExecutionHandle, as ExecutionHandle.__init__
@@ -2125,6 +1991,295 @@ sp_block_methods(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
     return result;
 }
 
+/* -- traced functions: what a decorated plain function, `async def` or execution() is ----- */
+
+/*
+ * A TracedFunction stands in for a function as a `functools.wraps` wrapper does, without a
+ * Python frame per call. Kinds:
+ *   plain      a traced plain function (target: its CallSpec): traced_call()
+ *   coroutine  a traced `async def` (target: its CallSpec): returns a TracedCoroutine
+ *   blocks     execution() (target: the Python function): a plain block is made here, any
+ *              other call goes to the Python function
+ * It is a proxy in the way wrapt's are: attributes it does not have come from the function
+ * (`__code__`, `__defaults__`, `__globals__`...), `__class__` says function, it binds to an
+ * instance as a function does, and it pickles by qualified name.
+ */
+
+enum { FN_PLAIN, FN_COROUTINE, FN_BLOCKS };
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *target;   /* CallSpec (plain, coroutine) or the Python function (blocks) */
+    PyObject *wrapped;  /* the function it stands in for */
+    PyObject *dict;     /* __name__, __doc__, __wrapped__... (functools.update_wrapper) */
+    PyObject *weaklist;
+    int kind;
+} TracedFunction;
+
+/* Whether execution() makes plain blocks in C (_decorator._native_blocks). */
+static int native_blocks = 0;
+
+/* A vectorcall's arguments as the (tuple, dict) a traced call takes: new references. */
+static int
+args_and_kwargs(PyObject *const *args, size_t nargsf, PyObject *kwnames, PyObject **tuple,
+                PyObject **dict)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    *tuple = PyTuple_New(nargs);
+    *dict = NULL;
+    if (*tuple == NULL) {
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        PyTuple_SET_ITEM(*tuple, i, Py_NewRef(args[i]));
+    }
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    *dict = nkw == 0 ? Py_NewRef(empty_dict) : PyDict_New();
+    if (*dict == NULL) {
+        Py_CLEAR(*tuple);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        if (PyDict_SetItem(*dict, PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) < 0) {
+            Py_CLEAR(*tuple);
+            Py_CLEAR(*dict);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static PyObject *
+tfunc_plain(TracedFunction *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    PyObject *tuple, *dict;
+    if (args_and_kwargs(args, nargsf, kwnames, &tuple, &dict) < 0) {
+        return NULL;
+    }
+    PyObject *result = traced_call((CallSpec *)self->target, tuple, dict);
+    Py_DECREF(tuple);
+    Py_DECREF(dict);
+    return result;
+}
+
+static PyObject *
+tfunc_coroutine(TracedFunction *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    PyObject *tuple, *dict;
+    if (args_and_kwargs(args, nargsf, kwnames, &tuple, &dict) < 0) {
+        return NULL;
+    }
+    PyObject *result = coroutine_call((CallSpec *)self->target, tuple, dict);
+    Py_DECREF(tuple);
+    Py_DECREF(dict);
+    return result;
+}
+
+/* execution(name, kind=..., inputs=..., trigger_kind=...) with nothing else: made here, as
+ * _execution.execution makes it through new_block; anything else goes to that function. */
+static PyObject *
+tfunc_blocks(TracedFunction *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (!native_blocks || nargs != 1 || !PyUnicode_CheckExact(args[0])) {
+        return PyObject_Vectorcall(self->target, args, nargsf, kwnames);
+    }
+    PyObject *block[4] = {args[0], s_block, Py_None, Py_None};
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, i);
+        int at = key == s_kind ? 1 : key == s_inputs ? 2 : key == s_trigger_kind ? 3 : 0;
+        if (at == 0 || (at == 1 && !PyUnicode_CheckExact(args[1 + i]))) {
+            return PyObject_Vectorcall(self->target, args, nargsf, kwnames);
+        }
+        block[at] = args[1 + i];
+    }
+    return sp_new_block(NULL, block, 4);
+}
+
+static PyObject *
+tfunc_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    const char *kind_name;
+    PyObject *target;
+    if ((kwds != NULL && PyDict_GET_SIZE(kwds) != 0)
+        || !PyArg_ParseTuple(args, "sO:TracedFunction", &kind_name, &target)) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError, "TracedFunction takes no keyword arguments");
+        }
+        return NULL;
+    }
+    int kind = strcmp(kind_name, "plain") == 0       ? FN_PLAIN
+               : strcmp(kind_name, "coroutine") == 0 ? FN_COROUTINE
+               : strcmp(kind_name, "blocks") == 0    ? FN_BLOCKS
+                                                     : -1;
+    PyObject *wrapped = target;
+    if (kind == FN_BLOCKS) {
+        if (!PyCallable_Check(target)) {
+            PyErr_SetString(PyExc_TypeError, "TracedFunction('blocks', f) needs a callable");
+            return NULL;
+        }
+    }
+    else if (kind < 0 || !is_callspec(target) || ((CallSpec *)target)->python_bind) {
+        PyErr_SetString(PyExc_TypeError,
+                        "TracedFunction(kind, target): kind 'plain' or 'coroutine' with a plain "
+                        "function's CallSpec, or 'blocks' with a callable");
+        return NULL;
+    }
+    else {
+        wrapped = ((CallSpec *)target)->func;
+    }
+    TracedFunction *self = (TracedFunction *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->kind = kind;
+    self->vectorcall = (vectorcallfunc)(kind == FN_PLAIN       ? tfunc_plain
+                                        : kind == FN_COROUTINE ? tfunc_coroutine
+                                                               : tfunc_blocks);
+    self->target = Py_NewRef(target);
+    self->wrapped = Py_NewRef(wrapped);
+    return (PyObject *)self;
+}
+
+static int
+tfunc_traverse(TracedFunction *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->target);
+    Py_VISIT(self->wrapped);
+    Py_VISIT(self->dict);
+    return 0;
+}
+
+static int
+tfunc_clear(TracedFunction *self)
+{
+    Py_CLEAR(self->target);
+    Py_CLEAR(self->wrapped);
+    Py_CLEAR(self->dict);
+    return 0;
+}
+
+static void
+tfunc_dealloc(TracedFunction *self)
+{
+    PyObject_GC_UnTrack(self);
+    if (self->weaklist != NULL) {
+        PyObject_ClearWeakRefs((PyObject *)self);
+    }
+    tfunc_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+tfunc_call(TracedFunction *self, PyObject *args, PyObject *kwargs)
+{
+    if (self->target == NULL) {
+        PyErr_SetString(PyExc_TypeError, "TracedFunction was cleared");
+        return NULL;
+    }
+    return PyVectorcall_Call((PyObject *)self, args, kwargs);
+}
+
+/* As a function is: bound to an instance when looked up through one. */
+static PyObject *
+tfunc_descr_get(PyObject *self, PyObject *obj, PyObject *type)
+{
+    if (obj == NULL || obj == Py_None) {
+        return Py_NewRef(self);
+    }
+    return PyMethod_New(self, obj);
+}
+
+/* Attributes it does not have come from the function it stands in for. */
+static PyObject *
+tfunc_getattro(TracedFunction *self, PyObject *name)
+{
+    PyObject *value = PyObject_GenericGetAttr((PyObject *)self, name);
+    if (value != NULL || self->wrapped == NULL || !PyErr_ExceptionMatches(PyExc_AttributeError)) {
+        return value;
+    }
+    PyErr_Clear();
+    return PyObject_GetAttr(self->wrapped, name);
+}
+
+static PyObject *
+tfunc_repr(TracedFunction *self)
+{
+    PyObject *name = PyObject_GetAttrString((PyObject *)self, "__qualname__");
+    if (name == NULL) {
+        return NULL;
+    }
+    PyObject *text = PyUnicode_FromFormat("<function %S at %p>", name, self);
+    Py_DECREF(name);
+    return text;
+}
+
+static PyObject *
+tfunc_class(PyObject *self, void *closure)
+{
+    return Py_NewRef((PyObject *)&PyFunction_Type);
+}
+
+/* Pickled as a function is: by its qualified name. */
+static PyObject *
+tfunc_reduce(PyObject *self, PyObject *unused)
+{
+    return PyObject_GetAttrString(self, "__qualname__");
+}
+
+static PyGetSetDef tfunc_getset[] = {
+    {"__class__", tfunc_class, NULL, "The type it stands in for (function).", NULL},
+    {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMemberDef tfunc_members[] = {
+    {"_execlog_target", T_OBJECT, offsetof(TracedFunction, target), READONLY,
+     "The CallSpec (or, for execution(), the Python function) it calls."},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyMethodDef tfunc_methods[] = {
+    {"__reduce__", (PyCFunction)tfunc_reduce, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject TracedFunctionType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "execlog._speedups.TracedFunction",
+    .tp_basicsize = sizeof(TracedFunction),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "A traced function, coroutine function or execution(), without a wrapper frame.",
+    .tp_vectorcall_offset = offsetof(TracedFunction, vectorcall),
+    .tp_traverse = (traverseproc)tfunc_traverse,
+    .tp_clear = (inquiry)tfunc_clear,
+    .tp_dealloc = (destructor)tfunc_dealloc,
+    .tp_call = (ternaryfunc)tfunc_call,
+    .tp_descr_get = tfunc_descr_get,
+    .tp_getattro = (getattrofunc)tfunc_getattro,
+    .tp_repr = (reprfunc)tfunc_repr,
+    .tp_getset = tfunc_getset,
+    .tp_members = tfunc_members,
+    .tp_methods = tfunc_methods,
+    .tp_dictoffset = offsetof(TracedFunction, dict),
+    .tp_weaklistoffset = offsetof(TracedFunction, weaklist),
+    .tp_new = tfunc_new,
+};
+
+/* native_blocks(on): whether execution() makes plain blocks in C. */
+static PyObject *
+sp_native_blocks(PyObject *module, PyObject *on)
+{
+    int value = PyObject_IsTrue(on);
+    if (value < 0) {
+        return NULL;
+    }
+    native_blocks = value && installed && py_enter != NULL;
+    return PyBool_FromLong(native_blocks);
+}
+
 static PyObject *
 sp_new_id(PyObject *module, PyObject *arg)
 {
@@ -2331,6 +2486,8 @@ static PyMethodDef methods[] = {
      "ExecutionHandle.__enter__ (bound through block_methods)."},
     {"exit", (PyCFunction)(void (*)(void))sp_exit, METH_FASTCALL,
      "ExecutionHandle.__exit__ (bound through block_methods)."},
+    {"native_blocks", (PyCFunction)sp_native_blocks, METH_O,
+     "native_blocks(on) -> bool: whether execution() makes plain blocks in C."},
     {"block_methods", (PyCFunction)(void (*)(void))sp_block_methods, METH_FASTCALL,
      "block_methods(enter, exit) -> (__enter__, __exit__) falling back to the given ones."},
     {"new_block", (PyCFunction)(void (*)(void))sp_new_block, METH_FASTCALL,
@@ -2365,7 +2522,7 @@ static struct PyModuleDef module_def = {
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
-    if (PyType_Ready(&CallSpecType) < 0 || PyType_Ready(&CoroutineFunctionType) < 0
+    if (PyType_Ready(&CallSpecType) < 0 || PyType_Ready(&TracedFunctionType) < 0
         || PyType_Ready(&TracedCoroutineType) < 0) {
         return NULL;
     }
@@ -2382,6 +2539,10 @@ PyInit__speedups(void)
     INTERN(s_success, "success");
     INTERN(s_close, "close");
     INTERN(s_throw, "throw");
+    INTERN(s_block, "block");
+    INTERN(s_kind, "kind");
+    INTERN(s_inputs, "inputs");
+    INTERN(s_trigger_kind, "trigger_kind");
     kw_final = PyTuple_Pack(1, s_final);
     empty_tuple = PyTuple_New(0);
     empty_dict = PyDict_New();
@@ -2400,12 +2561,12 @@ PyInit__speedups(void)
         return NULL;
     }
     /* Bumped whenever the Python side's expectations change: a stale build is not used. */
-    if (PyModule_AddIntConstant(module, "ABI", 3) < 0) {
+    if (PyModule_AddIntConstant(module, "ABI", 4) < 0) {
         Py_DECREF(module);
         return NULL;
     }
     if (PyModule_AddObjectRef(module, "CallSpec", (PyObject *)&CallSpecType) < 0
-        || PyModule_AddObjectRef(module, "CoroutineFunction", (PyObject *)&CoroutineFunctionType) < 0
+        || PyModule_AddObjectRef(module, "TracedFunction", (PyObject *)&TracedFunctionType) < 0
         || PyModule_AddObjectRef(module, "TracedCoroutine", (PyObject *)&TracedCoroutineType) < 0) {
         Py_DECREF(module);
         return NULL;
