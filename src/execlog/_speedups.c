@@ -711,6 +711,57 @@ quick_args_json(CallSpec *cs, PyObject *instance, PyObject *args, PyObject *kwar
 }
 
 /*
+ * Whether os.environ holds EXECLOG_PARENT_ID or EXECLOG_CORRELATION_ID (looked up in its dict,
+ * env_data): two look-ups, remembered until that dict changes, which a dict watcher reports on
+ * 3.12+ and the dict's version tag shows before. 1 also when it cannot tell (the Python path
+ * then decides).
+ */
+static int env_lineage = -1; /* -1: not known */
+#if PY_VERSION_HEX >= 0x030C0000
+static int env_watcher = -1;
+
+static int
+env_changed(PyDict_WatchEvent event, PyObject *dict, PyObject *key, PyObject *new_value)
+{
+    env_lineage = -1;
+    return 0;
+}
+#else
+static uint64_t env_version = 0;
+#endif
+
+static int
+env_may_hold_lineage(void)
+{
+    if (env_data == NULL) {
+        return 1;
+    }
+#if PY_VERSION_HEX >= 0x030C0000
+    int cacheable = env_watcher >= 0;
+#else
+    int cacheable = 1;
+    if (((PyDictObject *)env_data)->ma_version_tag != env_version) {
+        env_lineage = -1;
+    }
+#endif
+    if (cacheable && env_lineage >= 0) {
+        return env_lineage;
+    }
+    /* bytes keys: the look-ups run no Python code, so nothing changes the dict meanwhile */
+    int parent = PyDict_Contains(env_data, env_parent);
+    int correlation = parent == 0 ? PyDict_Contains(env_data, env_correlation) : 0;
+    if (parent < 0 || correlation < 0) {
+        PyErr_Clear();
+        return 1;
+    }
+#if PY_VERSION_HEX < 0x030C0000
+    env_version = ((PyDictObject *)env_data)->ma_version_tag;
+#endif
+    env_lineage = parent || correlation;
+    return env_lineage;
+}
+
+/*
  * The lineage a new execution takes from `outer`, the current one: its id, correlation and run
  * id as strong references (None, NULL, None for a root). 0: take the Python path (the current
  * value is not one of ours, or a root's lineage comes from the environment).
@@ -719,8 +770,7 @@ static int
 outer_lineage(PyObject *outer, PyObject **parent_id, PyObject **correlation, PyObject **run_id)
 {
     if (outer == NULL || outer == Py_None) {
-        if (env_data == NULL || PyDict_Contains(env_data, env_parent) != 0
-            || PyDict_Contains(env_data, env_correlation) != 0) {
+        if (env_may_hold_lineage()) {
             return 0;
         }
         *parent_id = Py_NewRef(Py_None);
@@ -2461,12 +2511,22 @@ sp_install(PyObject *module, PyObject *args, PyObject *kwds)
     }
     else {
         take(o_env_data, &env_data);
+#if PY_VERSION_HEX >= 0x030C0000
+        if (env_watcher < 0) {
+            env_watcher = PyDict_AddWatcher(env_changed);
+        }
+        if (env_watcher >= 0 && PyDict_Watch(env_watcher, env_data) < 0) {
+            env_watcher = -1; /* not cached then: looked up on every root */
+        }
+        PyErr_Clear();
+#endif
     }
     take(PyTuple_GET_ITEM(o_env_keys, 0), &env_parent);
     take(PyTuple_GET_ITEM(o_env_keys, 1), &env_correlation);
     take(o_complete, &py_complete);
     take(o_end, &py_end);
     take(o_report, &py_report);
+    env_lineage = -1;
     installed = 1;
     Py_RETURN_NONE;
 #endif
