@@ -119,40 +119,40 @@ ROOT_SIBLINGS = (
 ANCESTORS = f"""
 WITH RECURSIVE up(rid, parent, level, seen) AS (
     SELECT rowid, parent_execution_id, 0, char(31) || execution_id || char(31)
-    FROM executions WHERE execution_id = ?1
+    FROM executions WHERE execution_id = ?
     UNION ALL
     SELECT e.rowid, e.parent_execution_id, up.level + 1, up.seen || e.execution_id || char(31)
     FROM up JOIN executions AS e ON e.execution_id = up.parent
-    WHERE up.level < ?2 AND instr(up.seen, char(31) || e.execution_id || char(31)) = 0
+    WHERE up.level < ? AND instr(up.seen, char(31) || e.execution_id || char(31)) = 0
 )
 SELECT {_E_COLUMNS} FROM up JOIN executions AS e ON e.rowid = up.rid
 WHERE up.level > 0 ORDER BY up.level DESC
 """  # noqa: S608 - constant
 #: Down the tree at most ``depth`` levels, level by level, each level by start time (params:
-#: id, depth). Execution ids are unique and each row has one parent, so the only execution a
+#: id, depth, id). Execution ids are unique and each row has one parent, so the only execution a
 #: walk down can reach twice is the one it started from (when its parent chain loops back to
 #: it); leaving that one out makes the walk visit each descendant once and always end.
 DESCENDANTS = f"""
 WITH RECURSIVE down(rid, id, level) AS (
-    SELECT rowid, execution_id, 0 FROM executions WHERE execution_id = ?1
+    SELECT rowid, execution_id, 0 FROM executions WHERE execution_id = ?
     UNION ALL
     SELECT e.rowid, e.execution_id, down.level + 1
     FROM down JOIN executions AS e ON e.parent_execution_id = down.id
-    WHERE down.level < ?2 AND e.execution_id <> ?1
+    WHERE down.level < ? AND e.execution_id <> ?
 )
 SELECT {_E_COLUMNS} FROM down JOIN executions AS e ON e.rowid = down.rid
 WHERE down.level > 0 ORDER BY down.level, e.started_at, e.execution_id
 """  # noqa: S608 - constant
-#: An execution and all its descendants, however deep (param: id); cycle-safe as above.
+#: An execution and all its descendants, however deep (params: id, id); cycle-safe as above.
 #: (The statement starts with DELETE, not WITH, so that ``cursor.rowcount`` counts it.)
 DELETE_TREE = """
 DELETE FROM executions WHERE rowid IN (
     WITH RECURSIVE down(rid, id) AS (
-        SELECT rowid, execution_id FROM executions WHERE execution_id = ?1
+        SELECT rowid, execution_id FROM executions WHERE execution_id = ?
         UNION ALL
         SELECT e.rowid, e.execution_id
         FROM down JOIN executions AS e ON e.parent_execution_id = down.id
-        WHERE e.execution_id <> ?1
+        WHERE e.execution_id <> ?
     )
     SELECT rid FROM down
 )
@@ -656,7 +656,9 @@ class SQLiteBackend:
                 return None
             row = tuple(row)
             ancestors = [tuple(r) for r in conn.execute(ANCESTORS, (execution_id, depth))]
-            descendants = [tuple(r) for r in conn.execute(DESCENDANTS, (execution_id, depth))]
+            descendants = [
+                tuple(r) for r in conn.execute(DESCENDANTS, (execution_id, depth, execution_id))
+            ]
             parent = row[_PARENT]
             if parent is None:
                 cur = conn.execute(ROOT_SIBLINGS, (row[_CORRELATION], execution_id))
@@ -686,7 +688,7 @@ class SQLiteBackend:
 
         def run() -> int:
             with self.atomic() as conn:
-                return int(conn.execute(DELETE_TREE, (execution_id,)).rowcount)
+                return int(conn.execute(DELETE_TREE, (execution_id, execution_id)).rowcount)
 
         return self._removing(run)
 
