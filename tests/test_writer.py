@@ -194,6 +194,25 @@ def cleanup():
 atexit.register(cleanup)
 """
 
+_NO_THREADS_AT_EXIT = """
+import atexit, sys, threading, execlog
+execlog.configure(db=sys.argv[1])
+
+@execlog.traced_execution
+def cleanup(n):
+    return n
+
+def refuse(self):
+    raise RuntimeError("can't create new thread at interpreter shutdown")  # as 3.12+ does
+
+def at_exit():
+    threading.Thread.start = refuse
+    for n in range(3):
+        cleanup(n)
+
+atexit.register(at_exit)
+"""
+
 _SYS_EXIT_INSIDE = """
 import sys, execlog
 execlog.configure(db=sys.argv[1])
@@ -263,6 +282,16 @@ class TestAtExit:
         _run_script(_RECORD_AT_EXIT, db)
         assert [("cleanup", "success")] == _raw(
             db, "SELECT name, status FROM executions WHERE name = 'cleanup'"
+        )
+
+    def test_exit_records_are_written_when_no_thread_can_start(self, tmp_path: Path) -> None:
+        """Records made at exit before any writer ran, where no thread can start any more
+        (Python 3.12+), are written by the final flush itself, without a warning."""
+        db = str(tmp_path / "exit.db")
+        proc = _run_script(_NO_THREADS_AT_EXIT, db)
+        assert "writer" not in proc.stderr
+        assert [(0,), (1,), (2,)] == _raw(
+            db, "SELECT json_extract(inputs, '$.n') AS n FROM executions ORDER BY n"
         )
 
     @pytest.mark.timeout(60)

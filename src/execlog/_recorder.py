@@ -281,8 +281,11 @@ class Recorder:
             )
             try:
                 writer.start()
-            except RuntimeError:  # interpreter shutting down: cannot start threads
-                report_once("execlog cannot start its writer thread (interpreter exiting)")
+            except RuntimeError as exc:
+                # At interpreter exit (an atexit handler of the program recording): Python
+                # 3.12+ starts no more threads; the final flush then writes on its own thread.
+                if "shutdown" not in str(exc):
+                    report_once("execlog cannot start its writer thread (%s)", exc)
                 return
             self.writer = writer
             self._register_multiprocessing_exit()
@@ -300,7 +303,13 @@ class Recorder:
         try:
             self.exiting = True
             self.channel.set_capacity(0)  # producers take the slow path, which now only counts
+            had_writer = self.writer is not None
             self.shutdown()
+            if not had_writer and (self.channel.queue or self.channel.live):
+                config = self.config
+                Writer(
+                    self.channel, config.db, config.batch_size, config.flush_interval, self._io_lock
+                ).write_here()
             if self.lost_at_exit:
                 logger.info(
                     "execlog: %d record(s) made by threads still running during interpreter "

@@ -379,6 +379,17 @@ class Writer:
             self.thread.join(timeout)
         return not self.thread.is_alive()
 
+    def write_here(self) -> None:
+        """Write what is queued on the calling thread, then close.
+
+        The final flush when no writer thread could be started: Python 3.12+ starts no threads
+        once the interpreter is exiting (a program's atexit handler recording first).
+        """
+        self.stopping = True
+        if not self._drain(len(self.channel.queue)):
+            self._give_up()
+        self._close()
+
     def forget_after_fork(self) -> None:
         """In a forked child: drop the inherited connection without touching it."""
         backend, self.backend = self.backend, None
