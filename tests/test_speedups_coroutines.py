@@ -194,6 +194,38 @@ def _next_and_iter(traced: Any) -> Any:
     return awaitable.send(3)
 
 
+def _second_awaiter(traced: Any) -> Any:
+    coro = traced(1)
+    assert "suspended" == coro.send(None)
+
+    async def other() -> Any:
+        return await coro
+
+    second = other()
+    try:
+        return outcome(lambda: second.send(None)), outcome(lambda: coro.send(5))
+    finally:
+        second.close()
+
+
+def _delegating_await(traced: Any) -> Any:
+    class Wrapped:
+        """An awaitable whose __await__ delegates with ``yield from``, as libraries do."""
+
+        def __init__(self, coro: Any) -> None:
+            self.coro = coro
+
+        def __await__(self) -> Any:
+            return (yield from self.coro.__await__())
+
+    async def outer() -> Any:
+        return await Wrapped(traced(1))
+
+    coro = outer()
+    assert "suspended" == coro.send(None)
+    return coro.send(8)
+
+
 def _raised(traced: Any) -> Any:
     return traced(7).send(None)
 
@@ -222,6 +254,8 @@ SCENARIOS = [
     Scenario("returns an exception", returns, _exception_returned),
     Scenario("returns None", returns, _none_returned),
     Scenario("driven through __await__", pause, _next_and_iter),
+    Scenario("awaited by a second awaiter while suspended", pause, _second_awaiter),
+    Scenario("awaited through yield from __await__()", pause, _delegating_await),
     Scenario("raises", fails, _raised),
     Scenario("called with too many arguments", pause, _bad_arguments),
     Scenario("called with an unknown keyword", pause, _unknown_keyword),
@@ -339,6 +373,11 @@ class TestLooksLikeAFunction:
             assert coro.cr_frame is not None
             assert not coro.cr_running
             assert repr(coro).startswith(f"<coroutine object {fetch.__qualname__} at 0x")
+            assert coro is weakref.ref(coro)()
+            assert not isinstance(coro, collections.abc.Iterator)
+            assert not isinstance(coro, collections.abc.Iterable)
+            with pytest.raises(TypeError):
+                iter(coro)
         finally:
             coro.close()
 
@@ -373,6 +412,39 @@ class TestLooksLikeAFunction:
         assert "x:4" == asyncio.run(thing.via_classmethod(4))
         assert c_traced is Named.__dict__["via_c"].__get__(None, Named)
         assert 5 == len(rows(db))
+
+
+class TestMarkedCoroutineFunctions:
+    @pytest.mark.skipif(
+        not hasattr(inspect, "markcoroutinefunction"), reason="inspect.markcoroutinefunction: 3.12+"
+    )
+    def test_a_marked_plain_function_is_awaited_by_the_python_path(self, db: str) -> None:
+        """A plain def marked as a coroutine function returns some awaitable: still traced."""
+
+        def returns_future(x):
+            future = asyncio.get_running_loop().create_future()
+            future.set_result(x + 1)
+            return future
+
+        marked = inspect.markcoroutinefunction(returns_future)  # type: ignore[attr-defined]
+        traced = execlog.traced_execution(marked)
+        assert inspect.iscoroutinefunction(traced)
+
+        async def main() -> list[int]:
+            return [await traced(n) for n in range(3)]
+
+        assert [1, 2, 3] == asyncio.run(main())
+        assert ["1", "2", "3"] == [row["output"] for row in rows(db)]
+
+    def test_the_c_coroutine_kind_needs_an_async_def(self) -> None:
+        """TracedFunction('coroutine', ...) refuses a plain function's CallSpec."""
+
+        def plain(x):
+            return x
+
+        spec = execlog.traced_execution(plain)._execlog_target
+        with pytest.raises(TypeError, match="async def"):
+            SPEEDUPS.TracedFunction("coroutine", spec)
 
 
 class TestDrivenByAsyncio:

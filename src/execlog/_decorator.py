@@ -792,7 +792,12 @@ def _native_plain(func: Any, spec: _Spec) -> Callable[..., Any]:
 
 
 def _native_coroutine(func: Any, spec: _Spec) -> Callable[..., Any]:
-    return _native_function("coroutine", func, spec, _fast_coroutine(func, spec))
+    fallback = _fast_coroutine(func, spec)
+    if not func.__code__.co_flags & inspect.CO_COROUTINE:
+        # inspect.markcoroutinefunction (3.12+): a plain def returning some awaitable, which
+        # the Python wrapper awaits; the C path needs an async def's own coroutine
+        return fallback
+    return _native_function("coroutine", func, spec, fallback)
 
 
 def _native_function(

@@ -1349,12 +1349,20 @@ typedef struct {
     PyObject *args;    /* the call's arguments, until it begins */
     PyObject *kwargs;  /* (NULL: none) */
     PyObject *handle;  /* while CORO_TRACED */
+    PyObject *weaklist;
     int64_t started, t0;
     int state;
     int running;       /* inside a call into Python: a reentrant resume is an error */
 } TracedCoroutine;
 
-static PyTypeObject TracedCoroutineType;
+/* What `__await__` returns (as a coroutine's own `coroutine_wrapper`): the iterator that
+ * `await` resumes. The coroutine itself, like a Python one, is not an iterator. */
+typedef struct {
+    PyObject_HEAD
+    TracedCoroutine *coro;
+} Awaiter;
+
+static PyTypeObject TracedCoroutineType, AwaiterType;
 
 /* Close a coroutine that was created but never started (silent), keeping any exception set. */
 static void
@@ -1479,6 +1487,10 @@ tcoro_check_idle(TracedCoroutine *self)
 {
     if (self->running) {
         PyErr_SetString(PyExc_ValueError, "coroutine already executing");
+        return -1;
+    }
+    if (self->inner == NULL) { /* cleared by the garbage collector (a cycle being freed) */
+        PyErr_SetString(PyExc_RuntimeError, "coroutine was cleared");
         return -1;
     }
     return 0;
@@ -1666,14 +1678,29 @@ tcoro_dealloc(TracedCoroutine *self)
         return; /* resurrected */
     }
     PyObject_GC_UnTrack(self);
+    if (self->weaklist != NULL) {
+        PyObject_ClearWeakRefs((PyObject *)self);
+    }
     tcoro_clear(self);
     PyObject_GC_Del(self);
 }
 
+/* __await__: an Awaiter; a second awaiter while one is suspended in it is refused, as a
+ * coroutine refuses it ("coroutine is being awaited already"). */
 static PyObject *
-tcoro_await(PyObject *self)
+tcoro_await(TracedCoroutine *self)
 {
-    return Py_NewRef(self);
+    if (self->state == CORO_TRACED || self->state == CORO_PLAIN) {
+        PyErr_SetString(PyExc_RuntimeError, "coroutine is being awaited already");
+        return NULL;
+    }
+    Awaiter *awaiter = PyObject_GC_New(Awaiter, &AwaiterType);
+    if (awaiter == NULL) {
+        return NULL;
+    }
+    awaiter->coro = (TracedCoroutine *)Py_NewRef(self);
+    PyObject_GC_Track(awaiter);
+    return (PyObject *)awaiter;
 }
 
 /* Attributes it does not have come from the function's coroutine (cr_frame, __name__...). */
@@ -1721,7 +1748,7 @@ static PyMethodDef tcoro_methods[] = {
 };
 
 static PyAsyncMethods tcoro_as_async = {
-    .am_await = tcoro_await,
+    .am_await = (unaryfunc)tcoro_await,
     .am_send = (sendfunc)tcoro_send,
 };
 
@@ -1736,12 +1763,92 @@ static PyTypeObject TracedCoroutineType = {
     .tp_dealloc = (destructor)tcoro_dealloc,
     .tp_finalize = (destructor)tcoro_finalize,
     .tp_as_async = &tcoro_as_async,
-    .tp_iter = PyObject_SelfIter,
-    .tp_iternext = (iternextfunc)tcoro_iternext,
+    .tp_weaklistoffset = offsetof(TracedCoroutine, weaklist),
     .tp_getattro = (getattrofunc)tcoro_getattro,
     .tp_repr = (reprfunc)tcoro_repr,
     .tp_getset = tcoro_getset,
     .tp_methods = tcoro_methods,
+};
+
+/* -- the Awaiter: resumes its TracedCoroutine --------------------------------------------- */
+
+static PySendResult
+awaiter_send(Awaiter *self, PyObject *arg, PyObject **result)
+{
+    return tcoro_send(self->coro, arg, result);
+}
+
+static PyObject *
+awaiter_iternext(Awaiter *self)
+{
+    return tcoro_iternext(self->coro);
+}
+
+static PyObject *
+awaiter_send_method(Awaiter *self, PyObject *arg)
+{
+    return tcoro_send_method(self->coro, arg);
+}
+
+static PyObject *
+awaiter_throw(Awaiter *self, PyObject *const *argv, Py_ssize_t nargs)
+{
+    return tcoro_throw(self->coro, argv, nargs);
+}
+
+static PyObject *
+awaiter_close(Awaiter *self, PyObject *unused)
+{
+    return tcoro_close(self->coro, NULL);
+}
+
+static int
+awaiter_traverse(Awaiter *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->coro);
+    return 0;
+}
+
+static int
+awaiter_clear(Awaiter *self)
+{
+    Py_CLEAR(self->coro);
+    return 0;
+}
+
+static void
+awaiter_dealloc(Awaiter *self)
+{
+    PyObject_GC_UnTrack(self);
+    Py_CLEAR(self->coro);
+    PyObject_GC_Del(self);
+}
+
+static PyMethodDef awaiter_methods[] = {
+    {"send", (PyCFunction)awaiter_send_method, METH_O, "send(value): resume the coroutine."},
+    {"throw", (PyCFunction)(void (*)(void))awaiter_throw, METH_FASTCALL,
+     "throw(exc): raise exc in the coroutine."},
+    {"close", (PyCFunction)awaiter_close, METH_NOARGS, "close(): close the coroutine."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyAsyncMethods awaiter_as_async = {
+    .am_send = (sendfunc)awaiter_send,
+};
+
+static PyTypeObject AwaiterType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "execlog._speedups.TracedCoroutineAwaiter",
+    .tp_basicsize = sizeof(Awaiter),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "What a TracedCoroutine's __await__ returns: the iterator await resumes.",
+    .tp_traverse = (traverseproc)awaiter_traverse,
+    .tp_clear = (inquiry)awaiter_clear,
+    .tp_dealloc = (destructor)awaiter_dealloc,
+    .tp_as_async = &awaiter_as_async,
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = (iternextfunc)awaiter_iternext,
+    .tp_methods = awaiter_methods,
 };
 
 /* A call of a traced `async def`: the function's coroutine, wrapped. */
@@ -1769,6 +1876,7 @@ coroutine_call(CallSpec *cs, PyObject *args, PyObject *kwargs)
     co->args = Py_NewRef(args);
     co->kwargs = kwargs == NULL || PyDict_GET_SIZE(kwargs) == 0 ? NULL : Py_NewRef(kwargs);
     co->handle = NULL;
+    co->weaklist = NULL;
     co->started = co->t0 = 0;
     co->state = CORO_NEW;
     co->running = 0;
@@ -2100,11 +2208,22 @@ args_and_kwargs(PyObject *const *args, size_t nargsf, PyObject *kwnames, PyObjec
     return 0;
 }
 
+/* Raises if the garbage collector cleared it (a cycle being freed) and it is called anyway. */
+static int
+tfunc_check(TracedFunction *self)
+{
+    if (self->target == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "traced function was cleared");
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *
 tfunc_plain(TracedFunction *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     PyObject *tuple, *dict;
-    if (args_and_kwargs(args, nargsf, kwnames, &tuple, &dict) < 0) {
+    if (tfunc_check(self) < 0 || args_and_kwargs(args, nargsf, kwnames, &tuple, &dict) < 0) {
         return NULL;
     }
     PyObject *result = traced_call((CallSpec *)self->target, tuple, dict);
@@ -2117,7 +2236,7 @@ static PyObject *
 tfunc_coroutine(TracedFunction *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     PyObject *tuple, *dict;
-    if (args_and_kwargs(args, nargsf, kwnames, &tuple, &dict) < 0) {
+    if (tfunc_check(self) < 0 || args_and_kwargs(args, nargsf, kwnames, &tuple, &dict) < 0) {
         return NULL;
     }
     PyObject *result = coroutine_call((CallSpec *)self->target, tuple, dict);
@@ -2132,6 +2251,9 @@ static PyObject *
 tfunc_blocks(TracedFunction *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (tfunc_check(self) < 0) {
+        return NULL;
+    }
     if (!native_blocks || nargs != 1 || !PyUnicode_CheckExact(args[0])) {
         return PyObject_Vectorcall(self->target, args, nargsf, kwnames);
     }
@@ -2179,6 +2301,14 @@ tfunc_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     }
     else {
         wrapped = ((CallSpec *)target)->func;
+        /* `coroutine`: an `async def` (a function marked with inspect.markcoroutinefunction
+         * may return any awaitable; the Python path awaits it instead) */
+        if (kind == FN_COROUTINE
+            && (!PyFunction_Check(wrapped)
+                || !(((PyCodeObject *)PyFunction_GET_CODE(wrapped))->co_flags & CO_COROUTINE))) {
+            PyErr_SetString(PyExc_TypeError, "TracedFunction('coroutine', spec) needs an async def");
+            return NULL;
+        }
     }
     TracedFunction *self = (TracedFunction *)type->tp_alloc(type, 0);
     if (self == NULL) {
@@ -2225,10 +2355,6 @@ tfunc_dealloc(TracedFunction *self)
 static PyObject *
 tfunc_call(TracedFunction *self, PyObject *args, PyObject *kwargs)
 {
-    if (self->target == NULL) {
-        PyErr_SetString(PyExc_TypeError, "TracedFunction was cleared");
-        return NULL;
-    }
     return PyVectorcall_Call((PyObject *)self, args, kwargs);
 }
 
@@ -2300,7 +2426,8 @@ static PyTypeObject TracedFunctionType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "execlog._speedups.TracedFunction",
     .tp_basicsize = sizeof(TracedFunction),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL
+                | Py_TPFLAGS_METHOD_DESCRIPTOR,
     .tp_doc = "A traced function, coroutine function or execution(), without a wrapper frame.",
     .tp_vectorcall_offset = offsetof(TracedFunction, vectorcall),
     .tp_traverse = (traverseproc)tfunc_traverse,
@@ -2583,7 +2710,7 @@ PyMODINIT_FUNC
 PyInit__speedups(void)
 {
     if (PyType_Ready(&CallSpecType) < 0 || PyType_Ready(&TracedFunctionType) < 0
-        || PyType_Ready(&TracedCoroutineType) < 0) {
+        || PyType_Ready(&TracedCoroutineType) < 0 || PyType_Ready(&AwaiterType) < 0) {
         return NULL;
     }
     INTERN(s_append, "append");
