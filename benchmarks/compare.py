@@ -614,6 +614,36 @@ def threaded_run(db: str, threads: int, per_thread: int) -> dict[str, Any]:
     }
 
 
+def sustained(seconds: float, workdir: Path) -> dict[str, Any]:
+    """One thread calls a traced ``f`` flat out for ``seconds`` (default config): the rate it
+    keeps up and the rows the writer commits meanwhile, while both want the GIL."""
+    db = str(workdir / "sustained.db")
+    _default_config(db)
+    traced_f = warm_traced("f")
+    before = _committed(db, "f")
+    calls = 0
+    t0 = perf_ns()
+    deadline = t0 + int(seconds * 1e9)
+    while perf_ns() < deadline:
+        for i in range(1000):
+            traced_f(i)
+        calls += 1000
+    elapsed = (perf_ns() - t0) / 1e9
+    committed = _committed(db, "f") - before
+    queued = len(RECORDER.channel.queue)
+    flush_ok = execlog.flush(timeout=600.0)
+    return {
+        "seconds": elapsed,
+        "calls": calls,
+        "calls_per_s": calls / elapsed,
+        "committed_during": committed,
+        "committed_per_s": committed / elapsed,
+        "queued_at_end": queued,
+        "flush_ok": flush_ok,
+        "config": {"queue_size": DEFAULTS.queue_size, "on_full": DEFAULTS.on_full},
+    }
+
+
 def concurrency(per_thread: int, reps: int, workdir: Path) -> dict[str, Any]:
     counts = (1, 2, 4)
     runs: dict[int, list[dict[str, Any]]] = {n: [] for n in counts}
@@ -833,6 +863,15 @@ def report_scaling(
         f"  4 threads / 1 thread: {conc['ratio_4_over_1']:.2f}x  "
         f"(2 / 1: {conc['ratio_2_over_1']:.2f}x; the GIL bounds it near 1x: the calls are "
         "Python code, the writer shares the same interpreter)"
+    )
+
+    sus = conc["sustained"]
+    print(
+        f"  sustained: one thread calling traced f(1) flat out for {sus['seconds']:.1f} s "
+        f"(queue_size {sus['config']['queue_size']:,}, on_full={sus['config']['on_full']!r}): "
+        f"{sus['calls_per_s']:,.0f} calls/s, {sus['committed_per_s']:,.0f} rows/s committed "
+        f"meanwhile, {sus['queued_at_end']:,} queued at the end"
+        f"{'' if sus['flush_ok'] else ', FLUSH FAILED'}"
     )
 
     pr, burst, leak = mem["per_record"], mem["burst"], mem["leak"]
@@ -1145,6 +1184,7 @@ def main(argv: list[str] | None = None) -> int:
     args.memory_calls = 20_000 if args.quick else 100_000  # tracemalloc'd calls
     args.burst_calls = 200_000 if args.quick else 1_000_000
     args.leak_calls = 20_000 if args.quick else 100_000
+    args.sustained_s = 1.0 if args.quick else 3.0
 
     for name in ("EXECLOG_PARENT_ID", "EXECLOG_CORRELATION_ID", "EXECLOG_STRICT"):
         os.environ.pop(name, None)
@@ -1171,6 +1211,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"concurrency: 1, 2, 4 threads x {args.threads_calls:,} calls...", file=sys.stderr
             )
             conc = concurrency(args.threads_calls, args.threads_reps, workdir)
+            print(f"sustained: {args.sustained_s:g} s of calls flat out...", file=sys.stderr)
+            conc["sustained"] = sustained(args.sustained_s, workdir)
             print(
                 f"memory: {args.memory_calls:,}-record queue, {args.burst_calls:,}-call burst, "
                 f"5 x {args.leak_calls:,}-call bursts...",
