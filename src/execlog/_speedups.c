@@ -1355,8 +1355,8 @@ typedef struct {
     int running;       /* inside a call into Python: a reentrant resume is an error */
 } TracedCoroutine;
 
-/* What `__await__` returns (as a coroutine's own `coroutine_wrapper`): the iterator that
- * `await` resumes. The coroutine itself, like a Python one, is not an iterator. */
+/* What `__await__()` returns to Python code (as a coroutine's own `coroutine_wrapper`): an
+ * iterator resuming the coroutine, which itself, like a Python one, is not iterable. */
 typedef struct {
     PyObject_HEAD
     TracedCoroutine *coro;
@@ -1685,13 +1685,35 @@ tcoro_dealloc(TracedCoroutine *self)
     PyObject_GC_Del(self);
 }
 
-/* __await__: an Awaiter; a second awaiter while one is suspended in it is refused, as a
- * coroutine refuses it ("coroutine is being awaited already"). */
-static PyObject *
-tcoro_await(TracedCoroutine *self)
+/* A second awaiter while one is suspended in it is refused, as a coroutine refuses it. */
+static int
+tcoro_check_awaitable(TracedCoroutine *self)
 {
     if (self->state == CORO_TRACED || self->state == CORO_PLAIN) {
         PyErr_SetString(PyExc_RuntimeError, "coroutine is being awaited already");
+        return -1;
+    }
+    return 0;
+}
+
+/* The am_await slot, which `await` uses: the coroutine itself, which `await` then resumes
+ * through am_send (3.10, 3.11) or tp_iternext (3.12+); no object per call. Having no tp_iter,
+ * it is still not an iterator to Python code. */
+static PyObject *
+tcoro_await_slot(TracedCoroutine *self)
+{
+    if (tcoro_check_awaitable(self) < 0) {
+        return NULL;
+    }
+    return Py_NewRef(self);
+}
+
+/* __await__() called from Python (`yield from c.__await__()` in a library's own __await__):
+ * an Awaiter, iterable as a coroutine's coroutine_wrapper is. */
+static PyObject *
+tcoro_await(TracedCoroutine *self, PyObject *unused)
+{
+    if (tcoro_check_awaitable(self) < 0) {
         return NULL;
     }
     Awaiter *awaiter = PyObject_GC_New(Awaiter, &AwaiterType);
@@ -1740,6 +1762,9 @@ static PyGetSetDef tcoro_getset[] = {
 };
 
 static PyMethodDef tcoro_methods[] = {
+    /* METH_COEXIST: this, not the am_await slot's wrapper, is __await__ for Python code */
+    {"__await__", (PyCFunction)tcoro_await, METH_NOARGS | METH_COEXIST,
+     "__await__(): an iterator resuming it."},
     {"send", (PyCFunction)tcoro_send_method, METH_O, "send(value): resume it."},
     {"throw", (PyCFunction)(void (*)(void))tcoro_throw, METH_FASTCALL,
      "throw(exc): raise exc where it is suspended."},
@@ -1748,7 +1773,7 @@ static PyMethodDef tcoro_methods[] = {
 };
 
 static PyAsyncMethods tcoro_as_async = {
-    .am_await = (unaryfunc)tcoro_await,
+    .am_await = (unaryfunc)tcoro_await_slot,
     .am_send = (sendfunc)tcoro_send,
 };
 
@@ -1763,6 +1788,7 @@ static PyTypeObject TracedCoroutineType = {
     .tp_dealloc = (destructor)tcoro_dealloc,
     .tp_finalize = (destructor)tcoro_finalize,
     .tp_as_async = &tcoro_as_async,
+    .tp_iternext = (iternextfunc)tcoro_iternext,
     .tp_weaklistoffset = offsetof(TracedCoroutine, weaklist),
     .tp_getattro = (getattrofunc)tcoro_getattro,
     .tp_repr = (reprfunc)tcoro_repr,
