@@ -2096,8 +2096,11 @@ class TestReviewedHazards:
         speedups = _native.SPEEDUPS
         assert speedups is not None
         blank = speedups.CallSpec.__new__(speedups.CallSpec)
+        for kind in ("plain", "coroutine"):
+            with pytest.raises(TypeError):
+                speedups.TracedFunction(kind, blank)
         with pytest.raises(TypeError):
-            speedups.call(blank, (), {})
+            speedups.begin(blank, (), {})
         with pytest.raises(TypeError):
             speedups.begin_bound(blank, None, (), {})
 

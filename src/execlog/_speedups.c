@@ -1220,23 +1220,11 @@ check_call_args(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t expected)
     return 0;
 }
 
-/* One traced call of a plain function (args a tuple, kwargs a dict). */
+/* The end of a traced call begun by begin(): record `result` (a new reference, or NULL with
+ * the call's exception set) and pass it on. */
 static PyObject *
-traced_call(CallSpec *cs, PyObject *args, PyObject *kwargs)
+end_call(PyObject *handle, PyObject *result, int64_t started, int64_t t0)
 {
-    PyObject *enabled = SLOT(recorder, R_enabled);
-    if (enabled == Py_False) {
-        return PyObject_Call(cs->func, args, kwargs);
-    }
-    int64_t started = 0, t0 = 0;
-    PyObject *handle = enabled == Py_True ? begin(cs, Py_None, args, kwargs, &started, &t0) : NULL;
-    if (handle == NULL) {
-        if (PyErr_Occurred()) {
-            return NULL; /* KeyboardInterrupt and the like, raised by a callback */
-        }
-        return PyObject_Call(cs->fallback, args, kwargs);
-    }
-    PyObject *result = PyObject_Call(cs->func, args, kwargs);
     if (result == NULL) {
         end_with_error(handle);
         Py_DECREF(handle);
@@ -1249,16 +1237,6 @@ traced_call(CallSpec *cs, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     return result;
-}
-
-/* call(spec, args, kwargs): one traced call of a plain function. */
-static PyObject *
-sp_call(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
-{
-    if (check_call_args(argv, nargs, 3) < 0) {
-        return NULL;
-    }
-    return traced_call((CallSpec *)argv[0], argv[1], argv[2]);
 }
 
 /* begin() for Python callers: the handle, None for the Python path, or NULL with an exception
@@ -1877,30 +1855,27 @@ static PyTypeObject AwaiterType = {
     .tp_methods = awaiter_methods,
 };
 
-/* A call of a traced `async def`: the function's coroutine, wrapped. */
+/* A call of a traced `async def`: its coroutine `inner`, wrapped with the call's arguments
+ * (references to all three are taken over; kwargs may be an empty dict). */
 static PyObject *
-coroutine_call(CallSpec *cs, PyObject *args, PyObject *kwargs)
+wrap_coroutine(CallSpec *cs, PyObject *inner, PyObject *args, PyObject *kwargs)
 {
-    PyObject *inner = PyObject_Call(cs->func, args, kwargs);
-    if (inner == NULL) {
-        /* Arguments the function does not take: the Python path raises that when awaited,
-         * and records it, as it does without the accelerator. */
-        if (!PyErr_ExceptionMatches(PyExc_Exception)) {
-            return NULL;
-        }
-        PyErr_Clear();
-        return PyObject_Call(cs->fallback, args, kwargs);
-    }
     TracedCoroutine *co = PyObject_GC_New(TracedCoroutine, &TracedCoroutineType);
     if (co == NULL) {
         discard_coroutine(inner);
         Py_DECREF(inner);
+        Py_DECREF(args);
+        Py_DECREF(kwargs);
         return NULL;
     }
     co->cs = (CallSpec *)Py_NewRef(cs);
     co->inner = inner;
-    co->args = Py_NewRef(args);
-    co->kwargs = kwargs == NULL || PyDict_GET_SIZE(kwargs) == 0 ? NULL : Py_NewRef(kwargs);
+    co->args = args;
+    co->kwargs = kwargs;
+    if (PyDict_GET_SIZE(kwargs) == 0) {
+        co->kwargs = NULL;
+        Py_DECREF(kwargs);
+    }
     co->handle = NULL;
     co->weaklist = NULL;
     co->started = co->t0 = 0;
@@ -2180,7 +2155,7 @@ sp_block_methods(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
 /*
  * A TracedFunction stands in for a function as a `functools.wraps` wrapper does, without a
  * Python frame per call. Kinds:
- *   plain      a traced plain function (target: its CallSpec): traced_call()
+ *   plain      a traced plain function (target: its CallSpec): begin(), the call, end_call()
  *   coroutine  a traced `async def` (target: its CallSpec): returns a TracedCoroutine
  *   blocks     execution() (target: the Python function): a plain block is made here, any
  *              other call goes to the Python function
@@ -2245,30 +2220,61 @@ tfunc_check(TracedFunction *self)
     return 0;
 }
 
+/* A traced plain function: the function is called with the caller's own arguments. */
 static PyObject *
 tfunc_plain(TracedFunction *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
-    PyObject *tuple, *dict;
-    if (tfunc_check(self) < 0 || args_and_kwargs(args, nargsf, kwnames, &tuple, &dict) < 0) {
+    if (tfunc_check(self) < 0) {
         return NULL;
     }
-    PyObject *result = traced_call((CallSpec *)self->target, tuple, dict);
+    CallSpec *cs = (CallSpec *)self->target;
+    PyObject *enabled = SLOT(recorder, R_enabled);
+    if (enabled != Py_True) { /* off: the function itself (anything else: the Python path) */
+        return PyObject_Vectorcall(enabled == Py_False ? cs->func : cs->fallback, args, nargsf,
+                                   kwnames);
+    }
+    PyObject *tuple, *dict;
+    if (args_and_kwargs(args, nargsf, kwnames, &tuple, &dict) < 0) {
+        return NULL;
+    }
+    int64_t started = 0, t0 = 0;
+    PyObject *handle = begin(cs, Py_None, tuple, dict, &started, &t0);
     Py_DECREF(tuple);
     Py_DECREF(dict);
-    return result;
+    if (handle == NULL) {
+        if (PyErr_Occurred()) {
+            return NULL; /* KeyboardInterrupt and the like, raised by a callback */
+        }
+        return PyObject_Vectorcall(cs->fallback, args, nargsf, kwnames);
+    }
+    return end_call(handle, PyObject_Vectorcall(cs->func, args, nargsf, kwnames), started, t0);
 }
 
+/* A traced `async def`: its coroutine, wrapped; the execution begins when it is first resumed. */
 static PyObject *
 tfunc_coroutine(TracedFunction *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
-    PyObject *tuple, *dict;
-    if (tfunc_check(self) < 0 || args_and_kwargs(args, nargsf, kwnames, &tuple, &dict) < 0) {
+    if (tfunc_check(self) < 0) {
         return NULL;
     }
-    PyObject *result = coroutine_call((CallSpec *)self->target, tuple, dict);
-    Py_DECREF(tuple);
-    Py_DECREF(dict);
-    return result;
+    CallSpec *cs = (CallSpec *)self->target;
+    PyObject *inner = PyObject_Vectorcall(cs->func, args, nargsf, kwnames);
+    if (inner == NULL) {
+        /* Arguments the function does not take: the Python path raises that when awaited,
+         * and records it, as it does without the accelerator. */
+        if (!PyErr_ExceptionMatches(PyExc_Exception)) {
+            return NULL;
+        }
+        PyErr_Clear();
+        return PyObject_Vectorcall(cs->fallback, args, nargsf, kwnames);
+    }
+    PyObject *tuple, *dict;
+    if (args_and_kwargs(args, nargsf, kwnames, &tuple, &dict) < 0) {
+        discard_coroutine(inner);
+        Py_DECREF(inner);
+        return NULL;
+    }
+    return wrap_coroutine(cs, inner, tuple, dict);
 }
 
 /* execution(name, kind=..., inputs=..., trigger_kind=...) with nothing else: made here, as
@@ -2686,8 +2692,6 @@ sp_install(PyObject *module, PyObject *args, PyObject *kwds)
 }
 
 static PyMethodDef methods[] = {
-    {"call", (PyCFunction)(void (*)(void))sp_call, METH_FASTCALL,
-     "call(spec, args, kwargs): one traced call of a plain function."},
     {"begin", (PyCFunction)(void (*)(void))sp_begin, METH_FASTCALL,
      "begin(spec, args, kwargs) -> handle, or None for the Python path."},
     {"begin_bound", (PyCFunction)(void (*)(void))sp_begin_bound, METH_FASTCALL,
@@ -2774,7 +2778,7 @@ PyInit__speedups(void)
         return NULL;
     }
     /* Bumped whenever the Python side's expectations change: a stale build is not used. */
-    if (PyModule_AddIntConstant(module, "ABI", 4) < 0) {
+    if (PyModule_AddIntConstant(module, "ABI", 5) < 0) {
         Py_DECREF(module);
         return NULL;
     }
