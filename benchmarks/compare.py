@@ -7,8 +7,10 @@ Usage::
     python benchmarks/compare.py --json out.json
 
 Every scenario is timed for N calls with ``time.perf_counter_ns`` in every round; the rounds
-interleave the scenarios (in a shuffled order per round) so that drifts of a shared or
-throttled machine hit all of them alike, and the median over rounds is reported. N is
+interleave the scenarios (groups in a shuffled order per round, and the scenarios of a group,
+such as execlog and OpenTelemetry on the same function, one after the other in a shuffled
+order) so that drifts of a shared or throttled machine hit all of them alike, and the median
+over rounds is reported, with the median of the per-round OpenTelemetry/execlog ratios. N is
 calibrated per scenario so that one measurement takes about ``--target-ms``.
 
 The instrumented variants record the same thing: inputs ``{"a": 1, "b": 2}`` and the output as
@@ -452,12 +454,21 @@ def run_rounds(scenarios: list[Scenario], rounds: int, target_ms: float, seed: i
         scenario.measure(max(1, 200 // scenario.per))  # warm up
         scenario.n = calibrate(scenario, target_ns)
     rng = random.Random(seed)
-    order = list(scenarios)
+    # Each round measures the groups (sync, async, nested, ...) in a random order, and each
+    # group's scenarios one after the other in a random order: what is compared (execlog and
+    # OpenTelemetry on the same function) is measured close together in time, so that a burst
+    # of other work on the machine tends to hit both sides of a per-round ratio.
+    groups: dict[str, list[Scenario]] = {}
+    for scenario in scenarios:
+        groups.setdefault(scenario.group, []).append(scenario)
+    order = list(groups.values())
     for index in range(rounds):
         rng.shuffle(order)
-        for scenario in order:
-            elapsed = scenario.measure(scenario.n)
-            scenario.samples.append(elapsed / (scenario.n * scenario.per))
+        for group in order:
+            rng.shuffle(group)
+            for scenario in group:
+                elapsed = scenario.measure(scenario.n)
+                scenario.samples.append(elapsed / (scenario.n * scenario.per))
         print(f"  round {index + 1}/{rounds} done", file=sys.stderr)
 
 
