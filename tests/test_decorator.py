@@ -806,7 +806,39 @@ class TestStatuses:
         assert "Traceback (most recent call last)" in row["error_stack"]
         assert "raise exc" in row["error_stack"]
         assert "ValueError: boom 42" in row["error_stack"]
+        assert "execlog/_decorator.py" not in row["error_stack"]
         assert row["ended_at"] is not None
+
+    def test_error_stacks_leave_out_execlogs_wrappers(self, db: str) -> None:
+        """A stack recorded around traced calls (first calls run the Python wrapper, later ones
+        may run in C) holds the user's frames only, in chained exceptions too."""
+
+        @traced_execution
+        def inner(n):
+            raise KeyError(n)
+
+        @traced_execution
+        def middle(n):
+            try:
+                inner(n)
+            except KeyError as exc:
+                raise RuntimeError(f"middle {n}") from exc
+
+        for n in range(3):
+            with pytest.raises(RuntimeError), execution("outer"):
+                middle(n)
+        stacks = [row["error_stack"] for row in rows(db) if row["name"] == "outer"]
+        assert 3 == len(stacks)
+        for stack in stacks:
+            assert "execlog/_decorator.py" not in stack
+            assert "in middle\n    inner(n)" in stack
+            assert "in inner\n    raise KeyError(n)" in stack
+            assert "direct cause of the following exception" in stack
+        frames = [
+            [line for line in stack.splitlines() if not line.startswith(("KeyError", "Runtime"))]
+            for stack in stacks
+        ]
+        assert frames[0] == frames[2]  # the first call (Python wrapper) and a later one alike
 
     @pytest.mark.parametrize(
         ("exc", "expected_type"),

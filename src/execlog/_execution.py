@@ -6,6 +6,7 @@ it maps the outcome to a status, encodes the output and hands one row to the rec
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -410,17 +411,31 @@ def _safe_str(exc: BaseException) -> str:
         return f"<unprintable {type(exc).__qualname__}>"
 
 
-def _format_stack(exc: BaseException) -> str:
-    """The exception's formatted traceback, starting at the first frame that is not execlog's.
+#: The file of execlog's Python wrappers, whose frames error stacks leave out.
+_WRAPPER_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_decorator.py")
 
-    A traced call's wrapper frame (where the exception is caught) is not the user's code; the
-    C path, which catches it one level lower, never shows it either.
+
+def _format_stack(exc: BaseException) -> str:
+    """The exception's formatted traceback, without the frames of execlog's own wrappers.
+
+    A traced call's Python wrapper is not the user's code, and where the C extension runs the
+    call it has no frame at all: leaving those frames out (wherever they are, in chained
+    exceptions too) makes the stored stack the same whichever path recorded it.
     """
     try:
-        tb = exc.__traceback__
-        while tb is not None and tb.tb_frame.f_globals.get("__name__") == "execlog._decorator":
-            tb = tb.tb_next
-        return "".join(traceback.format_exception(type(exc), exc, tb))
+        formatted = traceback.TracebackException(type(exc), exc, exc.__traceback__)
+        pending, seen = [formatted], set()
+        while pending:
+            part = pending.pop()
+            if id(part) in seen:
+                continue
+            seen.add(id(part))
+            part.stack = traceback.StackSummary.from_list(
+                [frame for frame in part.stack if frame.filename != _WRAPPER_FILE]
+            )
+            pending.extend(p for p in (part.__cause__, part.__context__) if p is not None)
+            pending.extend(getattr(part, "exceptions", None) or ())  # exception groups
+        return "".join(formatted.format())
     except Exception:
         return f"<traceback unavailable for {type(exc).__qualname__}>"
 
