@@ -2053,9 +2053,46 @@ first, second = {}, {}
 print("survived" if first is not second else "freed twice")
 """
 
+_ARGUMENTS_DROPPED_WHILE_BOUND = """
+import functools, sys
+import execlog
+execlog.configure(db=sys.argv[1])
+
+class Victim:
+    payload = "alive"
+
+class Drops:
+    armed = False
+
+    def __repr__(self):
+        if Drops.armed:
+            Drops.armed = False
+            # the partial's argument tuple (which the call's arguments are borrowed from) goes
+            partial.__setstate__((traced, (), None, None))
+        return "Drops()"
+
+@execlog.traced_execution
+def traced(victim, drops):
+    return victim.payload
+
+traced(Victim(), Drops())
+traced(Victim(), Drops())  # the C path from the second call on
+partial = functools.partial(traced, Victim())
+Drops.armed = True
+print(partial(Drops()))
+"""
+
 
 class TestReviewedHazards:
     """Faults a review of ``_speedups.c`` found, each shown on both paths."""
+
+    @pytest.mark.parametrize("path", ["c", "pure"])
+    def test_arguments_dropped_while_they_are_bound(self, tmp_path: Any, path: str) -> None:
+        """A repr run while the inputs are encoded that drops what the caller held the
+        arguments by: the function still gets live arguments (they are owned until it returns)."""
+        env = {"EXECLOG_PURE_PYTHON": "1" if path == "pure" else "0", "PYTHONMALLOC": "debug"}
+        proc = run_script(_ARGUMENTS_DROPPED_WHILE_BOUND, str(tmp_path / "args.db"), env=env)
+        assert (0, "alive") == (proc.returncode, proc.stdout.strip()), proc.stderr[-2000:]
 
     @pytest.mark.parametrize("path", ["c", "pure"])
     def test_keyboard_interrupt_in_a_callback_propagates(self, tmp_path: Any, path: str) -> None:

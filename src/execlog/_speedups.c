@@ -1675,8 +1675,10 @@ tcoro_check_awaitable(TracedCoroutine *self)
 }
 
 /* The am_await slot, which `await` uses: the coroutine itself, which `await` then resumes
- * through am_send (3.10, 3.11) or tp_iternext (3.12+); no object per call. Having no tp_iter,
- * it is still not an iterator to Python code. */
+ * through am_send (3.10, 3.11) or tp_iternext (3.12+); no object per call. It has no tp_iter,
+ * so iter(), `yield from` in a plain generator and collections.abc.Iterator refuse it as they
+ * refuse a coroutine; only next() on it (which refuses a coroutine) resumes it, the price of
+ * the tp_iternext that 3.12's await needs to avoid a .send() method call per resume. */
 static PyObject *
 tcoro_await_slot(TracedCoroutine *self)
 {
@@ -2238,16 +2240,23 @@ tfunc_plain(TracedFunction *self, PyObject *const *args, size_t nargsf, PyObject
         return NULL;
     }
     int64_t started = 0, t0 = 0;
+    /* The tuple and dict are kept until the call returns: they own the arguments. The caller's
+     * `args` are borrowed, and Python code run by begin() (a binder, a __repr__) may drop what
+     * the caller held them by (functools.partial's argument tuple, replaced by __setstate__). */
     PyObject *handle = begin(cs, Py_None, tuple, dict, &started, &t0);
+    PyObject *result;
+    if (handle != NULL) {
+        result = end_call(handle, PyObject_Vectorcall(cs->func, args, nargsf, kwnames), started, t0);
+    }
+    else if (PyErr_Occurred()) {
+        result = NULL; /* KeyboardInterrupt and the like, raised by a callback */
+    }
+    else {
+        result = PyObject_Vectorcall(cs->fallback, args, nargsf, kwnames);
+    }
     Py_DECREF(tuple);
     Py_DECREF(dict);
-    if (handle == NULL) {
-        if (PyErr_Occurred()) {
-            return NULL; /* KeyboardInterrupt and the like, raised by a callback */
-        }
-        return PyObject_Vectorcall(cs->fallback, args, nargsf, kwnames);
-    }
-    return end_call(handle, PyObject_Vectorcall(cs->func, args, nargsf, kwnames), started, t0);
+    return result;
 }
 
 /* A traced `async def`: its coroutine, wrapped; the execution begins when it is first resumed. */
@@ -2784,7 +2793,8 @@ PyInit__speedups(void)
     }
     if (PyModule_AddObjectRef(module, "CallSpec", (PyObject *)&CallSpecType) < 0
         || PyModule_AddObjectRef(module, "TracedFunction", (PyObject *)&TracedFunctionType) < 0
-        || PyModule_AddObjectRef(module, "TracedCoroutine", (PyObject *)&TracedCoroutineType) < 0) {
+        || PyModule_AddObjectRef(module, "TracedCoroutine", (PyObject *)&TracedCoroutineType) < 0
+        || PyModule_AddObjectRef(module, "TracedCoroutineAwaiter", (PyObject *)&AwaiterType) < 0) {
         Py_DECREF(module);
         return NULL;
     }
