@@ -1652,7 +1652,8 @@ tcoro_clear(TracedCoroutine *self)
 static void
 tcoro_dealloc(TracedCoroutine *self)
 {
-    if (PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0) {
+    /* Only a suspended traced coroutine has anything to finalise (see tcoro_finalize). */
+    if (self->state == CORO_TRACED && PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0) {
         return; /* resurrected */
     }
     PyObject_GC_UnTrack(self);
