@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
+import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -102,3 +104,27 @@ def rows(db_path: str, where: str = "1", params: tuple[Any, ...] = ()) -> list[d
         return [dict(r) for r in cur]
     finally:
         conn.close()
+
+
+def raw(
+    db: str | os.PathLike[str], sql: str, params: tuple[Any, ...] = (), *, timeout: float = 10
+) -> list[tuple[Any, ...]]:
+    """Run a query on the file with plain sqlite3, without flushing execlog first."""
+    conn = sqlite3.connect(db, timeout=timeout)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def wait_or_kill(pid: int, timeout: float) -> int:
+    """Wait for a forked child; kill it and fail if it does not finish (a deadlock)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.005)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    pytest.fail(f"forked child {pid} did not finish within {timeout}s (deadlock?)")

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 import execlog
+from conftest import raw, wait_or_kill
 from execlog import _writer
 from execlog._storage.migrations import LATEST, MIGRATIONS
 
@@ -50,11 +51,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 def _raw(db: str | Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     """Run a query on the file with plain sqlite3, without flushing execlog first."""
     assert os.path.exists(db), f"no database file at {db}"
-    conn = sqlite3.connect(db, timeout=30)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
+    return raw(db, sql, params, timeout=30)
 
 
 def _count(db: str | Path, where: str = "1", params: tuple[Any, ...] = ()) -> int:
@@ -108,19 +105,6 @@ class _Lines:
 
 def _dedent(script: str) -> str:
     return textwrap.dedent(script).lstrip()
-
-
-def _wait_or_kill(pid: int, timeout: float) -> int:
-    """Wait for a forked child; kill it and fail if it does not finish (a deadlock)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return os.waitstatus_to_exitcode(status)
-        time.sleep(0.005)
-    os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
-    pytest.fail(f"forked child {pid} did not finish within {timeout}s (deadlock?)")
 
 
 # -- load -----------------------------------------------------------------------------------
@@ -977,7 +961,7 @@ class TestForkStorm:
                 children.append(pid)
                 assert k == in_child(k)  # the parent records between forks
                 time.sleep(0.003)  # spread the forks over the writer's cycle
-            codes = [_wait_or_kill(pid, timeout=30) for pid in children]
+            codes = [wait_or_kill(pid, timeout=30) for pid in children]
         finally:
             stop.set()
             producer.join(timeout=30)

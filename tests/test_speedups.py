@@ -28,7 +28,6 @@ import logging
 import os
 import pickle
 import re
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -46,7 +45,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import execlog
-from conftest import FIELDS, rows
+from conftest import FIELDS, raw, rows, wait_or_kill
 from execlog import _decorator, _guard, _ids, _native, _propagation
 from execlog._decorator import _Spec
 from execlog._encoding import Redactor, bounded_repr
@@ -195,15 +194,6 @@ def by_name(found: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     return grouped
 
 
-def raw(db: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Run a query with plain sqlite3 (no flush first)."""
-    conn = sqlite3.connect(db, timeout=10)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
-
-
 def run_script(
     script: str, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
@@ -216,19 +206,6 @@ def run_script(
         check=False,
         env={**os.environ, **(env or {})},
     )
-
-
-def wait_or_kill(pid: int, timeout: float) -> int:
-    """Wait for a forked child; kill it and fail if it does not finish (a deadlock)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return os.waitstatus_to_exitcode(status)
-        time.sleep(0.005)
-    os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
-    pytest.fail(f"forked child {pid} did not finish within {timeout}s (deadlock?)")
 
 
 # -- function shapes and values for the equivalence table ------------------------------------
@@ -1340,6 +1317,22 @@ class _RefusingQueue(collections.deque):  # type: ignore[type-arg]
         super().append(item)
 
 
+def _keep_with_a_refusing_queue(python_begins: list[str]) -> tuple[Callable[[Any], Any], Any]:
+    """A traced identity function already on the C path, and the channel whose queue now
+    refuses every row."""
+
+    @execlog.traced_execution
+    def keep(value):
+        return value
+
+    keep(0)
+    call_in_c(python_begins, keep, 0)
+    assert execlog.flush(timeout=5)
+    channel = RECORDER.channel
+    channel.queue = _RefusingQueue(channel.queue)
+    return keep, channel
+
+
 class TestRobustness:
     def test_disabled_records_nothing_and_calls_still_run(
         self, db: str, python_begins: list[str]
@@ -1533,15 +1526,7 @@ class TestRobustness:
         """EXECLOG_STRICT=1 (this suite): an internal failure while queueing propagates from the
         C path, and leaves no execution current or live."""
 
-        @execlog.traced_execution
-        def keep(value):
-            return value
-
-        keep(0)
-        call_in_c(python_begins, keep, 0)
-        assert execlog.flush(timeout=5)
-        channel = RECORDER.channel
-        channel.queue = _RefusingQueue(channel.queue)
+        keep, channel = _keep_with_a_refusing_queue(python_begins)
         with pytest.raises(RuntimeError, match="simulated execlog failure"):
             call_in_c(python_begins, keep, 1)
         assert execlog.current_execution() is None
@@ -1559,15 +1544,7 @@ class TestRobustness:
         _guard.reset_reported()
         caplog.set_level(logging.ERROR, logger="execlog")
 
-        @execlog.traced_execution
-        def keep(value):
-            return value
-
-        keep(0)
-        call_in_c(python_begins, keep, 0)
-        assert execlog.flush(timeout=5)
-        channel = RECORDER.channel
-        channel.queue = _RefusingQueue(channel.queue)
+        keep, channel = _keep_with_a_refusing_queue(python_begins)
         assert [1, 2, 3] == [call_in_c(python_begins, keep, i) for i in (1, 2, 3)]
         assert execlog.current_execution() is None
         assert set() == channel.live

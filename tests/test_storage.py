@@ -20,6 +20,7 @@ import pytest
 
 import execlog
 from conftest import FIELDS, rows
+from conftest import raw as _raw
 from execlog._storage.migrations import LATEST, MIGRATIONS
 
 if TYPE_CHECKING:
@@ -34,14 +35,6 @@ BASE_US = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
 def at(us: int) -> dt.datetime:
     """The exact UTC datetime of ``us`` microseconds since the epoch."""
     return EPOCH + dt.timedelta(microseconds=us)
-
-
-def _raw(db: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(db, timeout=10)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
 
 
 def _snapshot(path: Path) -> tuple[bytes, list[str]]:

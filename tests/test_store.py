@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import execlog
+from conftest import raw
 from execlog._storage import COLUMNS, ListQuery
 from execlog._storage import sqlite as backend
 from execlog._storage.migrations import LATEST, MIGRATIONS
@@ -88,14 +89,6 @@ def insert(db: str | Path, nodes: list[dict[str, Any]]) -> None:
                 f"VALUES ({', '.join('?' for _ in COLUMNS)})",
                 full,
             )
-    finally:
-        conn.close()
-
-
-def raw(db: str | Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(db, timeout=10)
-    try:
-        return conn.execute(sql, params).fetchall()
     finally:
         conn.close()
 

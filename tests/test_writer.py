@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 import execlog
+from conftest import raw as _raw
 from conftest import rows
 from execlog._recorder import RECORDER
 
@@ -41,15 +42,6 @@ def double(i: int) -> int:
 @execlog.traced_execution
 def fail(i: int) -> int:
     raise ValueError(i)
-
-
-def _raw(db: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Run a query on the file with plain sqlite3, without flushing execlog first."""
-    conn = sqlite3.connect(db, timeout=10)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
 
 
 def _raw_count(db: str, where: str = "1", params: tuple[Any, ...] = ()) -> int:

@@ -275,10 +275,7 @@ class Recorder:
         with self._lock:
             if self.writer is not None:
                 return
-            config = self.config
-            writer = Writer(
-                self.channel, config.db, config.batch_size, config.flush_interval, self._io_lock
-            )
+            writer = self._new_writer()
             try:
                 writer.start()
             except RuntimeError as exc:
@@ -289,6 +286,13 @@ class Recorder:
                 return
             self.writer = writer
             self._register_multiprocessing_exit()
+
+    def _new_writer(self) -> Writer:
+        """A writer (not started) for the current configuration and channel."""
+        config = self.config
+        return Writer(
+            self.channel, config.db, config.batch_size, config.flush_interval, self._io_lock
+        )
 
     def _register_multiprocessing_exit(self) -> None:
         """Flush at the end of a ``multiprocessing`` child, which skips ``atexit``."""
@@ -306,10 +310,7 @@ class Recorder:
             had_writer = self.writer is not None
             self.shutdown()
             if not had_writer and (self.channel.queue or self.channel.live):
-                config = self.config
-                Writer(
-                    self.channel, config.db, config.batch_size, config.flush_interval, self._io_lock
-                ).write_here()
+                self._new_writer().write_here()
             if self.lost_at_exit:
                 logger.info(
                     "execlog: %d record(s) made by threads still running during interpreter "

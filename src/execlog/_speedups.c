@@ -1325,7 +1325,7 @@ typedef struct {
     CallSpec *cs;
     PyObject *inner;   /* the function's coroutine (or the Python path's, see start) */
     PyObject *args;    /* the call's arguments, until it begins */
-    PyObject *kwargs;  /* (NULL: none) */
+    PyObject *kwargs;  /* (a dict, maybe the shared empty one) */
     PyObject *handle;  /* while CORO_TRACED */
     PyObject *weaklist;
     int64_t started, t0;
@@ -1404,14 +1404,13 @@ tcoro_start(TracedCoroutine *self)
     if (enabled == Py_False) {
         self->state = CORO_PLAIN;
         Py_DECREF(args);
-        Py_XDECREF(kwargs);
+        Py_DECREF(kwargs);
         return 0;
     }
     PyObject *handle = NULL;
     if (enabled == Py_True) {
         self->running = 1;
-        handle = begin(self->cs, Py_None, args, kwargs == NULL ? empty_dict : kwargs,
-                       &self->started, &self->t0);
+        handle = begin(self->cs, Py_None, args, kwargs, &self->started, &self->t0);
         self->running = 0;
     }
     if (handle != NULL) {
@@ -1435,7 +1434,7 @@ tcoro_start(TracedCoroutine *self)
         self->state = CORO_DONE;
     }
     Py_DECREF(args);
-    Py_XDECREF(kwargs);
+    Py_DECREF(kwargs);
     return self->state == CORO_DONE ? -1 : 0;
 }
 
@@ -1859,7 +1858,7 @@ static PyTypeObject AwaiterType = {
 };
 
 /* A call of a traced `async def`: its coroutine `inner`, wrapped with the call's arguments
- * (references to all three are taken over; kwargs may be an empty dict). */
+ * (references to all three are taken over; kwargs is a dict, maybe the shared empty one). */
 static PyObject *
 wrap_coroutine(CallSpec *cs, PyObject *inner, PyObject *args, PyObject *kwargs)
 {
@@ -1875,10 +1874,6 @@ wrap_coroutine(CallSpec *cs, PyObject *inner, PyObject *args, PyObject *kwargs)
     co->inner = inner;
     co->args = args;
     co->kwargs = kwargs;
-    if (PyDict_GET_SIZE(kwargs) == 0) {
-        co->kwargs = NULL;
-        Py_DECREF(kwargs);
-    }
     co->handle = NULL;
     co->weaklist = NULL;
     co->started = co->t0 = 0;
@@ -2719,10 +2714,6 @@ static PyMethodDef methods[] = {
      "block_methods(enter, exit) -> (__enter__, __exit__) falling back to the given ones."},
     {"new_block", (PyCFunction)(void (*)(void))sp_new_block, METH_FASTCALL,
      "new_block(name, kind, inputs, trigger_kind) -> ExecutionHandle."},
-    {"enter_block", (PyCFunction)sp_enter_block, METH_O,
-     "enter_block(handle) -> True when entered here, False for the Python path."},
-    {"exit_block", (PyCFunction)sp_exit_block, METH_O,
-     "exit_block(handle) -> True when recorded here, False for the Python path."},
     {"reseed", (PyCFunction)(void (*)(void))sp_reseed, METH_FASTCALL,
      "reseed(tail, counter): set the per-process id tail and counter."},
     {"install", (PyCFunction)(void (*)(void))sp_install, METH_VARARGS | METH_KEYWORDS,
