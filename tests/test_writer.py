@@ -109,6 +109,83 @@ def lock_db(db: str) -> Any:
         lock.release()
 
 
+def _wait_until(predicate: Any, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.002)
+    return True
+
+
+class TestWake:
+    """Producers wake the writer when the queue reaches ``batch_size``, once per writer cycle."""
+
+    def test_each_batch_wakes_the_writer_without_waiting_for_the_interval(
+        self, db: str, implementation: str
+    ) -> None:
+        """Cycle after cycle, a full batch is written long before ``flush_interval``."""
+        execlog.configure(batch_size=4, flush_interval=60.0)
+
+        @execlog.traced_execution
+        def step(i: int) -> int:
+            return i
+
+        step(-1)
+        assert execlog.flush(timeout=5.0)
+        for cycle in range(5):
+            for i in range(4):
+                step(cycle * 4 + i)
+            # No flush(): only the producers' wake-up can get these written within 10 s.
+            expected = 1 + 4 * (cycle + 1)
+            assert _wait_until(lambda n=expected: _raw_count(db) == n), cycle
+
+    def test_a_busy_writer_is_woken_once_and_never_polled(
+        self, db: str, implementation: str
+    ) -> None:
+        """While the writer is writing, producers past ``batch_size`` call nothing on ``wake``.
+
+        The first one since the writer woke sets it (once); the others read a plain flag,
+        instead of calling ``wake.is_set()`` with every record.
+        """
+        execlog.configure(batch_size=4, flush_interval=60.0)
+
+        @execlog.traced_execution
+        def step(i: int) -> int:
+            return i
+
+        step(-1)
+        assert execlog.flush(timeout=5.0)
+        channel = RECORDER.channel
+        writer = RECORDER.writer
+        assert writer is not None
+        wake = channel.wake
+        calls: list[str] = []
+        real_set = wake.set
+
+        def counting_set() -> None:
+            calls.append("set")
+            real_set()
+
+        def counting_is_set() -> bool:
+            calls.append("is_set")
+            return wake._flag  # type: ignore[attr-defined]
+
+        wake.set = counting_set  # type: ignore[method-assign]
+        wake.is_set = counting_is_set  # type: ignore[method-assign]
+        with writer.io_lock:  # the writer blocks in its next write, after it woke
+            for i in range(4):
+                step(i)
+            assert ["set"] == calls
+            assert _wait_until(lambda: not channel.queue and not channel.woken)
+            for i in range(4, 104):
+                step(i)
+            assert ["set", "set"] == calls  # one wake for the next cycle, no polling
+            assert channel.woken is True
+        assert execlog.flush(timeout=5.0)
+        assert 105 == _raw_count(db)
+
+
 class TestFlush:
     def test_flush_commits_everything_recorded_before(self, db: str) -> None:
         """flush() returns True and every execution recorded before it is committed."""

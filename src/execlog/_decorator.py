@@ -388,7 +388,8 @@ def _complete(handle: ExecutionHandle, result: Any) -> None:
             recorder.enqueue(row, final=handle._running_written)
         else:
             queue.append(row)
-            if len(queue) >= channel.batch_size and not channel.wake.is_set():
+            if len(queue) >= channel.batch_size and not channel.woken:
+                channel.woken = True
                 channel.wake.set()
     except Exception:
         _internal_error()

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 __all__ = ["ABI", "SPEEDUPS", "load"]
 
 #: The interface version this Python code expects of ``_speedups.c`` (its ``ABI`` constant).
-ABI = 5
+ABI = 6
 
 
 def load() -> ModuleType | None:

@@ -216,7 +216,8 @@ class Recorder:
             self._enqueue_full(row)
         else:
             queue.append(row)
-        if len(queue) >= channel.batch_size and not channel.wake.is_set():
+        if len(queue) >= channel.batch_size and not channel.woken:
+            channel.woken = True
             channel.wake.set()
 
     def _enqueue_full(self, row: Row) -> None:

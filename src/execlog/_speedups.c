@@ -42,7 +42,7 @@ static Py_ssize_t R_enabled, R_generation, R_config_generation, R_config, R_chan
 /* Config */
 static Py_ssize_t C_capture_inputs, C_capture_output;
 /* Channel */
-static Py_ssize_t CH_queue, CH_limit, CH_waiters, CH_batch_size, CH_wake, CH_live;
+static Py_ssize_t CH_queue, CH_limit, CH_waiters, CH_batch_size, CH_wake, CH_woken, CH_live;
 /* _Spec */
 static Py_ssize_t S_name, S_kind, S_trigger, S_encoder, S_encoder_generation, S_secret_params,
     S_capture_inputs;
@@ -67,7 +67,7 @@ static PyObject *py_end;         /* _decorator._end(handle, exc) */
 static PyObject *py_report;      /* _decorator._report_internal(exc) */
 
 /* interned strings and constants */
-static PyObject *s_append, *s_encode, *s_may_contain, *s_is_set, *s_set, *s_enqueue,
+static PyObject *s_append, *s_encode, *s_may_contain, *s_set, *s_enqueue,
     *s_running_written, *s_final, *s_manual, *s_child, *s_success, *s_close, *s_throw,
     *s_block, *s_kind, *s_inputs, *s_trigger_kind,
     *kw_final, *empty_tuple, *empty_dict, *zero, *one, *two, *empty_str, *null_value;
@@ -1116,23 +1116,21 @@ end_fast(PyObject *handle, PyObject *result, int64_t started, int64_t t0, int64_
         return report_internal();
     }
     Py_DECREF(r);
-    if (length + 1 >= as_ssize(SLOT(st.channel, CH_batch_size), 1)) {
+    /* The first producer past batch_size since the writer last cleared `wake` sets it; the
+       others only read the flag (no call into threading.Event per record). */
+    if (length + 1 >= as_ssize(SLOT(st.channel, CH_batch_size), 1)
+        && SLOT(st.channel, CH_woken) != Py_True) {
         PyObject *wake = Py_XNewRef(SLOT(st.channel, CH_wake));
         if (wake == NULL) {
             return 0;
         }
-        PyObject *is_set = PyObject_CallMethodNoArgs(wake, s_is_set);
-        int already = is_set == NULL ? -1 : PyObject_IsTrue(is_set);
-        Py_XDECREF(is_set);
-        if (already == 0) {
-            PyObject *done = PyObject_CallMethodNoArgs(wake, s_set);
-            already = done == NULL ? -1 : 1;
-            Py_XDECREF(done);
-        }
+        Py_XSETREF(SLOT(st.channel, CH_woken), Py_NewRef(Py_True));
+        PyObject *done = PyObject_CallMethodNoArgs(wake, s_set);
         Py_DECREF(wake);
-        if (already < 0) {
+        if (done == NULL) {
             return report_internal();
         }
+        Py_DECREF(done);
     }
     return 0;
 
@@ -2644,7 +2642,8 @@ sp_install(PyObject *module, PyObject *args, PyObject *kwds)
         {"capture_inputs", &C_capture_inputs}, {"capture_output", &C_capture_output}, {NULL, NULL}};
     const SlotSpec channel_slots[] = {
         {"queue", &CH_queue}, {"limit", &CH_limit}, {"waiters", &CH_waiters},
-        {"batch_size", &CH_batch_size}, {"wake", &CH_wake}, {"live", &CH_live}, {NULL, NULL}};
+        {"batch_size", &CH_batch_size}, {"wake", &CH_wake}, {"woken", &CH_woken},
+        {"live", &CH_live}, {NULL, NULL}};
     const SlotSpec spec_slots[] = {
         {"name", &S_name}, {"kind", &S_kind}, {"trigger_kind", &S_trigger},
         {"_encoder", &S_encoder}, {"_encoder_generation", &S_encoder_generation},
@@ -2747,7 +2746,6 @@ PyInit__speedups(void)
     INTERN(s_append, "append");
     INTERN(s_encode, "encode");
     INTERN(s_may_contain, "may_contain");
-    INTERN(s_is_set, "is_set");
     INTERN(s_set, "set");
     INTERN(s_enqueue, "enqueue");
     INTERN(s_running_written, "_running_written");
@@ -2779,7 +2777,7 @@ PyInit__speedups(void)
         return NULL;
     }
     /* Bumped whenever the Python side's expectations change: a stale build is not used. */
-    if (PyModule_AddIntConstant(module, "ABI", 5) < 0) {
+    if (PyModule_AddIntConstant(module, "ABI", 6) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -63,6 +63,7 @@ class Channel:
         "space",
         "waiters",
         "wake",
+        "woken",
     )
 
     def __init__(self, capacity: int, batch_size: int = 512) -> None:
@@ -75,6 +76,10 @@ class Channel:
         self.inflight = 0
         self.limit = capacity
         self.wake = threading.Event()
+        # True once a producer has set `wake` since the writer last cleared it: the producers
+        # past batch_size read this plain attribute instead of calling wake.is_set() (a Python
+        # call) with every record while the writer is busy.
+        self.woken = False
         self.space = threading.Condition(threading.Lock())
         self.waiters = 0
         # executions begun and not yet ended (a set: identity hashing costs less than an id's)
@@ -82,6 +87,11 @@ class Channel:
         self.dropped = 0
         self.drops_lock = threading.Lock()
         self.flushes: set[FlushRequest] = set()
+
+    def rearm(self) -> None:
+        """The writer is awake: clear ``wake`` so that the next producer past batch_size sets it."""
+        self.wake.clear()
+        self.woken = False
 
     def request_flush(self) -> FlushRequest:
         """Queue a flush marker behind everything recorded so far and wake the writer."""
@@ -171,7 +181,7 @@ class Writer:
                 self._wait_backoff(backoff)
             else:
                 wake.wait(self.flush_interval)
-            wake.clear()
+            self.channel.rearm()
             stopping = self.stopping
             # At shutdown, write what is queued now, not what producers (daemon threads at
             # interpreter exit) keep adding: stopping must not chase them for ever.
@@ -195,7 +205,7 @@ class Writer:
             if left <= 0:
                 return
             channel.wake.wait(left)
-            channel.wake.clear()
+            channel.rearm()
 
     def _drain(self, max_rows: int | None = None) -> bool:
         """Write what is queued, batch by batch (at most ``max_rows`` rows when given).
