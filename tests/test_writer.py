@@ -169,7 +169,7 @@ class TestWake:
 
         def counting_is_set() -> bool:
             calls.append("is_set")
-            return wake._flag  # type: ignore[attr-defined]
+            return bool(wake._flag)  # type: ignore[attr-defined]
 
         wake.set = counting_set  # type: ignore[method-assign]
         wake.is_set = counting_is_set  # type: ignore[method-assign]
