@@ -13,9 +13,11 @@ import dataclasses
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+import attrs
 import orjson
+import pydantic
 import pytest
 
 import execlog
@@ -25,6 +27,7 @@ from execlog._encoding import (
     Encoder,
     Redactor,
     bounded_repr,
+    mask_repr,
     truncate_json,
     truncate_text,
 )
@@ -405,6 +408,229 @@ class TestSecretsNeverOnDisk:
         for p in files:
             if p.exists():
                 assert needle not in p.read_bytes(), f"secret found in {p}"
+
+
+# -- records: namedtuples, pydantic and attrs models, reprs ------------------------------------
+
+
+class Login(NamedTuple):
+    user: str
+    password: str
+
+
+class Point(NamedTuple):
+    x: int
+    y: int
+
+
+class ApiCall(pydantic.BaseModel):
+    url: str
+    api_key: str
+    login: dict[str, str]
+
+
+class Account(pydantic.BaseModel):
+    user: str
+    call: ApiCall
+
+
+@attrs.define
+class Session:
+    user: str
+    session_id: str
+
+
+class Client:
+    """What many client objects look like: a repr showing their settings."""
+
+    def __init__(self, host: str, token: str) -> None:
+        self.host = host
+        self.token = token
+
+    def __repr__(self) -> str:
+        return f"Client(host={self.host!r}, token={self.token!r}, retries=3)"
+
+
+class BrokenModel(pydantic.BaseModel):
+    password: str
+
+    def model_dump(self, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
+        raise RuntimeError("model_dump failed")
+
+
+class TestRecordsAndReprs:
+    """Field names are keys: records are stored as objects and redacted like dicts."""
+
+    def test_namedtuple_is_an_object_with_secret_fields_redacted(
+        self, db: str, implementation: str
+    ) -> None:
+        @execlog.traced_execution
+        def login(creds: Login, where: Point) -> list[Login]:
+            return [creds]
+
+        login(Login("bob", SECRET), Point(1, 2))
+        row = _one_row(db)
+        expected = {"user": "bob", "password": REDACTED}
+        assert {"creds": expected, "where": {"x": 1, "y": 2}} == json.loads(row["inputs"])
+        assert [expected] == json.loads(row["output"])
+
+    def test_pydantic_model_is_its_dump_redacted(self, db: str, implementation: str) -> None:
+        @execlog.traced_execution
+        def fetch(account: Account) -> ApiCall:
+            return account.call
+
+        call = ApiCall(url="https://api", api_key=SECRET, login={"Password": SECRET, "u": "x"})
+        fetch(Account(user="bob", call=call))
+        row = _one_row(db)
+        login = {"Password": REDACTED, "u": "x"}
+        stored_call = {"url": "https://api", "api_key": REDACTED, "login": login}
+        assert {"account": {"user": "bob", "call": stored_call}} == json.loads(row["inputs"])
+        assert stored_call == json.loads(row["output"])
+
+    def test_pydantic_secret_types_stay_masked(self, db: str, implementation: str) -> None:
+        class Settings(pydantic.BaseModel):
+            dsn: pydantic.SecretStr
+
+        @execlog.traced_execution
+        def connect(settings: Settings) -> None:
+            return None
+
+        connect(Settings(dsn=pydantic.SecretStr(SECRET)))
+        stored = json.loads(_one_row(db)["inputs"])
+        assert SECRET not in json.dumps(stored)
+        assert "**********" in stored["settings"]["dsn"]
+
+    def test_attrs_class_is_an_object_redacted(self, db: str, implementation: str) -> None:
+        @execlog.traced_execution
+        def resume(state: Session) -> None:
+            return None
+
+        resume(Session("bob", SECRET))
+        expected = {"state": {"user": "bob", "session_id": REDACTED}}
+        assert expected == json.loads(_one_row(db)["inputs"])
+
+    def test_secret_in_a_repr_is_masked(self, db: str, implementation: str) -> None:
+        """An object stored as its repr has its secret-looking ``name=value`` pairs masked."""
+
+        @execlog.traced_execution
+        def use(client: Client) -> Client:
+            return client
+
+        client = Client("db.local", SECRET)
+        assert use(client) is client
+        row = _one_row(db)
+        masked = f"Client(host='db.local', token={REDACTED}, retries=3)"
+        assert {"client": masked} == json.loads(row["inputs"])
+        assert masked == json.loads(row["output"])
+
+    def test_configured_words_mask_reprs_too(self, db: str, implementation: str) -> None:
+        execlog.configure(redact=("ssn",))
+
+        class Person:
+            def __repr__(self) -> str:
+                return f"Person(name='bob', SSN='{SECRET}')"
+
+        with execlog.execution("blk", inputs={"p": Person()}) as ex:
+            ex.set_output([Person()])
+        row = _one_row(db)
+        assert {"p": f"Person(name='bob', SSN={REDACTED})"} == json.loads(row["inputs"])
+        assert [f"Person(name='bob', SSN={REDACTED})"] == json.loads(row["output"])
+
+    def test_decorator_words_mask_reprs_of_that_function_only(
+        self, db: str, implementation: str
+    ) -> None:
+        class Person:
+            def __repr__(self) -> str:
+                return "Person(name='bob', ssn='123')"
+
+        @execlog.traced_execution(redact=("ssn",))
+        def private(p: Person) -> None:
+            return None
+
+        @execlog.traced_execution
+        def public(p: Person) -> None:
+            return None
+
+        private(Person())
+        public(Person())
+        stored = {r["name"].rsplit(".", 1)[-1]: json.loads(r["inputs"]) for r in rows(db)}
+        assert {"p": f"Person(name='bob', ssn={REDACTED})"} == stored["private"]
+        assert {"p": "Person(name='bob', ssn='123')"} == stored["public"]
+
+    def test_failing_model_dump_falls_back_to_a_masked_repr(
+        self, db: str, implementation: str
+    ) -> None:
+        """The program is unaffected; the value is stored as its repr, secrets masked."""
+
+        @execlog.traced_execution
+        def check(model: BrokenModel) -> str:
+            return "ok"
+
+        assert "ok" == check(BrokenModel(password=SECRET))
+        row = _one_row(db)
+        assert "success" == row["status"]
+        assert {"model": f"BrokenModel(password={REDACTED})"} == json.loads(row["inputs"])
+
+    def test_records_and_reprs_never_reach_the_file(self, db: str, implementation: str) -> None:
+        @execlog.traced_execution(tags={"client": Client("h", SECRET)})
+        def call(creds: Login, state: Session, account: Account) -> list[Any]:
+            return [creds, state, Client("h", SECRET)]
+
+        api = ApiCall(url="u", api_key=SECRET, login={"password": SECRET})
+        for _ in range(3):
+            call(Login("u", SECRET), Session("u", SECRET), Account(user="u", call=api))
+        execlog.shutdown()
+        needle = SECRET.encode()
+        for path in (Path(db), Path(db + "-wal")):
+            if path.exists():
+                assert needle not in path.read_bytes(), path
+
+
+class TestMaskRepr:
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            ("Login(user='bob', password='x')", "Login(user='bob', password=[REDACTED])"),
+            ('Cfg(api_key="a,b", n=1)', "Cfg(api_key=[REDACTED], n=1)"),
+            ("<Conn host=db token=abc123 user=x>", "<Conn host=db token=[REDACTED] user=x>"),
+            ("Cfg(key=SecretStr('**'), ok=1)", "Cfg(key=SecretStr('**'), ok=1)"),
+            ("Cfg(Auth=Basic('u', 'p'), ok=1)", "Cfg(Auth=[REDACTED], ok=1)"),
+            ("Outer(inner={'secret': 1, 'x': 2})", "Outer(inner={'secret': [REDACTED], 'x': 2})"),
+            ("Outer(i=Inner(cookie='c', k=1))", "Outer(i=Inner(cookie=[REDACTED], k=1))"),
+            ('{"Session-Id": "s1", "n": 2}', '{"Session-Id": [REDACTED], "n": 2}'),
+            ("Cfg(tokens=['a', 'b'])", "Cfg(tokens=[REDACTED])"),
+            ("Thing(user='bob', path='/x')", "Thing(user='bob', path='/x')"),
+            ("plain text with no pairs", "plain text with no pairs"),
+        ],
+    )
+    def test_forms(self, text: str, expected: str) -> None:
+        assert expected == mask_repr(text)
+
+    def test_value_left_open_by_the_cut_is_masked(self) -> None:
+        """A repr cut inside a secret value has that value masked up to the cut."""
+
+        class Long:
+            def __repr__(self) -> str:
+                return "Long(" + "a=1, " * 5 + f"password='{SECRET}'" + ")"
+
+        out = bounded_repr(Long(), 45)  # the cut falls inside the secret
+        assert out.startswith(f"Long(a=1, a=1, a=1, a=1, a=1, password={REDACTED}...[")
+        assert SECRET[:3] not in out
+
+    @pytest.mark.parametrize("opening", ["'", '"', "[", "{", "Secret("])
+    def test_value_open_at_the_end_is_masked(self, opening: str) -> None:
+        assert f"Cfg(n=1, token={REDACTED}" == mask_repr(f"Cfg(n=1, token={opening}abc, d")
+
+    def test_huge_repr_stays_fast(self) -> None:
+        """A 1 MB repr of word characters is cut before the pattern sees it."""
+
+        class Words:
+            def __repr__(self) -> str:
+                return "token" + "H" * 1_000_000
+
+        out = bounded_repr(Words())
+        assert out.startswith("tokenHHH")
+        assert out.endswith("[999005 more chars]")
 
 
 # -- values orjson cannot encode ----------------------------------------------------------

@@ -2146,7 +2146,6 @@ class TestReviewedHazards:
                 encoder_type=execlog._encoding.Encoder,
                 current=execlog._context.current,
                 dumps=orjson.dumps,
-                default=execlog._encoding._default,
                 options=execlog._encoding._OPTIONS,
                 redacted=execlog._encoding.REDACTED,
                 env_data=None,

@@ -21,7 +21,7 @@ import wrapt
 
 from execlog import _config, _execution, _guard
 from execlog._context import current
-from execlog._encoding import _OPTIONS, REDACTED, Encoder, Redactor, _default, truncate_json
+from execlog._encoding import _OPTIONS, REDACTED, Encoder, Redactor, truncate_json
 from execlog._execution import ExecutionHandle, _get_ident, _perf_ns, _time_ns
 from execlog._guard import logger
 from execlog._ids import new_id
@@ -287,7 +287,7 @@ class _Spec:
             # Top-level keys were checked by bind(): only a nested object can still hold a
             # secret key. The common case is one dumps, one find and one len.
             try:
-                data = _dumps(inputs, _default, _OPTIONS)
+                data = _dumps(inputs, encoder.default, _OPTIONS)
             except Exception:
                 handle._inputs = encoder.encode(inputs, nested_from=1)
             else:
@@ -716,7 +716,6 @@ def _install_speedups() -> bool:
             encoder_type=Encoder,
             current=current,
             dumps=orjson.dumps,
-            default=_default,
             options=_OPTIONS,
             redacted=REDACTED,
             env_data=_ENV_DATA_DICT if _ENV_FAST else None,

@@ -8,8 +8,9 @@ refuses a value (cycles, integers beyond 64 bits, unusual keys) is it walked to 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -46,8 +47,12 @@ _SCALARS = (str, int, float, bool, type(None))
 _OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 
 
-def bounded_repr(obj: object, limit: int = REPR_LIMIT) -> str:
-    """``repr(obj)`` cut to ``limit`` characters; never raises for a misbehaving ``__repr__``."""
+def bounded_repr(obj: object, limit: int = REPR_LIMIT, redactor: Redactor | None = None) -> str:
+    """``repr(obj)`` cut to ``limit`` characters; never raises for a misbehaving ``__repr__``.
+
+    Secret-looking ``name=value`` and ``'name': value`` pairs in what is kept are masked (see
+    :func:`mask_repr`): a repr is the one place a value's field names are not JSON keys.
+    """
     try:
         text = repr(obj)
     except Exception:
@@ -55,8 +60,42 @@ def bounded_repr(obj: object, limit: int = REPR_LIMIT) -> str:
     if not isinstance(text, str):  # pragma: no cover - repr() enforces str
         return f"<unrepresentable {_type_name(obj)}>"
     if len(text) > limit:
-        return f"{text[:limit]}...[{len(text) - limit} more chars]"
-    return text
+        # Cut first: masking stays linear in `limit` whatever the repr's size, and a value the
+        # cut leaves open is masked up to the cut.
+        return f"{mask_repr(text[:limit], redactor)}...[{len(text) - limit} more chars]"
+    return mask_repr(text, redactor)
+
+
+#: ``name=value``, ``name: value``, ``'name': value`` in a repr. The value is a quoted string,
+#: a call such as ``SecretStr('...')`` (one level of nested parentheses), a bracketed
+#: literal, a bare token, or, when the text ends inside it, everything up to the end.
+_REPR_PAIR = re.compile(
+    r"""(?<![\w-])(?P<key>(?P<q>['"]?)(?P<name>[A-Za-z_][\w-]*)(?P=q))(?P<sep>\s*[=:]\s*)"""
+    r"""(?P<value>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|[\w.]+\((?:[^()]|\([^()]*\))*\)"""
+    r"""|\[[^\[\]]*\]|\{[^{}]*\}"""
+    r"""|(?:'|"|[\w.]*\(|\[|\{).*\Z|[^\s,;)\]}>]+)""",
+    re.DOTALL,
+)
+
+
+def mask_repr(text: str, redactor: Redactor | None = None) -> str:
+    """``text`` with the value of every secret-looking ``name=value`` pair replaced.
+
+    Secret names are those of ``redactor``: by default, the built-in words.
+    """
+    if redactor is None:
+        redactor = _DEFAULT_REDACTOR
+    if not redactor.may_contain_text(text):
+        return text
+
+    def mask(match: re.Match[str]) -> str:
+        if redactor.is_secret(match.group("name")):
+            value = REDACTED
+        else:  # the value may hold pairs of its own: Outer(inner={'token': ...})
+            value = _REPR_PAIR.sub(mask, match.group("value"))
+        return f"{match.group('key')}{match.group('sep')}{value}"
+
+    return _REPR_PAIR.sub(mask, text)
 
 
 def _type_name(obj: object) -> str:
@@ -66,11 +105,42 @@ def _type_name(obj: object) -> str:
         return "object"
 
 
-def _default(obj: Any) -> Any:
-    """Orjson's fallback for types it does not know: sets become lists, the rest a repr."""
+def _fields_of(obj: Any) -> dict[str, Any] | None:
+    """A record's fields by name; None for anything that is not a record.
+
+    Records: a namedtuple, a pydantic model (v2's ``model_dump()``, v1's ``dict()``), an
+    attrs class (orjson encodes dataclasses itself). As JSON objects their field names are
+    keys, so they are redacted like a dict's.
+    """
+    cls = type(obj)
+    try:
+        if isinstance(obj, tuple) and hasattr(cls, "_fields") and hasattr(cls, "_asdict"):
+            return dict(zip(cls._fields, obj))  # a namedtuple
+        if hasattr(cls, "model_dump") and hasattr(cls, "model_fields"):
+            dumped = obj.model_dump()  # pydantic 2
+        elif hasattr(cls, "__fields__") and hasattr(cls, "dict") and hasattr(cls, "parse_obj"):
+            dumped = obj.dict()  # pydantic 1
+        elif hasattr(cls, "__attrs_attrs__"):
+            return {a.name: getattr(obj, a.name) for a in cls.__attrs_attrs__}
+        else:
+            return None
+    except Exception:
+        return None
+    return dumped if isinstance(dumped, dict) else None
+
+
+def _default(obj: Any, redactor: Redactor | None = None) -> Any:
+    """Orjson's fallback for types it does not know (``Encoder.default`` binds ``redactor``).
+
+    Sets become lists, records (namedtuples, pydantic and attrs models) objects of their
+    fields, anything else a bounded repr, masked with ``redactor``'s words.
+    """
     if isinstance(obj, (set, frozenset)):
         return list(obj)
-    return bounded_repr(obj)
+    fields = _fields_of(obj)
+    if fields is not None:
+        return fields
+    return bounded_repr(obj, redactor=redactor)
 
 
 def _normalise(key: str) -> str:
@@ -91,6 +161,7 @@ class Redactor:
         self.words = tuple(sorted(w for w in words if w))
         pattern = "|".join(_fuzzy(w) for w in self.words)
         self._may_contain = re.compile(pattern.encode(), re.IGNORECASE).search
+        self._may_contain_text = re.compile(pattern, re.IGNORECASE).search
         self._cache: dict[str, bool] = {}
 
     def may_contain(self, data: bytes) -> bool:
@@ -100,6 +171,10 @@ class Redactor:
         the Kelvin sign to ASCII letters, which a bytes regex cannot see.
         """
         return not data.isascii() or self._may_contain(data) is not None
+
+    def may_contain_text(self, text: str) -> bool:
+        """:meth:`may_contain` for text (a repr)."""
+        return not text.isascii() or self._may_contain_text(text) is not None
 
     def is_secret(self, key: object) -> bool:
         """Whether a key names a secret (case-insensitive substring, ``-``/``_`` ignored)."""
@@ -112,6 +187,10 @@ class Redactor:
             if len(self._cache) < 4096:
                 self._cache[key] = hit
         return hit
+
+
+#: Masks reprs made where no encoder's own words are at hand (dict keys that are not text).
+_DEFAULT_REDACTOR = Redactor()
 
 
 def _clean(obj: Any, redactor: Redactor | None, depth: int, path: set[int]) -> Any:  # noqa: PLR0911
@@ -133,7 +212,11 @@ def _clean(obj: Any, redactor: Redactor | None, depth: int, path: set[int]) -> A
         try:
             obj = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
         except Exception:
-            return bounded_repr(obj)
+            return bounded_repr(obj, redactor=redactor)
+    elif not isinstance(obj, (dict, list)):
+        fields = _fields_of(obj)
+        if fields is not None:
+            obj = fields
     if isinstance(obj, Mapping):
         path.add(marker)
         try:
@@ -145,7 +228,7 @@ def _clean(obj: Any, redactor: Redactor | None, depth: int, path: set[int]) -> A
                 else:
                     out[safe_key] = _clean(value, redactor, depth + 1, path)
         except Exception:
-            return bounded_repr(obj)
+            return bounded_repr(obj, redactor=redactor)
         finally:
             path.discard(marker)
         return out
@@ -154,13 +237,13 @@ def _clean(obj: Any, redactor: Redactor | None, depth: int, path: set[int]) -> A
         try:
             return [_clean(item, redactor, depth + 1, path) for item in list(obj)]
         except Exception:
-            return bounded_repr(obj)
+            return bounded_repr(obj, redactor=redactor)
         finally:
             path.discard(marker)
     try:
         orjson.dumps(obj, option=_OPTIONS)
     except Exception:
-        return _default(obj)
+        return _default(obj, redactor)
     return obj
 
 
@@ -234,12 +317,14 @@ def truncate_text(text: str, limit: int) -> str:
 class Encoder:
     """Encodes captured values for one configuration: bounded, redacted, never raising."""
 
-    __slots__ = ("limit", "redactor")
+    __slots__ = ("default", "limit", "redactor")
 
     def __init__(self, limit: int, redactor: Redactor) -> None:
         """Encode with payloads capped at ``limit`` bytes and secrets found by ``redactor``."""
         self.limit = limit
         self.redactor = redactor
+        #: orjson's ``default=``: records as objects, anything else a repr masked by `redactor`
+        self.default: Callable[[Any], Any] = functools.partial(_default, redactor=redactor)
 
     def encode(self, value: Any, nested_from: int = 0) -> str:
         """JSON text for ``value``, bounded and redacted (see :meth:`encode_bytes`).
@@ -264,7 +349,7 @@ class Encoder:
                 data = self._encode_slow(value)
                 return truncate_json(data, self.limit) if truncate else data
         try:
-            data = orjson.dumps(value, default=_default, option=_OPTIONS)
+            data = orjson.dumps(value, default=self.default, option=_OPTIONS)
         except Exception:
             data = self._encode_slow(value)
         else:
@@ -281,7 +366,7 @@ class Encoder:
     def _encode_slow(self, value: Any) -> bytes:
         try:
             cleaned = _clean(value, self.redactor, 0, set())
-            return orjson.dumps(cleaned, default=_default, option=_OPTIONS)
+            return orjson.dumps(cleaned, default=self.default, option=_OPTIONS)
         except Exception:  # never fall back to the repr of unredacted data
             return orjson.dumps(f"<unencodable {_type_name(value)}>")
 

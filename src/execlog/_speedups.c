@@ -47,7 +47,7 @@ static Py_ssize_t CH_queue, CH_limit, CH_waiters, CH_batch_size, CH_wake, CH_wok
 static Py_ssize_t S_name, S_kind, S_trigger, S_encoder, S_encoder_generation, S_secret_params,
     S_capture_inputs;
 /* Encoder */
-static Py_ssize_t E_limit, E_redactor;
+static Py_ssize_t E_limit, E_redactor, E_default;
 
 /* -- objects, filled by install() ------------------------------------------------------------ */
 
@@ -57,7 +57,6 @@ static PyTypeObject *handle_type, *recorder_type, *config_type, *channel_type, *
 static PyObject *recorder;       /* the process's Recorder */
 static PyObject *current;        /* the ContextVar holding the current ExecutionHandle */
 static PyObject *dumps;          /* orjson.dumps */
-static PyObject *dumps_default;  /* execlog._encoding._default */
 static PyObject *dumps_options;  /* execlog._encoding._OPTIONS */
 static PyObject *redacted;       /* "[REDACTED]" */
 static PyObject *env_data;       /* os.environ's underlying dict, or NULL: always go slow */
@@ -450,7 +449,12 @@ encode_value(PyObject *encoder, PyObject *value, Py_ssize_t nested_from)
         data = PyObject_Vectorcall(dumps, stack, 1, NULL);
     }
     else {
-        PyObject *stack[3] = {value, dumps_default, dumps_options};
+        PyObject *dflt = SLOT(encoder, E_default);  /* orjson's fallback, masking with this
+                                                       encoder's secret words */
+        if (dflt == NULL) {
+            goto slow;
+        }
+        PyObject *stack[3] = {value, dflt, dumps_options};
         data = PyObject_Vectorcall(dumps, stack, 3, NULL);
     }
     if (data == NULL || !PyBytes_CheckExact(data)) {
@@ -2590,15 +2594,14 @@ sp_install(PyObject *module, PyObject *args, PyObject *kwds)
     return NULL;
 #else
     static char *kwlist[] = {"handle_type", "recorder", "config_type", "channel_type",
-                             "spec_type", "encoder_type", "current", "dumps", "default",
-                             "options", "redacted", "env_data", "env_keys", "complete", "end",
+                             "spec_type", "encoder_type", "current", "dumps", "options", "redacted", "env_data", "env_keys", "complete", "end",
                              "report", NULL};
     PyObject *o_handle, *o_recorder, *o_config, *o_channel, *o_spec, *o_encoder, *o_current,
-        *o_dumps, *o_default, *o_options, *o_redacted, *o_env_data, *o_env_keys, *o_complete,
+        *o_dumps, *o_options, *o_redacted, *o_env_data, *o_env_keys, *o_complete,
         *o_end, *o_report;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "$OOOOOOOOOOOOOOOO:install", kwlist, &o_handle,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "$OOOOOOOOOOOOOOO:install", kwlist, &o_handle,
                                      &o_recorder, &o_config, &o_channel, &o_spec, &o_encoder,
-                                     &o_current, &o_dumps, &o_default, &o_options, &o_redacted,
+                                     &o_current, &o_dumps, &o_options, &o_redacted,
                                      &o_env_data, &o_env_keys, &o_complete, &o_end, &o_report)) {
         return NULL;
     }
@@ -2649,7 +2652,8 @@ sp_install(PyObject *module, PyObject *args, PyObject *kwds)
         {"_encoder", &S_encoder}, {"_encoder_generation", &S_encoder_generation},
         {"_secret_params", &S_secret_params}, {"capture_inputs", &S_capture_inputs},
         {NULL, NULL}};
-    const SlotSpec encoder_slots[] = {{"limit", &E_limit}, {"redactor", &E_redactor}, {NULL, NULL}};
+    const SlotSpec encoder_slots[] = {
+        {"limit", &E_limit}, {"redactor", &E_redactor}, {"default", &E_default}, {NULL, NULL}};
     if (slot_offsets(handle_type, handle_slots) < 0
         || slot_offsets(recorder_type, recorder_slots) < 0
         || slot_offsets(config_type, config_slots) < 0
@@ -2666,7 +2670,6 @@ sp_install(PyObject *module, PyObject *args, PyObject *kwds)
     take(o_recorder, &recorder);
     take(o_current, &current);
     take(o_dumps, &dumps);
-    take(o_default, &dumps_default);
     take(o_options, &dumps_options);
     take(o_redacted, &redacted);
     if (o_env_data == Py_None) {
@@ -2777,7 +2780,7 @@ PyInit__speedups(void)
         return NULL;
     }
     /* Bumped whenever the Python side's expectations change: a stale build is not used. */
-    if (PyModule_AddIntConstant(module, "ABI", 6) < 0) {
+    if (PyModule_AddIntConstant(module, "ABI", 7) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -55,7 +55,6 @@ def install(
     encoder_type: type,
     current: ContextVar[Any],
     dumps: Callable[..., bytes],
-    default: Callable[[Any], Any],
     options: int,
     redacted: str,
     env_data: dict[bytes, bytes] | None,
