@@ -451,11 +451,31 @@ class Client:
         return f"Client(host={self.host!r}, token={self.token!r}, retries=3)"
 
 
-class BrokenModel(pydantic.BaseModel):
+class Hidden(pydantic.BaseModel):
+    user: str
+    dsn: str = pydantic.Field(repr=False)
+
+
+@attrs.define
+class HiddenAttrs:
+    user: str
+    dsn: str = attrs.field(repr=False)
+
+
+@attrs.define
+class Half:
+    user: str
     password: str
 
-    def model_dump(self, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
-        raise RuntimeError("model_dump failed")
+
+class FakeTuple(tuple[int, ...]):
+    """A tuple with a ``_fields`` that does not describe it: not a namedtuple."""
+
+    __slots__ = ()
+    _fields = ("a",)
+
+    def _asdict(self) -> dict[str, int]:
+        return {"a": self[0]}
 
 
 class TestRecordsAndReprs:
@@ -474,7 +494,7 @@ class TestRecordsAndReprs:
         assert {"creds": expected, "where": {"x": 1, "y": 2}} == json.loads(row["inputs"])
         assert [expected] == json.loads(row["output"])
 
-    def test_pydantic_model_is_its_dump_redacted(self, db: str, implementation: str) -> None:
+    def test_pydantic_model_is_its_fields_redacted(self, db: str, implementation: str) -> None:
         @execlog.traced_execution
         def fetch(account: Account) -> ApiCall:
             return account.call
@@ -557,19 +577,44 @@ class TestRecordsAndReprs:
         assert {"p": f"Person(name='bob', ssn={REDACTED})"} == stored["private"]
         assert {"p": "Person(name='bob', ssn='123')"} == stored["public"]
 
-    def test_failing_model_dump_falls_back_to_a_masked_repr(
-        self, db: str, implementation: str
-    ) -> None:
-        """The program is unaffected; the value is stored as its repr, secrets masked."""
+    def test_fields_kept_out_of_the_repr_are_kept_out(self, db: str, implementation: str) -> None:
+        """``repr=False`` (pydantic, attrs) is how a class hides a field: it is not stored."""
 
         @execlog.traced_execution
-        def check(model: BrokenModel) -> str:
+        def connect(model: Hidden, attrs_record: HiddenAttrs) -> Hidden:
+            return model
+
+        connect(Hidden(user="bob", dsn=SECRET), HiddenAttrs("bob", SECRET))
+        row = _one_row(db)
+        expected = {"model": {"user": "bob"}, "attrs_record": {"user": "bob"}}
+        assert expected == json.loads(row["inputs"])
+        assert {"user": "bob"} == json.loads(row["output"])
+
+    def test_record_whose_fields_cannot_be_read_is_a_string(
+        self, db: str, implementation: str
+    ) -> None:
+        """The program is unaffected; the record is stored as its (failing) repr's stand-in."""
+        half = Half("bob", SECRET)
+        object.__delattr__(half, "password")
+
+        @execlog.traced_execution
+        def check(record: Half) -> str:
             return "ok"
 
-        assert "ok" == check(BrokenModel(password=SECRET))
+        assert "ok" == check(half)
         row = _one_row(db)
         assert "success" == row["status"]
-        assert {"model": f"BrokenModel(password={REDACTED})"} == json.loads(row["inputs"])
+        stored = json.loads(row["inputs"])["record"]
+        assert isinstance(stored, str)
+        assert "Half" in stored
+
+    def test_tuple_with_foreign_fields_is_not_a_record(self, db: str, implementation: str) -> None:
+        @execlog.traced_execution
+        def take(value: FakeTuple) -> None:
+            return None
+
+        take(FakeTuple((1, 2, 3)))
+        assert {"value": "(1, 2, 3)"} == json.loads(_one_row(db)["inputs"])
 
     def test_records_and_reprs_never_reach_the_file(self, db: str, implementation: str) -> None:
         @execlog.traced_execution(tags={"client": Client("h", SECRET)})
@@ -599,6 +644,26 @@ class TestMaskRepr:
             ("Outer(i=Inner(cookie='c', k=1))", "Outer(i=Inner(cookie=[REDACTED], k=1))"),
             ('{"Session-Id": "s1", "n": 2}', '{"Session-Id": [REDACTED], "n": 2}'),
             ("Cfg(tokens=['a', 'b'])", "Cfg(tokens=[REDACTED])"),
+            (
+                "P(args=['mysql', '--password=x'], rc=0)",
+                "P(args=['mysql', '--password=[REDACTED]'], rc=0)",
+            ),
+            (
+                "H([('Authorization', 'Bearer a'), ('X', 'y')])",
+                "H([('Authorization', [REDACTED]), ('X', 'y')])",
+            ),
+            ("S({b'cookie': b'c=1', b'host': b'h'})", "S({b'cookie': [REDACTED], b'host': b'h'})"),
+            (
+                "C({'db.password': 'x', 'api token': 'y'})",
+                "C({'db.password': [REDACTED], 'api token': [REDACTED]})",
+            ),
+            ("C(password=<Secret x>, n=1)", "C(password=[REDACTED], n=1)"),
+            ("C(auth=('user', 'pass'), name='bob')", "C(auth=[REDACTED], name='bob')"),
+            ("C(secret={'k': {'v': [1, (2)]}}, n=2)", "C(secret=[REDACTED], n=2)"),
+            ("C(token='it\\'s, x', n=1)", "C(token=[REDACTED], n=1)"),
+            ("'https://x/?api_key=a&token=c'", "'https://x/?api_key=[REDACTED]&token=[REDACTED]'"),
+            ("Dsn('postgres://u:pw@db/x')", "Dsn('postgres://u:[REDACTED]@db/x')"),
+            ("Dsn('postgres://db/x', port=1)", "Dsn('postgres://db/x', port=1)"),
             ("Thing(user='bob', path='/x')", "Thing(user='bob', path='/x')"),
             ("plain text with no pairs", "plain text with no pairs"),
         ],
@@ -621,8 +686,13 @@ class TestMaskRepr:
     def test_value_open_at_the_end_is_masked(self, opening: str) -> None:
         assert f"Cfg(n=1, token={REDACTED}" == mask_repr(f"Cfg(n=1, token={opening}abc, d")
 
-    def test_huge_repr_stays_fast(self) -> None:
-        """A 1 MB repr of word characters is cut before the pattern sees it."""
+    def test_deeply_nested_pairs(self) -> None:
+        """Pairs nested hundreds deep are masked in one pass (no recursion)."""
+        text = "a=(" * 400 + "token='x'" + ")" * 400
+        assert "a=(" * 400 + f"token={REDACTED}" + ")" * 400 == mask_repr(text)
+
+    def test_huge_repr_is_cut_before_it_is_masked(self) -> None:
+        """A 1 MB repr is cut to the limit first; what is kept is masked."""
 
         class Words:
             def __repr__(self) -> str:

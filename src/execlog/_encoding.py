@@ -66,36 +66,103 @@ def bounded_repr(obj: object, limit: int = REPR_LIMIT, redactor: Redactor | None
     return mask_repr(text, redactor)
 
 
-#: ``name=value``, ``name: value``, ``'name': value`` in a repr. The value is a quoted string,
-#: a call such as ``SecretStr('...')`` (one level of nested parentheses), a bracketed
-#: literal, a bare token, or, when the text ends inside it, everything up to the end.
-_REPR_PAIR = re.compile(
-    r"""(?<![\w-])(?P<key>(?P<q>['"]?)(?P<name>[A-Za-z_][\w-]*)(?P=q))(?P<sep>\s*[=:]\s*)"""
-    r"""(?P<value>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|[\w.]+\((?:[^()]|\([^()]*\))*\)"""
-    r"""|\[[^\[\]]*\]|\{[^{}]*\}"""
-    r"""|(?:'|"|[\w.]*\(|\[|\{).*\Z|[^\s,;)\]}>]+)""",
-    re.DOTALL,
+#: Where a value follows a name in a repr: ``name=``, ``name: ``, ``'name': ``, ``b'name': ``,
+#: and the pair tuples of header lists, ``('name', ``. Names are bounded (the search stays
+#: linear); a value is then measured by :func:`_value_end`.
+_REPR_KEY = re.compile(
+    r"""(?<=\()\s*b?(?P<tq>['"])(?P<tname>[^'"\\\n]{1,100})(?P=tq)\s*,\s*"""
+    r"""|(?<!\w)(?:b?(?P<q>['"])(?P<qname>[^'"\\\n]{1,100})(?P=q)"""
+    r"""|(?P<name>[A-Za-z_][\w.-]{0,100}))\s*[=:]\s*"""
 )
+#: ``scheme://user:password@`` in a URL: the password part.
+_URL_PASSWORD = re.compile(r"""(?P<head>[A-Za-z][\w+.-]*://[^\s:/@'"]*:)[^\s/@'"]+(?=@)""")
+_OPEN = {"(": ")", "[": "]", "{": "}", "<": ">"}
+_BARE_END = frozenset(" \t\r\n,;&)]}>'\"")
+
+
+def _value_end(text: str, start: int) -> int:
+    """Where the value starting at ``start`` ends.
+
+    Past its closing quote or bracket (nested brackets and quoted text inside counted), or at
+    the end of a bare token. A value the text ends inside runs to the end.
+    """
+    n = len(text)
+    i = start
+    if i + 1 < n and text[i] == "b" and text[i + 1] in "'\"":
+        i += 1  # bytes literal
+    if i >= n:
+        return n
+    if text[i] in "'\"":
+        return _string_end(text, i)
+    j = i
+    while j < n and (text[j].isalnum() or text[j] in "_."):
+        j += 1  # a call such as SecretStr(...) or Basic(...)
+    if j < n and text[j] in _OPEN:
+        closers = [_OPEN[text[j]]]
+        j += 1
+        while j < n:
+            ch = text[j]
+            if ch in "'\"":
+                j = _string_end(text, j)
+                continue
+            if ch in _OPEN:
+                closers.append(_OPEN[ch])
+            elif ch == closers[-1]:
+                closers.pop()
+                if not closers:
+                    return j + 1
+            j += 1
+        return n
+    while j < n and text[j] not in _BARE_END:
+        j += 1
+    return j
+
+
+def _string_end(text: str, quote_at: int) -> int:
+    """Past the quote closing the string that opens at ``quote_at`` (escapes skipped)."""
+    quote = text[quote_at]
+    j = quote_at + 1
+    n = len(text)
+    while j < n:
+        ch = text[j]
+        if ch == "\\":
+            j += 2
+            continue
+        if ch == quote:
+            return j + 1
+        j += 1
+    return n
 
 
 def mask_repr(text: str, redactor: Redactor | None = None) -> str:
-    """``text`` with the value of every secret-looking ``name=value`` pair replaced.
+    """``text`` with the value of every secret-looking pair replaced by ``[REDACTED]``.
 
-    Secret names are those of ``redactor``: by default, the built-in words.
+    Pairs: ``name=value``, ``name: value``, ``'name': value`` and ``('name', value)``; a
+    name is secret as a dict key would be for ``redactor`` (by default, the built-in words).
+    The password in a URL (``scheme://user:password@host``) is masked too. One pass, linear in
+    the length of ``text``: the value of a name that is not secret is searched for pairs of
+    its own (``Outer(inner={'token': ...})``).
     """
     if redactor is None:
         redactor = _DEFAULT_REDACTOR
+    if "://" in text:
+        text = _URL_PASSWORD.sub(lambda m: m.group("head") + REDACTED, text)
     if not redactor.may_contain_text(text):
         return text
-
-    def mask(match: re.Match[str]) -> str:
-        if redactor.is_secret(match.group("name")):
-            value = REDACTED
-        else:  # the value may hold pairs of its own: Outer(inner={'token': ...})
-            value = _REPR_PAIR.sub(mask, match.group("value"))
-        return f"{match.group('key')}{match.group('sep')}{value}"
-
-    return _REPR_PAIR.sub(mask, text)
+    out: list[str] = []
+    i = 0
+    search = _REPR_KEY.search
+    while (m := search(text, i)) is not None:
+        name = m.group("tname") or m.group("qname") or m.group("name")
+        out.append(text[i : m.end()])
+        i = m.end()
+        if redactor.is_secret(name):
+            out.append(REDACTED)
+            i = _value_end(text, i)
+    if not out:
+        return text
+    out.append(text[i:])
+    return "".join(out)
 
 
 def _type_name(obj: object) -> str:
@@ -108,25 +175,36 @@ def _type_name(obj: object) -> str:
 def _fields_of(obj: Any) -> dict[str, Any] | None:
     """A record's fields by name; None for anything that is not a record.
 
-    Records: a namedtuple, a pydantic model (v2's ``model_dump()``, v1's ``dict()``), an
-    attrs class (orjson encodes dataclasses itself). As JSON objects their field names are
-    keys, so they are redacted like a dict's.
+    Records: a namedtuple, a pydantic model (v2 or v1), an attrs class; orjson encodes
+    dataclasses itself. As JSON objects their field names are keys, so they are redacted like a
+    dict's. Fields a model keeps out of its repr (``repr=False``) are left out here too: that
+    is how such classes hide what should not be shown. Nested records are met in turn.
     """
     cls = type(obj)
     try:
         if isinstance(obj, tuple) and hasattr(cls, "_fields") and hasattr(cls, "_asdict"):
-            return dict(zip(cls._fields, obj))  # a namedtuple
-        if hasattr(cls, "model_dump") and hasattr(cls, "model_fields"):
-            dumped = obj.model_dump()  # pydantic 2
-        elif hasattr(cls, "__fields__") and hasattr(cls, "dict") and hasattr(cls, "parse_obj"):
-            dumped = obj.dict()  # pydantic 1
-        elif hasattr(cls, "__attrs_attrs__"):
-            return {a.name: getattr(obj, a.name) for a in cls.__attrs_attrs__}
-        else:
-            return None
+            names = cls._fields
+            return dict(zip(names, obj)) if len(names) == len(obj) else None  # namedtuple
+        fields = getattr(cls, "model_fields", None)  # pydantic 2
+        if isinstance(fields, dict) and hasattr(cls, "model_dump"):
+            out = {k: getattr(obj, k) for k, f in fields.items() if getattr(f, "repr", True)}
+            extra = getattr(obj, "__pydantic_extra__", None)
+            if isinstance(extra, dict):
+                out.update(extra)
+            return out
+        fields = getattr(cls, "__fields__", None)  # pydantic 1
+        if isinstance(fields, dict) and hasattr(cls, "parse_obj"):
+            return {
+                k: getattr(obj, k)
+                for k, f in fields.items()
+                if getattr(getattr(f, "field_info", None), "repr", True)
+            }
+        attributes = getattr(cls, "__attrs_attrs__", None)  # attrs
+        if attributes is not None:
+            return {a.name: getattr(obj, a.name) for a in attributes if a.repr is not False}
     except Exception:
         return None
-    return dumped if isinstance(dumped, dict) else None
+    return None
 
 
 def _default(obj: Any, redactor: Redactor | None = None) -> Any:
