@@ -30,6 +30,7 @@ from conftest import rows
 from execlog._recorder import RECORDER
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from multiprocessing.connection import Connection
     from pathlib import Path
 
@@ -121,10 +122,9 @@ def _wait_until(predicate: Any, timeout: float = 10.0) -> bool:
 class TestWake:
     """Producers wake the writer when the queue reaches ``batch_size``, once per writer cycle."""
 
-    def test_each_batch_wakes_the_writer_without_waiting_for_the_interval(
-        self, db: str, implementation: str
-    ) -> None:
-        """Cycle after cycle, a full batch is written long before ``flush_interval``."""
+    @staticmethod
+    def _step_with_idle_writer() -> Callable[[int], int]:
+        """A traced function, ``batch_size=4``, and a writer started and idle for 60 s."""
         execlog.configure(batch_size=4, flush_interval=60.0)
 
         @execlog.traced_execution
@@ -133,6 +133,13 @@ class TestWake:
 
         step(-1)
         assert execlog.flush(timeout=5.0)
+        return step
+
+    def test_each_batch_wakes_the_writer_without_waiting_for_the_interval(
+        self, db: str, implementation: str
+    ) -> None:
+        """Cycle after cycle, a full batch is written long before ``flush_interval``."""
+        step = self._step_with_idle_writer()
         for cycle in range(5):
             for i in range(4):
                 step(cycle * 4 + i)
@@ -148,14 +155,7 @@ class TestWake:
         The first one since the writer woke sets it (once); the others read a plain flag,
         instead of calling ``wake.is_set()`` with every record.
         """
-        execlog.configure(batch_size=4, flush_interval=60.0)
-
-        @execlog.traced_execution
-        def step(i: int) -> int:
-            return i
-
-        step(-1)
-        assert execlog.flush(timeout=5.0)
+        step = self._step_with_idle_writer()
         channel = RECORDER.channel
         writer = RECORDER.writer
         assert writer is not None
