@@ -18,8 +18,10 @@ import os
 import sqlite3
 import textwrap
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
+import attrs
+import pydantic
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -124,6 +126,82 @@ def buried(draw: st.DrawFn, key: str, token: str) -> Any:
 TOKENS = st.binary(min_size=8, max_size=8).map(lambda b: "tok3n-" + b.hex())
 
 
+class Pair(NamedTuple):
+    label: str
+    content: Any
+
+
+class Envelope(pydantic.BaseModel):
+    label: str = "env"
+    content: Any
+
+
+@attrs.define
+class Crate:
+    content: Any
+    label: str = "crate"
+
+
+class Creds(NamedTuple):
+    user: str
+    password: str
+
+
+class ApiLogin(pydantic.BaseModel):
+    user: str
+    api_token: str
+
+
+@attrs.define
+class UserSession:
+    user: str
+    session_id: str
+
+
+class Client:
+    """No JSON form; its repr names the secret, as many client objects' reprs do."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def __repr__(self) -> str:
+        return f"Client(host='api.local', auth_token={self.token!r}, retries=3)"
+
+
+@st.composite
+def in_a_record(draw: st.DrawFn, token: str) -> Any:
+    """``token`` in a secret-named field of a record or a repr, in 0-6 levels of dicts,
+    lists, tuples, dataclasses, namedtuples, pydantic and attrs models (none of them secret)."""
+    value: Any = draw(
+        st.sampled_from(
+            [
+                Creds("u", token),
+                ApiLogin(user="u", api_token=token),
+                UserSession("u", token),
+                Client(token),
+                [Client(token), Creds("u", token)],
+            ]
+        )
+    )
+    for _ in range(draw(st.integers(0, 6))):
+        wrap = draw(st.sampled_from(["dict", "list", "tuple", "dataclass", "nt", "model", "attrs"]))
+        if wrap == "dict":
+            value = {draw(st.sampled_from(PLAIN_KEYS)): value, "n": 1}
+        elif wrap == "list":
+            value = [1, value, "x"]
+        elif wrap == "tuple":
+            value = ("a", value)
+        elif wrap == "dataclass":
+            value = Box(value)
+        elif wrap == "nt":
+            value = Pair("p", value)
+        elif wrap == "model":
+            value = Envelope(content=value)
+        else:
+            value = Crate(value)
+    return value
+
+
 def _payload_columns(db: str, execution_ids: list[str]) -> list[str]:
     assert execlog.flush(timeout=10)
     conn = sqlite3.connect(db)
@@ -197,6 +275,30 @@ class TestRedactionAnyDepth:
         for text in _payload_columns(db, ids):
             assert token not in text
             assert REDACTED in text or '"truncated":true' in text
+
+    @SETTINGS
+    @given(data=st.data(), token=TOKENS)
+    def test_secret_fields_of_records_and_reprs_are_redacted(
+        self, db: str, data: st.DataObject, token: str
+    ) -> None:
+        """A secret-named field of a namedtuple, pydantic or attrs record, or a secret-named
+        pair in an object's repr, at any depth under keys that are not secret: never stored."""
+        value = data.draw(in_a_record(token))
+        ids: list[str] = []
+
+        @execlog.traced_execution(tags={"meta": value})
+        def handler(payload: Any) -> Any:
+            ids.append(execlog.current_execution().execution_id)
+            return value
+
+        assert value is handler(value)
+        with execlog.execution("block", inputs={"v": value}) as ex:
+            ex.set_output([value])
+        ids.append(ex.execution_id)
+
+        for text in _payload_columns(db, ids):
+            assert token not in text
+            assert REDACTED in text
 
     @SETTINGS
     @given(key=st.text(max_size=20).filter(lambda k: not _is_secret(k)), token=TOKENS)
