@@ -109,17 +109,30 @@ def buried(draw: st.DrawFn, key: str, token: str) -> Any:
             [token, [token, token], {"value": token}, Opaque(token), "x" * 70_000 + token]
         )
     )
-    value: Any = {key: secret, "visible": "kept"}
+    return _wrapped(draw, {key: secret, "visible": "kept"}, CONTAINERS)
+
+
+CONTAINERS = ("dict", "list", "tuple", "dataclass")
+
+
+def _wrapped(draw: st.DrawFn, value: Any, wrappers: tuple[str, ...]) -> Any:
+    """``value`` inside 0-6 levels of the given wrappers, none under a secret-looking key."""
     for _ in range(draw(st.integers(0, 6))):
-        wrap = draw(st.sampled_from(["dict", "list", "tuple", "dataclass"]))
+        wrap = draw(st.sampled_from(wrappers))
         if wrap == "dict":
             value = {draw(st.sampled_from(PLAIN_KEYS)): value, "n": 1}
         elif wrap == "list":
             value = [1, value, "x"]
         elif wrap == "tuple":
             value = ("a", value)
-        else:
+        elif wrap == "dataclass":
             value = Box(value)
+        elif wrap == "namedtuple":
+            value = Pair("p", value)
+        elif wrap == "pydantic":
+            value = Envelope(content=value)
+        else:
+            value = Crate(value)
     return value
 
 
@@ -183,23 +196,7 @@ def in_a_record(draw: st.DrawFn, token: str) -> Any:
             ]
         )
     )
-    for _ in range(draw(st.integers(0, 6))):
-        wrap = draw(st.sampled_from(["dict", "list", "tuple", "dataclass", "nt", "model", "attrs"]))
-        if wrap == "dict":
-            value = {draw(st.sampled_from(PLAIN_KEYS)): value, "n": 1}
-        elif wrap == "list":
-            value = [1, value, "x"]
-        elif wrap == "tuple":
-            value = ("a", value)
-        elif wrap == "dataclass":
-            value = Box(value)
-        elif wrap == "nt":
-            value = Pair("p", value)
-        elif wrap == "model":
-            value = Envelope(content=value)
-        else:
-            value = Crate(value)
-    return value
+    return _wrapped(draw, value, (*CONTAINERS, "namedtuple", "pydantic", "attrs"))
 
 
 def _payload_columns(db: str, execution_ids: list[str]) -> list[str]:
