@@ -389,8 +389,7 @@ def _complete(handle: ExecutionHandle, result: Any) -> None:
         else:
             queue.append(row)
             if len(queue) >= channel.batch_size and not channel.woken:
-                channel.woken = True
-                channel.wake.set()
+                channel.wake_writer()
     except Exception:
         _internal_error()
 

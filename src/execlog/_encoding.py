@@ -175,36 +175,37 @@ def _type_name(obj: object) -> str:
 def _fields_of(obj: Any) -> dict[str, Any] | None:
     """A record's fields by name; None for anything that is not a record.
 
-    Records: a namedtuple, a pydantic model (v2 or v1), an attrs class; orjson encodes
-    dataclasses itself. As JSON objects their field names are keys, so they are redacted like a
-    dict's. Fields a model keeps out of its repr (``repr=False``) are left out here too: that
-    is how such classes hide what should not be shown. Nested records are met in turn.
+    Records: a dataclass (every field, as orjson encodes it), a namedtuple, a pydantic model
+    (v2 or v1), an attrs class. As JSON objects their field names are keys, so they are
+    redacted like a dict's. Fields a pydantic or attrs model keeps out of its repr
+    (``repr=False``) are left out here too: that is how such classes hide what should not be
+    shown. Nested records are met in turn.
     """
     cls = type(obj)
+    out: dict[str, Any] | None = None
     try:
-        if isinstance(obj, tuple) and hasattr(cls, "_fields") and hasattr(cls, "_asdict"):
-            names = cls._fields
-            return dict(zip(names, obj)) if len(names) == len(obj) else None  # namedtuple
-        fields = getattr(cls, "model_fields", None)  # pydantic 2
-        if isinstance(fields, dict) and hasattr(cls, "model_dump"):
+        if dataclasses.is_dataclass(cls):
+            out = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+        elif isinstance(obj, tuple) and hasattr(cls, "_fields") and hasattr(cls, "_asdict"):
+            names = cls._fields  # a namedtuple, if its fields describe it
+            out = dict(zip(names, obj)) if len(names) == len(obj) else None
+        elif isinstance(getattr(cls, "model_fields", None), dict) and hasattr(cls, "model_dump"):
+            fields = cls.model_fields  # pydantic 2
             out = {k: getattr(obj, k) for k, f in fields.items() if getattr(f, "repr", True)}
             extra = getattr(obj, "__pydantic_extra__", None)
             if isinstance(extra, dict):
                 out.update(extra)
-            return out
-        fields = getattr(cls, "__fields__", None)  # pydantic 1
-        if isinstance(fields, dict) and hasattr(cls, "parse_obj"):
-            return {
+        elif isinstance(getattr(cls, "__fields__", None), dict) and hasattr(cls, "parse_obj"):
+            out = {  # pydantic 1
                 k: getattr(obj, k)
-                for k, f in fields.items()
+                for k, f in cls.__fields__.items()
                 if getattr(getattr(f, "field_info", None), "repr", True)
             }
-        attributes = getattr(cls, "__attrs_attrs__", None)  # attrs
-        if attributes is not None:
-            return {a.name: getattr(obj, a.name) for a in attributes if a.repr is not False}
+        elif hasattr(cls, "__attrs_attrs__"):
+            out = {a.name: getattr(obj, a.name) for a in cls.__attrs_attrs__ if a.repr is not False}
     except Exception:
         return None
-    return None
+    return out
 
 
 def _default(obj: Any, redactor: Redactor | None = None) -> Any:
@@ -286,13 +287,8 @@ def _clean(obj: Any, redactor: Redactor | None, depth: int, path: set[int]) -> A
     marker = id(obj)
     if marker in path:
         return f"<cycle {_type_name(obj)}>"
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        try:
-            obj = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
-        except Exception:
-            return bounded_repr(obj, redactor=redactor)
-    elif not isinstance(obj, (dict, list)):
-        fields = _fields_of(obj)
+    if not isinstance(obj, (dict, list)):
+        fields = _fields_of(obj)  # a record: its fields, redacted like a dict's keys
         if fields is not None:
             obj = fields
     if isinstance(obj, Mapping):

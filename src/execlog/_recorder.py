@@ -217,8 +217,7 @@ class Recorder:
         else:
             queue.append(row)
         if len(queue) >= channel.batch_size and not channel.woken:
-            channel.woken = True
-            channel.wake.set()
+            channel.wake_writer()
 
     def _enqueue_full(self, row: Row) -> None:
         """The queue is full (or others are waiting): drop, or wait for room in turn."""

@@ -1120,8 +1120,8 @@ end_fast(PyObject *handle, PyObject *result, int64_t started, int64_t t0, int64_
         return report_internal();
     }
     Py_DECREF(r);
-    /* The first producer past batch_size since the writer last cleared `wake` sets it; the
-       others only read the flag (no call into threading.Event per record). */
+    /* Channel.wake_writer(): the first producer past batch_size since the writer last cleared
+       `wake` sets it; the others only read the flag (no call into threading.Event per record). */
     if (length + 1 >= as_ssize(SLOT(st.channel, CH_batch_size), 1)
         && SLOT(st.channel, CH_woken) != Py_True) {
         PyObject *wake = Py_XNewRef(SLOT(st.channel, CH_wake));

@@ -88,6 +88,11 @@ class Channel:
         self.drops_lock = threading.Lock()
         self.flushes: set[FlushRequest] = set()
 
+    def wake_writer(self) -> None:
+        """Wake the writer, once until it rearms (producers check ``woken`` before calling)."""
+        self.woken = True
+        self.wake.set()
+
     def rearm(self) -> None:
         """The writer is awake: clear ``wake`` so that the next producer past batch_size sets it."""
         self.wake.clear()
