@@ -61,7 +61,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
 
 import execlog
 from execlog import _config as execlog_config
-from execlog import _decorator as execlog_decorator
+from execlog import _fastpath as execlog_fastpath
 from execlog._ids import new_id
 from execlog._recorder import RECORDER
 from execlog._storage import COLUMNS
@@ -344,8 +344,8 @@ def build_scenarios(loop: asyncio.AbstractEventLoop, provider: TracerProvider) -
         return a + b
 
     # The same, decorated as where the C accelerator is not built (or EXECLOG_PURE_PYTHON=1).
-    native = execlog_decorator._SPEEDUPS_READY
-    execlog_decorator._SPEEDUPS_READY = False
+    native = execlog_fastpath.READY
+    execlog_fastpath.READY = False
     try:
 
         @execlog.traced_execution(name="f")
@@ -353,13 +353,13 @@ def build_scenarios(loop: asyncio.AbstractEventLoop, provider: TracerProvider) -
             return a + b
 
     finally:
-        execlog_decorator._SPEEDUPS_READY = native
+        execlog_fastpath.READY = native
 
     def pure_blocks() -> None:
-        execlog_decorator._native_blocks(on=False)
+        execlog_fastpath.native_blocks(on=False)
 
     def native_blocks() -> None:
-        execlog_decorator._native_blocks(on=True)
+        execlog_fastpath.native_blocks(on=True)
         flush_execlog()
 
     otel_inner = otel_function(tracer, "inner")

@@ -16,7 +16,7 @@ os.environ.pop("EXECLOG_PARENT_ID", None)
 os.environ.pop("EXECLOG_CORRELATION_ID", None)
 
 import execlog
-from execlog import _decorator
+from execlog import _fastpath
 from execlog._context import current
 from execlog._recorder import RECORDER
 
@@ -72,15 +72,15 @@ def implementation(
     The path is chosen when a function is decorated, so this covers what a test decorates
     itself. ``native`` skips where ``execlog._speedups`` is not built (CI builds it).
     """
-    if request.param == "native" and not _decorator._SPEEDUPS_READY:
+    if request.param == "native" and not _fastpath.READY:
         pytest.skip("execlog._speedups is not built here (a pure-Python install)")
     if request.param == "python":
-        monkeypatch.setattr(_decorator, "_SPEEDUPS_READY", False)
-        _decorator._native_blocks(on=False)
+        monkeypatch.setattr(_fastpath, "READY", False)
+        _fastpath.native_blocks(on=False)
     try:
         yield str(request.param)
     finally:
-        _decorator._native_blocks(on=True)
+        _fastpath.native_blocks(on=True)
 
 
 @pytest.fixture

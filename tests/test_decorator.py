@@ -806,7 +806,7 @@ class TestStatuses:
         assert "Traceback (most recent call last)" in row["error_stack"]
         assert "raise exc" in row["error_stack"]
         assert "ValueError: boom 42" in row["error_stack"]
-        assert "execlog/_decorator.py" not in row["error_stack"]
+        assert "execlog/_wrappers.py" not in row["error_stack"]
         assert row["ended_at"] is not None
 
     def test_error_stacks_leave_out_execlogs_wrappers(self, db: str) -> None:
@@ -830,7 +830,7 @@ class TestStatuses:
         stacks = [row["error_stack"] for row in rows(db) if row["name"] == "outer"]
         assert 3 == len(stacks)
         for stack in stacks:
-            assert "execlog/_decorator.py" not in stack
+            assert "execlog/_wrappers.py" not in stack
             assert "in middle\n    inner(n)" in stack
             assert "in inner\n    raise KeyError(n)" in stack
             assert "direct cause of the following exception" in stack

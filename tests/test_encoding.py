@@ -59,11 +59,42 @@ SECRET_KEYS = [
     "Set-Cookie",
     "Credentials",
     "refresh_token",
-    "pass_wd",
-    "Author",  # contains "auth": the contract matches substrings
+    "pass_wd",  # a run of words: pass + wd
+    "api_key",
+    "X-Api-Key",
+    "clientSecret",
+    "auth_token",
+    "sessionId",
+    "APIKey",
+    "user.password",
+    "my pwd",
+    "jwt",
+    "X-CSRF-Token",
+    "xsrfToken",
+    "session_count",  # the word rule: exempt it with redact_exempt=
 ]
 
-PLAIN_KEYS = ["user", "name", "path", "limit", "key", "pass", "word", "tok", "count", "url"]
+#: Keys that hold a secret word inside a longer word: not secret (whole words only).
+PLAIN_KEYS = [
+    "user",
+    "name",
+    "path",
+    "limit",
+    "key",
+    "pass",
+    "word",
+    "tok",
+    "count",
+    "url",
+    "author",
+    "Author",
+    "max_tokens",
+    "tokenizer",
+    "authority",
+    "sessions_total",
+    "passwords_reset_count",
+    "secretary",
+]
 
 
 def _strict_loads(text: str) -> Any:
@@ -643,7 +674,8 @@ class TestMaskRepr:
             ("Outer(inner={'secret': 1, 'x': 2})", "Outer(inner={'secret': [REDACTED], 'x': 2})"),
             ("Outer(i=Inner(cookie='c', k=1))", "Outer(i=Inner(cookie=[REDACTED], k=1))"),
             ('{"Session-Id": "s1", "n": 2}', '{"Session-Id": [REDACTED], "n": 2}'),
-            ("Cfg(tokens=['a', 'b'])", "Cfg(tokens=[REDACTED])"),
+            ("Cfg(tokens=['a', 'b'])", "Cfg(tokens=['a', 'b'])"),  # not the word "token"
+            ("Cfg(token=['a', 'b'])", "Cfg(token=[REDACTED])"),
             (
                 "P(args=['mysql', '--password=x'], rc=0)",
                 "P(args=['mysql', '--password=[REDACTED]'], rc=0)",
@@ -662,7 +694,7 @@ class TestMaskRepr:
             ("C(secret={'k': {'v': [1, (2)]}}, n=2)", "C(secret=[REDACTED], n=2)"),
             ("C(token='it\\'s, x', n=1)", "C(token=[REDACTED], n=1)"),
             ("'https://x/?api_key=a&token=c'", "'https://x/?api_key=[REDACTED]&token=[REDACTED]'"),
-            ("Dsn('postgres://u:pw@db/x')", "Dsn('postgres://u:[REDACTED]@db/x')"),
+            ("Dsn('postgres://u:pw@db/x')", "Dsn('postgres://u:****@db/x')"),
             ("Dsn('postgres://db/x', port=1)", "Dsn('postgres://db/x', port=1)"),
             ("Thing(user='bob', path='/x')", "Thing(user='bob', path='/x')"),
             ("plain text with no pairs", "plain text with no pairs"),
@@ -900,14 +932,22 @@ class TestUnencodableValues:
 # -- truncation -----------------------------------------------------------------------------
 
 
-def _assert_marker(text: str, original: Any, limit: int) -> dict[str, Any]:
-    """``text`` is the truncation marker for ``original`` and fits in ``limit`` bytes."""
+def _assert_marker(
+    text: str, original: Any, limit: int, *, size_known: bool = False
+) -> dict[str, Any]:
+    """``text`` is the truncation marker for ``original`` and fits in ``limit`` bytes.
+
+    ``size`` is the exact JSON size when the value was encoded whole (``size_known``: one
+    within a small multiple of the limit), null when capture stopped early; ``length`` is
+    ``len(original)``.
+    """
     assert _size(text) <= limit
     marker = _strict_loads(text)
-    assert ["preview", "size", "truncated"] == sorted(marker)
+    assert ["length", "preview", "size", "truncated"] == sorted(marker)
     assert marker["truncated"] is True
     full = orjson.dumps(original)
-    assert len(full) == marker["size"]
+    assert (len(full) if size_known else None) == marker["size"]
+    assert len(original) == marker["length"]
     preview = marker["preview"]
     assert isinstance(preview, str)
     assert preview, "the preview should show the first part"
@@ -1020,8 +1060,8 @@ class TestTruncation:
         assert _size(row["error_message"]) <= 65_536
         assert _size(row["error_stack"]) <= 65_536
 
-    def test_generator_output_truncated_with_original_size(self, db: str) -> None:
-        """A generator yielding a lot has its output cut, ``size`` being the full list's size."""
+    def test_generator_output_truncated_with_item_count(self, db: str) -> None:
+        """A generator yielding a lot has its output cut; ``length`` counts every item."""
         execlog.configure(max_payload_bytes=1000)
         items = [f"item-{i:05d}" for i in range(2000)]
 
@@ -1039,10 +1079,8 @@ class TestTruncation:
         [["x" * 5000], ["a", "y" * 5000], [{"k": "z" * 3000}, 1, 2]],
         ids=["one-big", "small-then-big", "big-dict-first"],
     )
-    def test_generator_big_single_item_reports_original_size(
-        self, db: str, items: list[Any]
-    ) -> None:
-        """An item bigger than the limit still gives ``size`` of the whole yielded list."""
+    def test_generator_big_single_item_truncated(self, db: str, items: list[Any]) -> None:
+        """An item bigger than the limit cuts the output; ``length`` counts every item."""
         execlog.configure(max_payload_bytes=1000)
 
         @execlog.traced_execution
@@ -1052,7 +1090,7 @@ class TestTruncation:
         assert items == list(produce())
         _assert_marker(_one_row(db)["output"], items, 1000)
 
-    def test_async_generator_output_truncated_with_original_size(self, db: str) -> None:
+    def test_async_generator_output_truncated_with_item_count(self, db: str) -> None:
         """The same holds for async generators."""
         execlog.configure(max_payload_bytes=1000)
         items = [{"i": i, "word": "é" * (i % 7)} for i in range(1500)]
@@ -1251,12 +1289,15 @@ class TestTruncateJson:
         """The marker fits the limit, even when the preview needs escaping."""
         value = ['"quoted" \\ back', "é日😀", "\x00\x1f"] * 500
         data = orjson.dumps(value)
-        _assert_marker(truncate_json(data, limit).decode(), value, limit)
+        marker = truncate_json(data, limit, length=len(value)).decode()
+        _assert_marker(marker, value, limit, size_known=True)
 
-    def test_explicit_size(self) -> None:
-        """``size`` reports the original size of data that was already cut down."""
-        marker = json.loads(truncate_json(b"[1,2,3,4", 1000, size=123_456))
-        assert {"truncated": True, "size": 123_456, "preview": "[1,2,3,4"} == marker
+    def test_length(self) -> None:
+        """``length`` is reported when given; ``size`` is the data's own."""
+        marker = json.loads(truncate_json(b"[1,2,3,4]" * 50, 100, length=7))
+        assert {"truncated": True, "size": 450, "length": 7} == {
+            k: v for k, v in marker.items() if k != "preview"
+        }
 
     @pytest.mark.parametrize("limit", range(80, 100))
     def test_unicode_cut_at_every_offset(self, limit: int) -> None:

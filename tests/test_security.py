@@ -42,6 +42,7 @@ REDACTED = "[REDACTED]"
 SECRET_WORDS = (
     "password",
     "passwd",
+    "pwd",
     "secret",
     "token",
     "apikey",
@@ -49,8 +50,13 @@ SECRET_WORDS = (
     "auth",
     "cookie",
     "session",
+    "sessionid",
     "credential",
+    "credentials",
     "privatekey",
+    "jwt",
+    "csrf",
+    "xsrf",
 )
 PLAIN_KEYS = ("data", "items", "payload", "config", "inner", "rows", "meta")
 SETTINGS = settings(
@@ -61,26 +67,78 @@ SETTINGS = settings(
 )
 
 
+def _words(key: str) -> list[str]:
+    """``key`` split into lower-case words, written out character by character (an oracle
+    independent of the implementation's regular expressions)."""
+    found: list[str] = []
+    word = ""
+    for i, ch in enumerate(key):
+        if not ch.isalnum():
+            if word:
+                found.append(word)
+            word = ""
+            continue
+        prev = key[i - 1] if i else ""
+        nxt = key[i + 1] if i + 1 < len(key) else ""
+        lower_or_digit = prev.isascii() and (prev.islower() or prev.isdigit())
+        camel = ch.isascii() and ch.isupper() and lower_or_digit
+        acronym_end = (
+            ch.isascii()
+            and ch.isupper()
+            and prev.isascii()
+            and prev.isupper()
+            and nxt.isascii()
+            and nxt.islower()
+        )
+        if word and (camel or acronym_end):
+            found.append(word)
+            word = ""
+        word += ch
+    if word:
+        found.append(word)
+    return [w.lower() for w in found]
+
+
 def _is_secret(key: str, extra: tuple[str, ...] = ()) -> bool:
-    """API.md section 6, as an independent oracle."""
-    normal = key.lower().replace("-", "").replace("_", "")
-    return any(word in normal for word in (*SECRET_WORDS, *extra))
+    """API.md section 6, as an independent oracle: a run of consecutive words, joined, is a
+    secret word (or one of ``extra``, normalised the same way)."""
+    secret = {*SECRET_WORDS, *("".join(_words(e)) for e in extra)}
+    parts = _words(key)
+    return any(
+        "".join(parts[i:j]) in secret
+        for i in range(len(parts))
+        for j in range(i + 1, len(parts) + 1)
+    )
 
 
 # -- redaction ------------------------------------------------------------------------------
 
+_STYLES = ("snake", "kebab", "dot", "space", "screaming", "camel", "pascal", "train")
+
 
 @st.composite
 def spelled(draw: st.DrawFn, words: tuple[str, ...] = SECRET_WORDS) -> str:
-    """A key containing one of ``words`` in any case, with ``-``/``_`` anywhere inside it."""
+    """A key holding one of ``words`` as whole words, spelled in any of the usual styles:
+    ``api_key``, ``X-Api-Key``, ``clientSecret``, ``DB.PASSWORD``..., with other words around."""
     word = draw(st.sampled_from(words))
-    key = ""
-    for char in word:
-        key += draw(st.sampled_from([char.lower(), char.upper()]))
-        key += draw(st.sampled_from(["", "", "", "", "-", "_"]))
-    prefix = draw(st.sampled_from(["", "x-", "db_", "client", "My", "refresh_"]))
-    suffix = draw(st.sampled_from(["", "_id", "s", "-Header", "Value", "_hash"]))
-    return prefix + key + suffix
+    # Cut in two, each part at least two letters: a one-letter part in camelCase reads as
+    # part of an acronym ("XSSn" is "XS" + "Sn"), which is not the word any more.
+    cut = draw(st.sampled_from([0, *range(2, len(word) - 1)]))
+    parts = [word[:cut], word[cut:]] if cut else [word]
+    prefix = draw(st.sampled_from([[], ["x"], ["db"], ["client"], ["my"], ["refresh"]]))
+    suffix = draw(st.sampled_from([[], ["id"], ["hash"], ["header"], ["value"]]))
+    chunks = [*prefix, *parts, *suffix]
+    style = draw(st.sampled_from(_STYLES))
+    if style == "camel":
+        return chunks[0].lower() + "".join(c.capitalize() for c in chunks[1:])
+    if style == "pascal":
+        return "".join(c.capitalize() for c in chunks)
+    if style == "screaming":
+        return "_".join(c.upper() for c in chunks)
+    if style == "train":
+        return "-".join(c.capitalize() for c in chunks)
+    sep = {"snake": "_", "kebab": "-", "dot": ".", "space": " "}[style]
+    return sep.join(chunks)
 
 
 @dataclasses.dataclass
@@ -255,6 +313,7 @@ class TestRedactionAnyDepth:
     ) -> None:
         """Names given to redact= (decorator or configure) work like the built-in words."""
         key = data.draw(spelled((word.replace("_", ""),)))
+        assert _is_secret(key, (word,))
         value = data.draw(buried(key, token))
         ids: list[str] = []
         if how == "configure":

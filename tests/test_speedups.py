@@ -46,11 +46,11 @@ from hypothesis import strategies as st
 
 import execlog
 from conftest import FIELDS, raw, rows, wait_or_kill
-from execlog import _decorator, _guard, _ids, _native, _propagation
-from execlog._decorator import _Spec
+from execlog import _fastpath, _guard, _ids, _native, _propagation, _spec
 from execlog._encoding import Redactor, bounded_repr
 from execlog._execution import ExecutionHandle
 from execlog._recorder import RECORDER
+from execlog._spec import Spec as _Spec
 from execlog._storage.sqlite import SQLiteBackend
 
 if TYPE_CHECKING:
@@ -139,12 +139,12 @@ def call_in_c(begins: list[str], fn: Callable[..., Any], *args: Any, **kwargs: A
 def pure_python(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Functions decorated (and blocks made) inside take the pure-Python path."""
     with monkeypatch.context() as patch:
-        patch.setattr(_decorator, "_SPEEDUPS_READY", False)
-        _decorator._native_blocks(on=False)
+        patch.setattr(_fastpath, "READY", False)
+        _fastpath.native_blocks(on=False)
         try:
             yield
         finally:
-            _decorator._native_blocks(on=True)
+            _fastpath.native_blocks(on=True)
 
 
 def decorate_both(
@@ -392,7 +392,7 @@ CASES = [
 class TestPathSelection:
     def test_speedups_are_installed(self) -> None:
         """Where the extension is built, install() accepts execlog's classes and ids come from C."""
-        assert _decorator._SPEEDUPS_READY is True
+        assert _fastpath.READY is True
         assert SPEEDUPS.new_id is _ids.new_id
 
     @pytest.mark.parametrize(
@@ -462,7 +462,7 @@ class TestPathSelection:
 
     def test_pure_switch_at_decoration_time(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """With ``_SPEEDUPS_READY`` False when decorating, the Python wrapper is used."""
-        monkeypatch.setattr(_decorator, "_SPEEDUPS_READY", False)
+        monkeypatch.setattr(_fastpath, "READY", False)
         assert not uses_c(execlog.traced_execution(positional))
 
     def test_wrapper_keeps_the_function_metadata(self) -> None:
@@ -1815,7 +1815,7 @@ class TestIds:
 _REPORT_PATHS = """
     import json, sys
     import execlog
-    from execlog import _decorator, _ids, _native
+    from execlog import _fastpath, _ids, _native
 
     execlog.configure(db=sys.argv[1])
 
@@ -1827,7 +1827,7 @@ _REPORT_PATHS = """
     assert execlog.flush(timeout=10)
     print(json.dumps({
         "speedups": _native.SPEEDUPS is not None,
-        "ready": _decorator._SPEEDUPS_READY,
+        "ready": _fastpath.READY,
         "c_ids": _ids.new_id is not _ids._new_id_py,
         "c_wrapper": type(add).__name__ == "TracedFunction",
     }))
@@ -2150,11 +2150,11 @@ class TestReviewedHazards:
                 redacted=execlog._encoding.REDACTED,
                 env_data=None,
                 env_keys=(b"A", b"B"),
-                complete=_decorator._complete,
-                end=_decorator._end,
-                report=_decorator._report_internal,
+                complete=_spec.complete,
+                end=_spec.end,
+                report=_spec.report_internal,
             )
-        assert _decorator._SPEEDUPS_READY
+        assert _fastpath.READY
 
     def test_running_row_marked_before_it_is_written(self, db: str) -> None:
         """The writer marks an execution's ``running`` row as written before writing it, so an

@@ -6,12 +6,13 @@ import dataclasses
 import math
 import numbers
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from execlog.exceptions import ConfigError
 
-__all__ = ["DEFAULT_DB", "Config", "env_disabled", "from_env", "validated"]
+__all__ = ["DEFAULT_DB", "Config", "env_disabled", "from_env", "names_option", "validated"]
 
 DEFAULT_DB = "./execlog.db"
 
@@ -31,6 +32,7 @@ class Config:
     capture_output: bool = True
     max_payload_bytes: int = 65_536
     redact: tuple[str, ...] = ()
+    redact_exempt: tuple[str, ...] = ()
     enabled: bool = True
 
 
@@ -111,17 +113,21 @@ def _check(option: str, value: Any) -> Any:
         return value
     if option in {"capture_inputs", "capture_output", "enabled"}:
         return _flag(option, value)
-    if option == "redact":
-        if isinstance(value, str):
-            value = (value,)
-        try:
-            names = tuple(value)
-        except TypeError:
-            raise ConfigError(f"redact must be an iterable of str, got {value!r}") from None
-        if not all(isinstance(n, str) and n for n in names):
-            raise ConfigError(f"redact must contain only non-empty str, got {value!r}")
-        return names
+    if option in {"redact", "redact_exempt"}:
+        return names_option(option, value)
     raise ConfigError(f"unknown option {option!r}")  # pragma: no cover - filtered by caller
+
+
+def names_option(option: str, value: object) -> tuple[str, ...]:
+    """A str or an iterable of non-empty str (``redact=``, ``exclude=``...) as a tuple."""
+    if isinstance(value, str):
+        value = (value,)
+    if not isinstance(value, Iterable) or isinstance(value, (bytes, Mapping)):
+        raise ConfigError(f"{option} must be an iterable of str, got {value!r}")
+    names = tuple(value)
+    if not all(isinstance(n, str) and n for n in names):
+        raise ConfigError(f"{option} must contain only non-empty str, got {value!r}")
+    return tuple(str(n) for n in names)
 
 
 _KNOWN_SCHEMES = ("file:",)

@@ -1,4 +1,9 @@
-"""The current execution, carried by a ``ContextVar`` across calls, threads and tasks."""
+"""The current execution, carried by a ``ContextVar`` across calls, threads and tasks.
+
+While execlog captures a value (a ``__repr__``, a record's fields, a ``__len__``), the variable
+holds :data:`CAPTURING` instead of an execution: code run then is never recorded (capture never
+records), and :func:`current_execution` says there is none.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +16,48 @@ if TYPE_CHECKING:
 
     from execlog._execution import ExecutionHandle
 
-__all__ = ["current", "current_execution", "propagate"]
+__all__ = ["CAPTURING", "capturing", "current", "current_execution", "propagate"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-#: The innermost live execution of this context (thread or task), or None.
+
+class _Capturing:
+    """The marker :data:`current` holds while a value is being captured."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<execlog capturing a value>"
+
+
+#: Held by :data:`current` while execlog captures a value: traced code run then is not recorded.
+CAPTURING: Any = _Capturing()
+
+#: The innermost live execution of this context (thread or task), :data:`CAPTURING`, or None.
 current: contextvars.ContextVar[ExecutionHandle | None] = contextvars.ContextVar(
     "execlog_current", default=None
 )
+
+
+class capturing:  # noqa: N801 - used like a function: `with capturing():`
+    """``with capturing():`` runs a block of execlog's own capture code unrecorded.
+
+    User code reached from there (a ``__repr__``, a property, ``__len__``) may call traced
+    functions; they run, but record nothing (a traced function reachable from its own
+    argument's ``__repr__`` would otherwise recurse until ``RecursionError``).
+    """
+
+    __slots__ = ("_token",)
+
+    def __enter__(self) -> None:
+        self._token = current.set(CAPTURING)
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            current.reset(self._token)
+        except ValueError:  # pragma: no cover - reset in another context
+            current.set(None)
 
 
 def current_execution() -> ExecutionHandle | None:
@@ -36,7 +74,8 @@ def current_execution() -> ExecutionHandle | None:
 
     .. versionadded:: 0.1.0
     """
-    return current.get()
+    handle = current.get()
+    return None if handle is CAPTURING else handle
 
 
 def propagate(fn: Callable[P, R]) -> Callable[P, R]:

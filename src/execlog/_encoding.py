@@ -1,60 +1,112 @@
 """Turning captured values into bounded, redacted JSON without ever raising.
 
-The fast path is one ``orjson.dumps``. Only when the encoded bytes could hold a secret key
-(they contain a nested JSON object) is the value walked to redact it, and only when orjson
-refuses a value (cycles, integers beyond 64 bits, unusual keys) is it walked to sanitise it.
+The cost of capturing a value is bounded by the payload limit, not by the value (API.md
+section 6). Every value goes through three steps:
+
+1. **Measure** (:func:`exceeds`): a walk that adds up a lower bound of the value's JSON size and
+   stops as soon as it passes the limit. A container's length alone often settles it (a list of
+   a million items cannot fit in 64 KiB), so a huge value is recognised after looking at a
+   handful of objects.
+2. **Within the limit** by that bound: the value is small, so encoding it whole costs little.
+   One ``orjson.dumps``; only when the bytes could hold a secret key or a URL with a password
+   is the value walked again to redact it (:func:`_clean`), and only when orjson refuses it
+   (cycles, integers beyond 64 bits, unusual keys) to sanitise it. If the JSON still exceeds
+   the limit, it is stored as the truncation marker with its exact ``size``.
+3. **Over the limit**: a copy of the value's beginning is made, a few kilobytes' worth
+   (:func:`_clean` with a budget: the first items of a container, the first characters of a
+   string), and encoded: its first bytes are the marker's ``preview``, exactly the beginning of
+   what the whole value would have encoded to. ``size`` is then unknown (null).
+
+Code that runs while a value is captured (a ``__repr__``, a record's fields, ``__len__``) runs
+inside :class:`~execlog._context.capturing`: traced calls made there are not recorded.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import re
-from collections.abc import Callable, Iterable, Mapping
+import itertools
+import reprlib
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
 
+from execlog._context import capturing
+from execlog._native import SPEEDUPS
+from execlog._redaction import (
+    REDACTED,
+    SECRET_WORDS,
+    Redactor,
+    mask_repr,
+    mask_urls,
+)
+
 __all__ = [
+    "PREVIEW_BYTES",
     "REDACTED",
     "SECRET_WORDS",
     "Encoder",
+    "Redactor",
     "bounded_repr",
+    "exceeds",
+    "mask_repr",
     "truncate_json",
     "truncate_text",
 ]
 
-REDACTED = "[REDACTED]"
-
-#: Key fragments that mark a value as secret (API.md section 6).
-SECRET_WORDS = (
-    "password",
-    "passwd",
-    "secret",
-    "token",
-    "apikey",
-    "authorization",
-    "auth",
-    "cookie",
-    "session",
-    "credential",
-    "privatekey",
-)
-
 REPR_LIMIT = 1_000
+#: At most this much of a value over the limit is encoded for its marker's preview.
+PREVIEW_BYTES = 8_192
 _MAX_DEPTH = 200  # orjson refuses nesting beyond 254 levels
 _SCALARS = (str, int, float, bool, type(None))
+_LEAVES = frozenset({int, float, bool, type(None)})
+_BINARY = (bytes, bytearray, memoryview)
 _OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+_dumps = orjson.dumps
+
+
+# -- bounded reprs ----------------------------------------------------------------------------
+
+
+class _HeadRepr(reprlib.Repr):
+    """``reprlib`` with head-first cuts: containers bounded while their repr is produced."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxlevel = 4
+        self.maxdict = self.maxlist = self.maxtuple = self.maxset = 50
+        self.maxfrozenset = self.maxdeque = self.maxarray = 50
+        self.maxstring = self.maxlong = self.maxother = REPR_LIMIT
+
+    def repr_str(self, x: str, level: int) -> str:
+        return builtins_repr(x[: self.maxstring])
+
+    def repr_instance(self, x: object, level: int) -> str:
+        # An object's own __repr__: its cost is the object's; what it returns is cut after.
+        return builtins_repr(x)
+
+
+builtins_repr = repr
+_CONTAINER_REPRS = frozenset(
+    name for name in dir(reprlib.Repr) if name.startswith("repr_") and name != "repr_instance"
+)
 
 
 def bounded_repr(obj: object, limit: int = REPR_LIMIT, redactor: Redactor | None = None) -> str:
     """``repr(obj)`` cut to ``limit`` characters; never raises for a misbehaving ``__repr__``.
 
-    Secret-looking ``name=value`` and ``'name': value`` pairs in what is kept are masked (see
-    :func:`mask_repr`): a repr is the one place a value's field names are not JSON keys.
+    Built-in containers (and deques, arrays, sets) are bounded while their repr is produced,
+    as :mod:`reprlib` does; an object's own ``__repr__`` is cut after it returns. Secret-looking
+    ``name=value`` and ``'name': value`` pairs and URL passwords in what is kept are masked
+    (:func:`mask_repr`). Runs unrecorded (:class:`~execlog._context.capturing`).
     """
     try:
-        text = repr(obj)
+        with capturing():
+            if "repr_" + type(obj).__name__.replace(" ", "_") in _CONTAINER_REPRS:
+                text = _HEAD_REPR.repr(obj)
+            else:
+                text = repr(obj)
     except Exception:
         return f"<unrepresentable {_type_name(obj)}>"
     if not isinstance(text, str):  # pragma: no cover - repr() enforces str
@@ -62,107 +114,11 @@ def bounded_repr(obj: object, limit: int = REPR_LIMIT, redactor: Redactor | None
     if len(text) > limit:
         # Cut first: masking stays linear in `limit` whatever the repr's size, and a value the
         # cut leaves open is masked up to the cut.
-        return f"{mask_repr(text[:limit], redactor)}...[{len(text) - limit} more chars]"
+        return f"{mask_repr(text[:limit], redactor, cut=True)}...[{len(text) - limit} more chars]"
     return mask_repr(text, redactor)
 
 
-#: Where a value follows a name in a repr: ``name=``, ``name: ``, ``'name': ``, ``b'name': ``,
-#: and the pair tuples of header lists, ``('name', ``. Names are bounded (the search stays
-#: linear); a value is then measured by :func:`_value_end`.
-_REPR_KEY = re.compile(
-    r"""(?<=\()\s*b?(?P<tq>['"])(?P<tname>[^'"\\\n]{1,100})(?P=tq)\s*,\s*"""
-    r"""|(?<!\w)(?:b?(?P<q>['"])(?P<qname>[^'"\\\n]{1,100})(?P=q)"""
-    r"""|(?P<name>[A-Za-z_][\w.-]{0,100}))\s*[=:]\s*"""
-)
-#: ``scheme://user:password@`` in a URL: the password part.
-_URL_PASSWORD = re.compile(r"""(?P<head>[A-Za-z][\w+.-]*://[^\s:/@'"]*:)[^\s/@'"]+(?=@)""")
-_OPEN = {"(": ")", "[": "]", "{": "}", "<": ">"}
-_BARE_END = frozenset(" \t\r\n,;&)]}>'\"")
-
-
-def _value_end(text: str, start: int) -> int:
-    """Where the value starting at ``start`` ends.
-
-    Past its closing quote or bracket (nested brackets and quoted text inside counted), or at
-    the end of a bare token. A value the text ends inside runs to the end.
-    """
-    n = len(text)
-    i = start
-    if i + 1 < n and text[i] == "b" and text[i + 1] in "'\"":
-        i += 1  # bytes literal
-    if i >= n:
-        return n
-    if text[i] in "'\"":
-        return _string_end(text, i)
-    j = i
-    while j < n and (text[j].isalnum() or text[j] in "_."):
-        j += 1  # a call such as SecretStr(...) or Basic(...)
-    if j < n and text[j] in _OPEN:
-        closers = [_OPEN[text[j]]]
-        j += 1
-        while j < n:
-            ch = text[j]
-            if ch in "'\"":
-                j = _string_end(text, j)
-                continue
-            if ch in _OPEN:
-                closers.append(_OPEN[ch])
-            elif ch == closers[-1]:
-                closers.pop()
-                if not closers:
-                    return j + 1
-            j += 1
-        return n
-    while j < n and text[j] not in _BARE_END:
-        j += 1
-    return j
-
-
-def _string_end(text: str, quote_at: int) -> int:
-    """Past the quote closing the string that opens at ``quote_at`` (escapes skipped)."""
-    quote = text[quote_at]
-    j = quote_at + 1
-    n = len(text)
-    while j < n:
-        ch = text[j]
-        if ch == "\\":
-            j += 2
-            continue
-        if ch == quote:
-            return j + 1
-        j += 1
-    return n
-
-
-def mask_repr(text: str, redactor: Redactor | None = None) -> str:
-    """``text`` with the value of every secret-looking pair replaced by ``[REDACTED]``.
-
-    Pairs: ``name=value``, ``name: value``, ``'name': value`` and ``('name', value)``; a
-    name is secret as a dict key would be for ``redactor`` (by default, the built-in words).
-    The password in a URL (``scheme://user:password@host``) is masked too. One pass, linear in
-    the length of ``text``: the value of a name that is not secret is searched for pairs of
-    its own (``Outer(inner={'token': ...})``).
-    """
-    if redactor is None:
-        redactor = _DEFAULT_REDACTOR
-    if "://" in text:
-        text = _URL_PASSWORD.sub(lambda m: m.group("head") + REDACTED, text)
-    if not redactor.may_contain_text(text):
-        return text
-    out: list[str] = []
-    i = 0
-    search = _REPR_KEY.search
-    while (m := search(text, i)) is not None:
-        name = m.group("tname") or m.group("qname") or m.group("name")
-        out.append(text[i : m.end()])
-        i = m.end()
-        if redactor.is_secret(name):
-            out.append(REDACTED)
-            i = _value_end(text, i)
-    if not out:
-        return text
-    out.append(text[i:])
-    return "".join(out)
+_HEAD_REPR = _HeadRepr()
 
 
 def _type_name(obj: object) -> str:
@@ -172,6 +128,9 @@ def _type_name(obj: object) -> str:
         return "object"
 
 
+# -- records and well-known large values ------------------------------------------------------
+
+
 def _fields_of(obj: Any) -> dict[str, Any] | None:
     """A record's fields by name; None for anything that is not a record.
 
@@ -179,115 +138,220 @@ def _fields_of(obj: Any) -> dict[str, Any] | None:
     (v2 or v1), an attrs class. As JSON objects their field names are keys, so they are
     redacted like a dict's. Fields a pydantic or attrs model keeps out of its repr
     (``repr=False``) are left out here too: that is how such classes hide what should not be
-    shown. Nested records are met in turn.
+    shown. Nested records are met in turn. Runs unrecorded.
     """
     cls = type(obj)
     out: dict[str, Any] | None = None
     try:
-        if dataclasses.is_dataclass(cls):
-            out = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
-        elif isinstance(obj, tuple) and hasattr(cls, "_fields") and hasattr(cls, "_asdict"):
-            names = cls._fields  # a namedtuple, if its fields describe it
-            out = dict(zip(names, obj)) if len(names) == len(obj) else None
-        elif isinstance(getattr(cls, "model_fields", None), dict) and hasattr(cls, "model_dump"):
-            fields = cls.model_fields  # pydantic 2
-            out = {k: getattr(obj, k) for k, f in fields.items() if getattr(f, "repr", True)}
-            extra = getattr(obj, "__pydantic_extra__", None)
-            if isinstance(extra, dict):
-                out.update(extra)
-        elif isinstance(getattr(cls, "__fields__", None), dict) and hasattr(cls, "parse_obj"):
-            out = {  # pydantic 1
-                k: getattr(obj, k)
-                for k, f in cls.__fields__.items()
-                if getattr(getattr(f, "field_info", None), "repr", True)
-            }
-        elif hasattr(cls, "__attrs_attrs__"):
-            out = {a.name: getattr(obj, a.name) for a in cls.__attrs_attrs__ if a.repr is not False}
+        with capturing():
+            if dataclasses.is_dataclass(cls):
+                out = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+            elif isinstance(obj, tuple) and hasattr(cls, "_fields") and hasattr(cls, "_asdict"):
+                names = cls._fields  # a namedtuple, if its fields describe it
+                out = dict(zip(names, obj)) if len(names) == len(obj) else None
+            elif isinstance(getattr(cls, "model_fields", None), dict) and hasattr(
+                cls, "model_dump"
+            ):
+                fields = cls.model_fields  # pydantic 2
+                out = {k: getattr(obj, k) for k, f in fields.items() if getattr(f, "repr", True)}
+                extra = getattr(obj, "__pydantic_extra__", None)
+                if isinstance(extra, dict):
+                    out.update(extra)
+            elif isinstance(getattr(cls, "__fields__", None), dict) and hasattr(cls, "parse_obj"):
+                out = {  # pydantic 1
+                    k: getattr(obj, k)
+                    for k, f in cls.__fields__.items()
+                    if getattr(getattr(f, "field_info", None), "repr", True)
+                }
+            elif hasattr(cls, "__attrs_attrs__"):
+                out = {
+                    a.name: getattr(obj, a.name) for a in cls.__attrs_attrs__ if a.repr is not False
+                }
     except Exception:
         return None
     return out
 
 
-def _default(obj: Any, redactor: Redactor | None = None) -> Any:
-    """Orjson's fallback for types it does not know (``Encoder.default`` binds ``redactor``).
+def _module_of(obj: object) -> str:
+    module = getattr(type(obj), "__module__", None)
+    return module if isinstance(module, str) else ""
 
-    Sets become lists, records (namedtuples, pydantic and attrs models) objects of their
-    fields, anything else a bounded repr, masked with ``redactor``'s words.
+
+def _is_ndarray(obj: object) -> bool:
+    return _module_of(obj) == "numpy" and type(obj).__name__ == "ndarray"
+
+
+def _pandas_summary(obj: Any) -> dict[str, Any] | None:
+    """A DataFrame, Series or Index as its shape and names: what identifies it, in microseconds.
+
+    Formatting a million-row DataFrame for its repr takes a millisecond or more, whatever is
+    kept of it; its shape, column names and dtypes take a few microseconds.
     """
-    if isinstance(obj, (set, frozenset)):
-        return list(obj)
-    fields = _fields_of(obj)
-    if fields is not None:
-        return fields
-    return bounded_repr(obj, redactor=redactor)
+    if not _module_of(obj).startswith("pandas."):
+        return None
+    kind = type(obj).__name__
+    try:
+        with capturing():
+            if kind == "DataFrame":
+                columns = [str(c) for c in obj.columns[:50]]
+                return {"type": "pandas.DataFrame", "shape": list(obj.shape), "columns": columns}
+            if kind == "Series" or kind.endswith("Index"):
+                return {
+                    "type": f"pandas.{kind}",
+                    "length": len(obj),
+                    "name": None if obj.name is None else str(obj.name),
+                    "dtype": str(obj.dtype),
+                }
+    except Exception:
+        return None
+    return None
 
 
-def _normalise(key: str) -> str:
-    return key.lower().replace("-", "").replace("_", "")
+def _length(value: Any) -> int | None:
+    """``len(value)`` for the marker, when it has one (runs unrecorded; never raises)."""
+    if not hasattr(type(value), "__len__"):
+        return None
+    try:
+        with capturing():
+            n = len(value)
+    except Exception:
+        return None
+    return n if type(n) is int else None
 
 
-def _fuzzy(word: str) -> str:
-    """A regex for ``word`` allowing ``-``/``_`` between its letters."""
-    return "[-_]*".join(re.escape(ch) for ch in word)
+# -- measuring --------------------------------------------------------------------------------
 
 
-class Redactor:
-    """Decides which keys are secret: the default words plus configured names."""
+def _py_exceeds(value: Any, budget: int) -> bool:
+    """Whether ``value``'s JSON is certainly longer than ``budget`` bytes (a lower bound).
 
-    def __init__(self, extra: Iterable[str] = ()) -> None:
-        """Build the matcher for the default words plus ``extra`` names."""
-        words = {_normalise(w) for w in (*SECRET_WORDS, *extra)}
-        self.words = tuple(sorted(w for w in words if w))
-        pattern = "|".join(_fuzzy(w) for w in self.words)
-        self._may_contain = re.compile(pattern.encode(), re.IGNORECASE).search
-        self._may_contain_text = re.compile(pattern, re.IGNORECASE).search
-        self._cache: dict[str, bool] = {}
+    Work is bounded by ``budget``: every object looked at takes at least a byte off it, and a
+    container's length is charged before its items are looked at.
+    """
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    push = stack.append
+    while stack:
+        obj, depth = stack.pop()
+        cls = obj.__class__
+        if cls in _LEAVES:
+            budget -= 1
+        elif cls is str:
+            budget -= len(obj) + 2
+        elif depth > _MAX_DEPTH:
+            budget -= 2  # the sanitiser replaces it with a short marker
+        elif cls is dict or cls is list or cls is tuple:
+            budget -= 2 * len(obj) + 1
+            if budget < 0:
+                return True
+            if cls is dict:
+                for key, item in obj.items():
+                    if key.__class__ is str:
+                        budget -= len(key) + 2
+                    if item.__class__ not in _LEAVES:
+                        push((item, depth + 1))
+            else:
+                for item in obj:
+                    if item.__class__ not in _LEAVES:
+                        push((item, depth + 1))
+        elif isinstance(obj, _BINARY):
+            budget -= len(obj) + 3  # its repr: b'...'
+        elif isinstance(obj, (set, frozenset)):
+            budget -= 2 * len(obj) + 1
+            if budget >= 0:
+                stack.extend((item, depth + 1) for item in obj)
+        elif _is_ndarray(obj):
+            budget -= 2 * int(obj.size) + 1
+        elif isinstance(obj, (str, int, float)):  # subclasses
+            budget -= len(obj) + 2 if isinstance(obj, str) else 1
+        else:
+            fields = _fields_of(obj)
+            if fields is not None:
+                push((fields, depth + 1))
+            elif isinstance(obj, Mapping):
+                budget -= 2 * _length_or_zero(obj) + 1
+                if budget >= 0:
+                    push((dict(obj), depth))
+            else:
+                budget -= 2  # a repr (its own cost) or a value orjson writes in a few bytes
+        if budget < 0:
+            return True
+    return False
 
-    def may_contain(self, data: bytes) -> bool:
-        """Cheap prefilter over encoded JSON: False means no key of it can be secret.
 
-        Non-ASCII text always goes to the full check: ``str.lower`` folds characters such as
-        the Kelvin sign to ASCII letters, which a bytes regex cannot see.
-        """
-        return not data.isascii() or self._may_contain(data) is not None
-
-    def may_contain_text(self, text: str) -> bool:
-        """:meth:`may_contain` for text (a repr)."""
-        return not text.isascii() or self._may_contain_text(text) is not None
-
-    def is_secret(self, key: object) -> bool:
-        """Whether a key names a secret (case-insensitive substring, ``-``/``_`` ignored)."""
-        if not isinstance(key, str):
-            return False
-        hit = self._cache.get(key)
-        if hit is None:
-            norm = _normalise(key)
-            hit = any(w in norm for w in self.words)
-            if len(self._cache) < 4096:
-                self._cache[key] = hit
-        return hit
+def _length_or_zero(obj: Any) -> int:
+    n = _length(obj)
+    return 0 if n is None else n
 
 
-#: Masks reprs made where no encoder's own words are at hand (dict keys that are not text).
-_DEFAULT_REDACTOR = Redactor()
+#: The C versions of `exceeds` and of `_clean`'s cutting for built-in types, where built.
+_native_exceeds: Callable[[Any, int], int] | None = getattr(SPEEDUPS, "exceeds", None)
+_native_head: Callable[[Any, int, Redactor], Any] | None = getattr(SPEEDUPS, "head", None)
 
 
-def _clean(obj: Any, redactor: Redactor | None, depth: int, path: set[int]) -> Any:  # noqa: PLR0911
-    """Rebuild ``obj`` as data orjson always encodes, redacting secret keys when asked."""
+def exceeds(value: Any, budget: int) -> bool:
+    """Whether ``value``'s JSON is certainly longer than ``budget`` bytes.
+
+    False means it may fit: encoding it whole then costs work proportional to ``budget`` (a
+    small multiple of it: a number may take 20 bytes where the bound counts one). Uses the C
+    accelerator for built-in types where it is built.
+    """
+    if _native_exceeds is not None:
+        verdict = _native_exceeds(value, budget)
+        if verdict >= 0:
+            return verdict == 1
+    return _py_exceeds(value, budget)
+
+
+# -- sanitising, redacting, cutting -----------------------------------------------------------
+
+
+class _Budget:
+    """Bytes still to fill with a value's beginning (a lower bound of what is written)."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, left: int) -> None:
+        self.left = left
+
+
+_UNBOUNDED = 1 << 62
+
+
+def _clean(  # noqa: PLR0911, PLR0915 - one branch per kind of value
+    obj: Any, redactor: Redactor | None, depth: int, path: set[int], budget: _Budget
+) -> Any:
+    """Rebuild ``obj`` as data orjson always encodes, redacting secret keys when asked.
+
+    Strings have URL passwords masked. ``budget`` bounds how much is rebuilt: once it is spent,
+    containers stop taking items and strings are cut, so the result's JSON begins exactly as
+    the whole value's would, for at least the budget's bytes.
+    """
     if isinstance(obj, str):
-        return _valid_text(obj)
+        cut = budget.left <= len(obj) + 2
+        if cut:
+            obj = obj[: max(budget.left, 0)]
+        budget.left -= len(obj) + 2
+        return mask_urls(_valid_text(obj), cut=cut)
     if isinstance(obj, _SCALARS):
+        budget.left -= 1
         if type(obj) is int and not -(2**63) <= obj < 2**64:
             return _big_int(obj)
         if isinstance(obj, int) and not isinstance(obj, bool) and type(obj) is not int:
-            return _clean(int(obj), redactor, depth, path)
+            return _clean(int(obj), redactor, depth, path, budget)
+        if isinstance(obj, float) and type(obj) is not float:
+            return float(obj)
         return obj
     if depth > _MAX_DEPTH:
+        budget.left -= 2
         return f"<nested too deep: {_type_name(obj)}>"  # no repr: it could hold a secret
     marker = id(obj)
     if marker in path:
+        budget.left -= 2
         return f"<cycle {_type_name(obj)}>"
     if not isinstance(obj, (dict, list)):
+        summary = _pandas_summary(obj)
+        if summary is not None:
+            return _clean(summary, redactor, depth, path, budget)
         fields = _fields_of(obj)  # a record: its fields, redacted like a dict's keys
         if fields is not None:
             obj = fields
@@ -295,12 +359,19 @@ def _clean(obj: Any, redactor: Redactor | None, depth: int, path: set[int]) -> A
         path.add(marker)
         try:
             out: dict[Any, Any] = {}
-            for key, value in list(obj.items()):
+            budget.left -= 2
+            with capturing():  # at most as many items as the budget can show, copied
+                items = list(itertools.islice(obj.items(), max(budget.left, 0) // 5 + 1))
+            for key, value in items:
+                if budget.left < 0:
+                    break
                 safe_key = _valid_text(key) if isinstance(key, str) else _key_text(key)
+                safe_key = mask_urls(safe_key)
+                budget.left -= len(safe_key) + 4
                 if redactor is not None and redactor.is_secret(safe_key):
                     out[safe_key] = REDACTED
                 else:
-                    out[safe_key] = _clean(value, redactor, depth + 1, path)
+                    out[safe_key] = _clean(value, redactor, depth + 1, path, budget)
         except Exception:
             return bounded_repr(obj, redactor=redactor)
         finally:
@@ -309,16 +380,44 @@ def _clean(obj: Any, redactor: Redactor | None, depth: int, path: set[int]) -> A
     if isinstance(obj, (list, tuple, set, frozenset)):
         path.add(marker)
         try:
-            return [_clean(item, redactor, depth + 1, path) for item in list(obj)]
+            budget.left -= 2
+            out_list = []
+            for item in obj:
+                if budget.left < 0:
+                    break
+                budget.left -= 1
+                out_list.append(_clean(item, redactor, depth + 1, path, budget))
         except Exception:
             return bounded_repr(obj, redactor=redactor)
         finally:
             path.discard(marker)
+        return out_list
+    if isinstance(obj, _BINARY):
+        part = obj[: max(budget.left, 0) + 1]
+        budget.left -= len(obj) + 3
+        return bounded_repr(bytes(part) if isinstance(obj, memoryview) else part, redactor=redactor)
+    if _is_ndarray(obj):
+        return _clean(_array_head(obj, budget.left), redactor, depth, path, budget)
     try:
         orjson.dumps(obj, option=_OPTIONS)
     except Exception:
-        return _default(obj, redactor)
+        text = bounded_repr(obj, limit=min(REPR_LIMIT, max(budget.left, 0)), redactor=redactor)
+        budget.left -= len(text) + 2
+        return text
+    budget.left -= 2
     return obj
+
+
+def _array_head(array: Any, budget: int) -> Any:
+    """The first items of a numpy array as lists: enough for ``budget`` bytes."""
+    try:
+        if array.ndim == 0:
+            return array.item()
+        rows = max(budget // 2, 1)
+        head = array[:rows]
+        return [_array_head(row, budget // 2) for row in head] if array.ndim > 1 else head.tolist()
+    except Exception:
+        return f"<{_type_name(array)}>"
 
 
 def _valid_text(text: str) -> str:
@@ -346,34 +445,54 @@ def _big_int(value: int) -> str:
         return f"<int of {value.bit_length()} bits>"
 
 
-def truncate_json(data: bytes, limit: int, size: int | None = None) -> bytes:
-    """Replace ``data`` by the truncation marker of API.md section 6 when it exceeds ``limit``.
+def _default(obj: Any, redactor: Redactor | None = None) -> Any:
+    """Orjson's fallback for types it does not know (``Encoder.default`` binds ``redactor``).
 
-    ``size`` is the original size to report when ``data`` is already a cut-down prefix.
+    Sets become lists, records (namedtuples, pydantic and attrs models) objects of their
+    fields, pandas objects their summary, anything else a bounded repr, masked with
+    ``redactor``'s words.
     """
-    if size is None:
-        size = len(data)
-        if size <= limit:
-            return data
-    preview = data[: max(limit, 0)].decode("utf-8", "ignore")
-    overhead = len(b'{"truncated":true,"size":,"preview":""}') + len(str(size))
-    preview = preview[: max(limit - overhead, 0)]
-    out = orjson.dumps({"truncated": True, "size": size, "preview": preview})
-    while len(out) > limit and preview:
+    if isinstance(obj, (set, frozenset)):
+        return list(obj)
+    summary = _pandas_summary(obj)
+    if summary is not None:
+        return summary
+    fields = _fields_of(obj)
+    if fields is not None:
+        return fields
+    return bounded_repr(obj, redactor=redactor)
+
+
+def marker(preview: bytes, limit: int, size: int | None, length: int | None) -> bytes:
+    """The truncation marker of API.md section 6, within ``limit`` bytes.
+
+    ``preview``: the beginning of the value's JSON (cut to fit); ``size``: the whole JSON's
+    length, or None when it was not encoded whole; ``length``: ``len()`` of the value, if any.
+    """
+    head: dict[str, Any] = {"truncated": True, "size": size}
+    if length is not None:
+        head["length"] = length
+    text = preview[: max(min(limit, PREVIEW_BYTES), 0)].decode("utf-8", "ignore")
+    overhead = len(_dumps({**head, "preview": ""}))
+    text = text[: max(limit - overhead, 0)]
+    out = _dumps({**head, "preview": text})
+    while len(out) > limit and text:
         excess = len(out) - limit
-        preview = preview[: max(len(preview) - max(excess, 1), 0)]
-        out = orjson.dumps({"truncated": True, "size": size, "preview": preview})
+        text = text[: max(len(text) - max(excess, 1), 0)]
+        out = _dumps({**head, "preview": text})
     if len(out) > limit:  # a limit too small for the whole marker: the most that fits
-        for smaller in (
-            orjson.dumps({"truncated": True, "size": size}),
-            b'{"truncated":true}',
-            b"null",
-            b"0",
-        ):
+        for smaller in (_dumps(head), b'{"truncated":true}', b"null", b"0"):
             out = smaller
             if len(out) <= limit:
                 break
     return out
+
+
+def truncate_json(data: bytes, limit: int, length: int | None = None) -> bytes:
+    """``data`` itself when it fits ``limit``, else its truncation marker (with exact size)."""
+    if len(data) <= limit:
+        return data
+    return marker(data, limit, len(data), length)
 
 
 def truncate_text(text: str, limit: int) -> str:
@@ -388,9 +507,13 @@ def truncate_text(text: str, limit: int) -> str:
     return data[:keep].decode("utf-8", "ignore") + suffix
 
 
+# -- the encoder --------------------------------------------------------------------------------
+
+
 class Encoder:
     """Encodes captured values for one configuration: bounded, redacted, never raising."""
 
+    # Read by the C accelerator through slot offsets.
     __slots__ = ("default", "limit", "redactor")
 
     def __init__(self, limit: int, redactor: Redactor) -> None:
@@ -408,44 +531,68 @@ class Encoder:
         """
         return self.encode_bytes(value, nested_from).decode()
 
-    def encode_bytes(self, value: Any, nested_from: int = 0, *, truncate: bool = True) -> bytes:
-        """JSON bytes for ``value``.
+    def encode_bytes(self, value: Any, nested_from: int = 0) -> bytes:
+        """JSON bytes for ``value`` within the limit: its JSON, or the truncation marker.
 
         ``nested_from`` is where a secret key could first appear: 1 for an inputs dict whose
-        top-level keys were already checked, 0 for anything else. With ``truncate=False`` the
-        full encoding is returned (the caller bounds it).
+        top-level keys were already checked, 0 for anything else.
+        """
+        data, whole = self.encode_part(value, nested_from)
+        if whole and len(data) <= self.limit:
+            return data
+        return marker(data, self.limit, len(data) if whole else None, _length(value))
+
+    def encode_part(self, value: Any, nested_from: int = 0) -> tuple[bytes, bool]:
+        """``(json, True)`` for a value within the limit; else ``(its first bytes, False)``.
+
+        The first bytes are at least ``PREVIEW_BYTES`` (or the limit, if smaller) of what the
+        whole value would encode to, or all of it. A value within the limit may still encode
+        to more than the limit (its lower bound fitted): the caller cuts it.
         """
         cls = value.__class__
         if cls is int or cls is float or cls is bool or value is None:
             try:
-                return orjson.dumps(value)
+                return _dumps(value), True
             except Exception:  # an int beyond 64 bits
-                data = self._encode_slow(value)
-                return truncate_json(data, self.limit) if truncate else data
+                return self._encode_slow(value), True
+        limit = self.limit
+        if exceeds(value, limit):
+            return self._encode_head(value, min(limit, PREVIEW_BYTES) + 8), False
         try:
-            data = orjson.dumps(value, default=self.default, option=_OPTIONS)
+            data = _dumps(value, default=self.default, option=_OPTIONS)
         except Exception:
-            data = self._encode_slow(value)
-        else:
-            if (
-                cls is not str
-                and data.find(b"{", nested_from) != -1
-                and self.redactor.may_contain(data)
-            ):
-                data = self._encode_slow(value)
-        if truncate and len(data) > self.limit:
-            return truncate_json(data, self.limit)
-        return data
+            return self._encode_slow(value), True
+        if (
+            cls is not str
+            and data.find(b"{", nested_from) != -1
+            and self.redactor.may_contain(data)
+        ) or data.find(b"://") != -1:
+            return self._encode_slow(value), True
+        return data, True
 
-    def _encode_slow(self, value: Any) -> bytes:
+    def _encode_head(self, value: Any, budget: int) -> bytes:
+        """The beginning of ``value``'s JSON, at least ``budget`` bytes of it (or all)."""
+        if _native_head is not None:
+            head = _native_head(value, budget, self.redactor)
+            if head is not None:  # built-in types only, secret keys redacted
+                try:
+                    data = _dumps(head, option=_OPTIONS)
+                except Exception:  # pragma: no cover - heads are plain data
+                    data = b"://"
+                if data.find(b"://") == -1:
+                    return data
+                value = head  # URL passwords to mask: cut again, the same way
+        return self._encode_slow(value, _Budget(budget))
+
+    def _encode_slow(self, value: Any, budget: _Budget | None = None) -> bytes:
         try:
-            cleaned = _clean(value, self.redactor, 0, set())
+            cleaned = _clean(value, self.redactor, 0, set(), budget or _Budget(_UNBOUNDED))
             return orjson.dumps(cleaned, default=self.default, option=_OPTIONS)
         except Exception:  # never fall back to the repr of unredacted data
             return orjson.dumps(f"<unencodable {_type_name(value)}>")
 
     def encode_text(self, text: str) -> str:
-        """Bound a plain-text field (error type, message or stack)."""
-        if len(text) * 4 <= self.limit:
-            return text
-        return truncate_text(text, self.limit)
+        """Bound a plain-text field (error type, message or stack); URL passwords masked."""
+        if len(text) * 4 > self.limit:
+            text = truncate_text(text, self.limit)
+        return mask_urls(text)

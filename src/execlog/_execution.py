@@ -14,7 +14,7 @@ import traceback
 from typing import TYPE_CHECKING, Any, Literal
 
 from execlog import _guard
-from execlog._context import current
+from execlog._context import CAPTURING, current
 from execlog._ids import new_id
 from execlog._propagation import PropagationContext, env_context
 from execlog._recorder import RECORDER
@@ -32,7 +32,6 @@ __all__ = ["STATUSES", "ExecutionHandle", "error_type_name", "execution"]
 STATUSES = ("running", "success", "error", "partial", "cancelled", "abandoned")
 _SETTABLE = frozenset({"success", "error", "partial", "cancelled"})
 
-_time_ns = time.time_ns
 _perf_ns = time.perf_counter_ns
 _get_ident = threading.get_ident
 
@@ -214,8 +213,12 @@ class ExecutionHandle:
         if self._state:
             msg = "an execution handle can be entered only once"
             raise RuntimeError(msg)
+        outer = current.get()
+        if outer is CAPTURING:  # made while execlog captures a value: not recorded
+            self._state = 3
+            return self
         with _guard.guard:
-            self._begin(current.get())
+            self._begin(outer)
             if RECORDER.enabled:
                 self._inputs = (
                     None
@@ -225,6 +228,11 @@ class ExecutionHandle:
                 RECORDER.track(self)
             else:
                 self._state = 3  # not recorded
+        # The block starts now: both times of its row derive from this reading
+        # (`clock_offset` maps the monotonic clock to wall time), so a child's times always
+        # lie within its parent's.
+        self._t0 = t0 = _perf_ns()
+        self._started_ns = t0 + RECORDER.clock_offset
         self._token = current.set(self)
         return self
 
@@ -266,8 +274,10 @@ class ExecutionHandle:
 
     def _begin(self, outer: ExecutionHandle | None) -> None:
         """Fix ids, clocks and lineage. ``outer`` is the current execution, if any."""
-        started = _time_ns()
-        self._started_ns = started
+        # Provisional until __enter__ reads the clock again as the block starts (a `running`
+        # row written meanwhile shows this time).
+        self._t0 = t0 = _perf_ns()
+        self._started_ns = started = t0 + RECORDER.clock_offset
         self.execution_id = eid = new_id(started)
         self._thread_id = _get_ident()
         self._generation = RECORDER.generation
@@ -302,7 +312,6 @@ class ExecutionHandle:
         if self.trigger_kind is None:
             self.trigger_kind = "child" if parent_id else "manual"
         self._state = 1
-        self._t0 = _perf_ns()
 
     def _finish(self, t1: int, exc: BaseException | None, result: Any = None) -> None:
         """End the execution and hand its row to the recorder.
@@ -344,7 +353,7 @@ class ExecutionHandle:
 
     def _row(self, status: str, t1: int, exc: BaseException | None, result: Any = None) -> Row:
         duration_ns = t1 - self._t0
-        started_us = self._started_ns // 1000
+        started_ns = self._started_ns
         error_type: str | None = None
         error_message: str | None = None
         error_stack: str | None = None
@@ -358,8 +367,8 @@ class ExecutionHandle:
             self.name,
             self.kind,
             status,
-            started_us,
-            started_us + duration_ns // 1000,
+            started_ns // 1000,
+            (started_ns + duration_ns) // 1000,
             duration_ns / 1e6,
             self._inputs,
             self._output_bytes(result),
@@ -412,7 +421,7 @@ def _safe_str(exc: BaseException) -> str:
 
 
 #: The file of execlog's Python wrappers, whose frames error stacks leave out.
-_WRAPPER_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_decorator.py")
+_WRAPPER_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_wrappers.py")
 
 
 def _format_stack(exc: BaseException) -> str:

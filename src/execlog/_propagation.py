@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypeVar
 
-from execlog._context import current
+from execlog._context import current_execution
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, MutableMapping
@@ -65,7 +65,7 @@ def inject(carrier: C, style: Literal["env", "http"] = "env") -> C:
     if style not in ("env", "http"):
         msg = f"style must be 'env' or 'http', got {style!r}"
         raise ValueError(msg)
-    handle = current.get()
+    handle = current_execution()
     if handle is None:
         return carrier
     parent_key, correlation_key = (

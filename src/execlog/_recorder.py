@@ -15,7 +15,7 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from execlog import _config, _ids
+from execlog import _clock, _config, _ids
 from execlog._encoding import Encoder, Redactor
 from execlog._guard import logger, report_once
 from execlog._storage.sqlite import BUSY_TIMEOUT_S, HOST
@@ -52,6 +52,7 @@ class Recorder:
         "_lock",
         "_mp_finalizer_pid",
         "channel",
+        "clock_offset",
         "config",
         "config_generation",
         "enabled",
@@ -74,6 +75,8 @@ class Recorder:
         self.config_generation = 0
         self.pid = os.getpid()
         self.host = HOST
+        #: wall time = monotonic reading + clock_offset (ns); see _clock
+        self.clock_offset = _clock.anchor()
         self.encoder = self._make_encoder()
         self.channel = Channel(self.config.queue_size, self.config.batch_size)
         self.writer: Writer | None = None
@@ -97,8 +100,10 @@ class Recorder:
             )
 
     def _make_encoder(self, extra_redact: tuple[str, ...] = ()) -> Encoder:
+        config = self.config
         return Encoder(
-            self.config.max_payload_bytes, Redactor((*self.config.redact, *extra_redact))
+            config.max_payload_bytes,
+            Redactor((*config.redact, *extra_redact), config.redact_exempt),
         )
 
     # -- public API (bound into execlog/__init__.py) -----------------------------------------
@@ -291,8 +296,18 @@ class Recorder:
         """A writer (not started) for the current configuration and channel."""
         config = self.config
         return Writer(
-            self.channel, config.db, config.batch_size, config.flush_interval, self._io_lock
+            self.channel,
+            config.db,
+            config.batch_size,
+            config.flush_interval,
+            self._io_lock,
+            tick=self._check_clock,
         )
+
+    def _check_clock(self) -> None:
+        """Anchor the clock again if the wall clock was set (writer thread, each wake-up)."""
+        if _clock.drifted(self.clock_offset):
+            self.clock_offset = _clock.anchor()
 
     def _register_multiprocessing_exit(self) -> None:
         """Flush at the end of a ``multiprocessing`` child, which skips ``atexit``."""
@@ -342,6 +357,7 @@ class Recorder:
         self.channel = Channel(self.config.queue_size, self.config.batch_size)
         self.generation += 1
         self.pid = os.getpid()
+        self.clock_offset = _clock.anchor()
         _ids.reseed()
 
 

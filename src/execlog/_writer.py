@@ -20,6 +20,8 @@ from execlog._storage import Backend, Row, open_backend
 from execlog.exceptions import StoreError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from execlog._execution import ExecutionHandle
 
 __all__ = ["Channel", "FlushRequest", "Writer"]
@@ -158,13 +160,15 @@ class Writer:
         batch_size: int,
         flush_interval: float,
         io_lock: threading.Lock,
+        tick: Callable[[], None] | None = None,
     ) -> None:
-        """Prepare (but do not start) a writer for ``db``."""
+        """Prepare (but do not start) a writer for ``db``; ``tick`` runs at each wake-up."""
         self.channel = channel
         self.db = db
         self.batch_size = batch_size
         self.flush_interval = flush_interval
         self.io_lock = io_lock
+        self.tick = tick
         self.backend: Backend | None = None
         self.stopping = False
         self.failing = False
@@ -187,6 +191,8 @@ class Writer:
             else:
                 wake.wait(self.flush_interval)
             self.channel.rearm()
+            if self.tick is not None:
+                self.tick()
             stopping = self.stopping
             # At shutdown, write what is queued now, not what producers (daemon threads at
             # interpreter exit) keep adding: stopping must not chase them for ever.
