@@ -938,7 +938,7 @@ def _assert_marker(
     """``text`` is the truncation marker for ``original`` and fits in ``limit`` bytes.
 
     ``size`` is the exact JSON size when the value was encoded whole (``size_known``: one
-    within a small multiple of the limit), null when capture stopped early; ``length`` is
+    within a small multiple of the limit), else null (capture stopped early); ``length`` is
     ``len(original)``.
     """
     assert _size(text) <= limit
@@ -946,7 +946,9 @@ def _assert_marker(
     assert ["length", "preview", "size", "truncated"] == sorted(marker)
     assert marker["truncated"] is True
     full = orjson.dumps(original)
-    assert (len(full) if size_known else None) == marker["size"]
+    assert marker["size"] in (None, len(full))
+    if size_known:
+        assert len(full) == marker["size"]
     assert len(original) == marker["length"]
     preview = marker["preview"]
     assert isinstance(preview, str)

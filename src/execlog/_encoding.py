@@ -7,12 +7,13 @@ section 6). Every value goes through three steps:
    stops as soon as it passes the limit. A container's length alone often settles it (a list of
    a million items cannot fit in 64 KiB), so a huge value is recognised after looking at a
    handful of objects.
-2. **Within the limit** by that bound: the value is small, so encoding it whole costs little.
-   One ``orjson.dumps``; only when the bytes could hold a secret key or a URL with a password
-   is the value walked again to redact it (:func:`_clean`), and only when orjson refuses it
-   (cycles, integers beyond 64 bits, unusual keys) to sanitise it. If the JSON still exceeds
-   the limit, it is stored as the truncation marker with its exact ``size``.
-3. **Over the limit**: a copy of the value's beginning is made, a few kilobytes' worth
+2. **Within a few times the limit** (:data:`WHOLE_FACTOR`) by that bound: encoding it whole
+   costs work proportional to the limit. One ``orjson.dumps``; only when the bytes could hold
+   a secret key or a URL with a password is the value walked again to redact it
+   (:func:`_clean`), and only when orjson refuses it (cycles, integers beyond 64 bits,
+   unusual keys) to sanitise it. If the JSON exceeds the limit, it is stored as the
+   truncation marker with its exact ``size``.
+3. **Beyond that**: a copy of the value's beginning is made, a few kilobytes' worth
    (:func:`_clean` with a budget: the first items of a container, the first characters of a
    string), and encoded: its first bytes are the marker's ``preview``, exactly the beginning of
    what the whole value would have encoded to. ``size`` is then unknown (null).
@@ -58,6 +59,9 @@ __all__ = [
 REPR_LIMIT = 1_000
 #: At most this much of a value over the limit is encoded for its marker's preview.
 PREVIEW_BYTES = 8_192
+#: A value up to this many times the limit (by its lower bound) is encoded whole when over
+#: it, so that its marker gives the exact size; beyond, only its beginning is.
+WHOLE_FACTOR = 4
 _MAX_DEPTH = 200  # orjson refuses nesting beyond 254 levels
 _SCALARS = (str, int, float, bool, type(None))
 _LEAVES = frozenset({int, float, bool, type(None)})
@@ -556,7 +560,7 @@ class Encoder:
             except Exception:  # an int beyond 64 bits
                 return self._encode_slow(value), True
         limit = self.limit
-        if exceeds(value, limit):
+        if exceeds(value, limit * WHOLE_FACTOR):
             return self._encode_head(value, min(limit, PREVIEW_BYTES) + 8), False
         try:
             data = _dumps(value, default=self.default, option=_OPTIONS)

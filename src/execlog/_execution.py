@@ -218,21 +218,20 @@ class ExecutionHandle:
             self._state = 3
             return self
         with _guard.guard:
-            self._begin(outer)
-            if RECORDER.enabled:
+            recording = RECORDER.enabled
+            if recording:
                 self._inputs = (
                     None
                     if self._inputs is None or not RECORDER.config.capture_inputs
                     else self._enc().encode(self._inputs)
                 )
+                if RECORDER.writer is None:
+                    RECORDER._ensure_writer()  # before the clock: not part of the duration
+            self._begin(outer)
+            if recording:
                 RECORDER.track(self)
             else:
                 self._state = 3  # not recorded
-        # The block starts now: both times of its row derive from this reading
-        # (`clock_offset` maps the monotonic clock to wall time), so a child's times always
-        # lie within its parent's.
-        self._t0 = t0 = _perf_ns()
-        self._started_ns = t0 + RECORDER.clock_offset
         self._token = current.set(self)
         return self
 
@@ -273,12 +272,12 @@ class ExecutionHandle:
         return self._encoder or RECORDER.encoder
 
     def _begin(self, outer: ExecutionHandle | None) -> None:
-        """Fix ids, clocks and lineage. ``outer`` is the current execution, if any."""
-        # Provisional until __enter__ reads the clock again as the block starts (a `running`
-        # row written meanwhile shows this time).
-        self._t0 = t0 = _perf_ns()
-        self._started_ns = started = t0 + RECORDER.clock_offset
-        self.execution_id = eid = new_id(started)
+        """Fix lineage, then the clock and the id: the block starts when this returns.
+
+        ``outer`` is the current execution, if any. Both times of the row derive from the one
+        monotonic reading taken here (``clock_offset`` maps it to wall time), so a child's
+        times always lie within its parent's.
+        """
         self._thread_id = _get_ident()
         self._generation = RECORDER.generation
         parent = self._parent_arg
@@ -304,6 +303,9 @@ class ExecutionHandle:
                 parent_id = inherited.parent_execution_id
                 parent_correlation = inherited.correlation_id or parent_id
                 parent_run = None
+        self._t0 = t0 = _perf_ns()
+        self._started_ns = started = t0 + RECORDER.clock_offset
+        self.execution_id = eid = new_id(started)
         self.parent_execution_id = parent_id
         if not self.correlation_id:
             self.correlation_id = parent_correlation or eid

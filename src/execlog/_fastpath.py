@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from execlog import _config, _execution, _spec, _wrappers
-from execlog._context import CAPTURING, current
+from execlog._context import current
 from execlog._encoding import _OPTIONS, REDACTED, Encoder, Redactor
 from execlog._execution import ExecutionHandle
 from execlog._guard import logger
@@ -29,7 +29,18 @@ from execlog._writer import Channel
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["READY", "applies", "call_spec", "native_blocks", "native_function", "wrapt_hooks"]
+#: Parameters the C binder binds at most (MAX_PARAMS in _speedups.c).
+MAX_PARAMS = 64
+
+__all__ = [
+    "MAX_PARAMS",
+    "READY",
+    "applies",
+    "call_spec",
+    "native_blocks",
+    "native_function",
+    "wrapt_hooks",
+]
 
 
 def install() -> bool:
@@ -46,7 +57,6 @@ def install() -> bool:
             encoder_type=Encoder,
             redactor_type=Redactor,
             current=current,
-            capturing=CAPTURING,
             dumps=orjson.dumps,
             options=_OPTIONS,
             redacted=REDACTED,
@@ -124,7 +134,7 @@ def call_spec(
 
 def applies(func: Any, spec: _spec.Spec, *, coroutine: bool) -> bool:
     """Whether :func:`native_function` makes a C stand-in for ``func`` (not a Python one)."""
-    if not READY or spec.general_end:
+    if not READY or spec.general_end or len(spec.binder.order) > MAX_PARAMS:
         return False
     return not coroutine or bool(func.__code__.co_flags & inspect.CO_COROUTINE)
 

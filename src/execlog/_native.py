@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 __all__ = ["ABI", "SPEEDUPS", "load"]
 
 #: The interface version this Python code expects of ``_speedups.c`` (its ``ABI`` constant).
-ABI = 7
+ABI = 8
 
 
 def load() -> ModuleType | None:

@@ -179,6 +179,8 @@ class Spec:
         handle._thread_id = _get_ident()
         handle._generation = recorder.generation
         handle._state = 1
+        if recorder.writer is None:
+            recorder._ensure_writer()  # before the clock: not part of the duration
         # The user's code starts now: both times of the row derive from this reading
         # (`clock_offset` maps the monotonic clock to wall time), so a child's times always
         # lie within its parent's.
@@ -207,8 +209,6 @@ class Spec:
             handle.run_id = None
             handle.trigger_kind = self.trigger_kind or ("child" if parent_id else "manual")
         recorder.channel.live.add(handle)
-        if recorder.writer is None:
-            recorder._ensure_writer()
         handle._token = _current_set(handle)
         return handle
 

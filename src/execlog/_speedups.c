@@ -38,7 +38,7 @@ static Py_ssize_t H_name, H_kind, H_execution_id, H_parent, H_correlation, H_run
     H_encoder, H_started, H_thread, H_generation, H_inputs, H_state, H_extra, H_token, H_t0;
 /* Recorder */
 static Py_ssize_t R_enabled, R_generation, R_config_generation, R_config, R_channel, R_writer,
-    R_pid, R_host, R_encoder;
+    R_pid, R_host, R_encoder, R_clock_offset;
 /* Config */
 static Py_ssize_t C_capture_inputs, C_capture_output;
 /* Channel */
@@ -48,17 +48,20 @@ static Py_ssize_t S_name, S_kind, S_trigger, S_encoder, S_encoder_generation, S_
     S_capture_inputs;
 /* Encoder */
 static Py_ssize_t E_limit, E_redactor, E_default;
+/* Redactor */
+static Py_ssize_t RD_cache;
 
 /* -- objects, filled by install() ------------------------------------------------------------ */
 
 static int installed = 0;
 static PyTypeObject *handle_type, *recorder_type, *config_type, *channel_type, *spec_type,
-    *encoder_type;
+    *encoder_type, *redactor_type;
 static PyObject *recorder;       /* the process's Recorder */
 static PyObject *current;        /* the ContextVar holding the current ExecutionHandle */
 static PyObject *dumps;          /* orjson.dumps */
 static PyObject *dumps_options;  /* execlog._encoding._OPTIONS */
 static PyObject *redacted;       /* "[REDACTED]" */
+static PyObject *empty_marker;   /* inspect.Parameter.empty: a parameter without a default */
 static PyObject *env_data;       /* os.environ's underlying dict, or NULL: always go slow */
 static PyObject *env_parent, *env_correlation;
 static PyObject *py_complete;    /* _decorator._complete(handle, result) */
@@ -66,7 +69,7 @@ static PyObject *py_end;         /* _decorator._end(handle, exc) */
 static PyObject *py_report;      /* _decorator._report_internal(exc) */
 
 /* interned strings and constants */
-static PyObject *s_append, *s_encode, *s_may_contain, *s_set, *s_enqueue,
+static PyObject *s_is_secret, *s_append, *s_encode, *s_may_contain, *s_set, *s_enqueue,
     *s_running_written, *s_final, *s_manual, *s_child, *s_success, *s_close, *s_throw,
     *s_block, *s_kind, *s_inputs, *s_trigger_kind,
     *kw_final, *empty_tuple, *empty_dict, *zero, *one, *two, *empty_str, *null_value;
@@ -320,6 +323,9 @@ put_ascii(Out *out, PyObject *text)
         if (c < 0x20 || c == '"' || c == '\\') {
             return 0; /* needs an escape: orjson writes it */
         }
+        if (c == ':' && i + 2 < n && data[i + 1] == '/' && data[i + 2] == '/') {
+            return 0; /* a URL, whose password the general path masks */
+        }
         *p++ = (char)c;
     }
     *p++ = '"';
@@ -363,6 +369,17 @@ put_scalar(Out *out, PyObject *value)
         return put_ascii(out, value);
     }
     return 0;
+}
+
+/* `"key":` of an object, after a comma unless it is the first. */
+static int
+put_member_key(Out *out, int *first, PyObject *key)
+{
+    if (!*first && !put(out, ",", 1)) {
+        return 0;
+    }
+    *first = 0;
+    return PyUnicode_CheckExact(key) && put_ascii(out, key) && put(out, ":", 1);
 }
 
 /* `"key":value` of an object, after a comma unless it is the first. */
@@ -433,6 +450,284 @@ quick_json(PyObject *value, Py_ssize_t limit, int keys_checked)
     return ok ? out_text(buffer, &out) : NULL;
 }
 
+/* -- bounded capture: measuring a value, copying its beginning --------------------------------- */
+
+/* Whether `key` (an exact str) names a secret for `redactor`: 1, 0, or -1 when the redactor's
+ * cache does not know it yet (ask Python: Redactor.is_secret fills the cache). Exact str keys
+ * hash and compare without running Python code. */
+static int
+cached_secret(PyObject *redactor, PyObject *key)
+{
+    if (redactor == NULL || Py_TYPE(redactor) != redactor_type) {
+        return -1;
+    }
+    PyObject *cache = SLOT(redactor, RD_cache);
+    if (cache == NULL || !PyDict_CheckExact(cache)) {
+        return -1;
+    }
+    PyObject *hit = PyDict_GetItemWithError(cache, key);
+    if (hit == Py_True) {
+        return 1;
+    }
+    if (hit == NULL && PyErr_Occurred()) {
+        PyErr_Clear();
+    }
+    return hit == Py_False ? 0 : -1;
+}
+
+/* The same, asking Redactor.is_secret on a miss: 1, 0, or -1 with an exception set. May run
+ * Python code. */
+static int
+key_is_secret(PyObject *redactor, PyObject *key)
+{
+    int secret = cached_secret(redactor, key);
+    if (secret >= 0) {
+        return secret;
+    }
+    PyObject *r = PyObject_CallMethodOneArg(redactor, s_is_secret, key);
+    if (r == NULL) {
+        return -1;
+    }
+    secret = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    return secret;
+}
+
+#define MAX_DEPTH 200 /* as _encoding._MAX_DEPTH */
+
+static inline int
+is_leaf(PyObject *v)
+{
+    PyTypeObject *t = Py_TYPE(v);
+    return v == Py_None || t == &PyBool_Type || t == &PyLong_Type || t == &PyFloat_Type;
+}
+
+/*
+ * _encoding._py_exceeds for built-in types: take a lower bound of `v`'s JSON size off *left.
+ * 1: *left went below zero (the value cannot fit); 0: go on; -1: a type not known here.
+ * Runs no Python code, so nothing it walks can change meanwhile.
+ */
+static int
+measure(PyObject *v, Py_ssize_t *left, int depth)
+{
+    PyTypeObject *t = Py_TYPE(v);
+    if (is_leaf(v)) {
+        *left -= 1;
+    }
+    else if (t == &PyUnicode_Type) {
+        *left -= PyUnicode_GET_LENGTH(v) + 2;
+    }
+    else if (depth > MAX_DEPTH) {
+        *left -= 2;
+    }
+    else if (t == &PyList_Type || t == &PyTuple_Type) {
+        Py_ssize_t n = PySequence_Fast_GET_SIZE(v);
+        *left -= 2 * n + 1;
+        for (Py_ssize_t i = 0; i < n && *left >= 0; i++) {
+            PyObject *item = PySequence_Fast_GET_ITEM(v, i);
+            if (!is_leaf(item)) {
+                int r = measure(item, left, depth + 1);
+                if (r != 0) {
+                    return r;
+                }
+            }
+        }
+    }
+    else if (t == &PyDict_Type) {
+        *left -= 2 * PyDict_GET_SIZE(v) + 1;
+        Py_ssize_t pos = 0;
+        PyObject *key, *item;
+        while (*left >= 0 && PyDict_Next(v, &pos, &key, &item)) {
+            if (PyUnicode_CheckExact(key)) {
+                *left -= PyUnicode_GET_LENGTH(key) + 2;
+            }
+            if (!is_leaf(item)) {
+                int r = measure(item, left, depth + 1);
+                if (r != 0) {
+                    return r;
+                }
+            }
+        }
+    }
+    else if (t == &PyBytes_Type) {
+        *left -= PyBytes_GET_SIZE(v) + 3;
+    }
+    else if (t == &PyByteArray_Type) {
+        *left -= PyByteArray_GET_SIZE(v) + 3;
+    }
+    else {
+        return -1;
+    }
+    return *left < 0 ? 1 : 0;
+}
+
+/* 1: `value`'s JSON is certainly longer than `limit` bytes; 0: it may fit; -1: unknown. */
+static int
+exceeds_c(PyObject *value, Py_ssize_t limit)
+{
+    Py_ssize_t left = limit;
+    int r = measure(value, &left, 0);
+    return r < 0 ? -1 : left < 0;
+}
+
+/* exceeds(value, budget) -> 1, 0, or -1 for a value of a type only Python measures. */
+static PyObject *
+sp_exceeds(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyLong_Check(argv[1])) {
+        PyErr_SetString(PyExc_TypeError, "exceeds(value, budget: int)");
+        return NULL;
+    }
+    Py_ssize_t budget = PyLong_AsSsize_t(argv[1]);
+    if (budget == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    return PyLong_FromLong(exceeds_c(argv[0], budget));
+}
+
+/* Whether the first `n` characters of `s` hold a lone surrogate (not valid UTF-8 as is). */
+static int
+has_surrogate(PyObject *s, Py_ssize_t n)
+{
+    int kind = PyUnicode_KIND(s);
+    if (kind == PyUnicode_1BYTE_KIND) {
+        return 0;
+    }
+    const void *data = PyUnicode_DATA(s);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (c >= 0xD800 && c <= 0xDFFF) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* What head_of() returns for a value of a type it does not copy (the Python _clean does). */
+static char unknown_marker;
+#define UNKNOWN ((PyObject *)&unknown_marker)
+
+/*
+ * The beginning of `v` as plain data whose JSON begins exactly as `v`'s does, for at least
+ * *left bytes: the first items of containers, the first characters of strings, secret keys'
+ * values replaced by "[REDACTED]" (what _encoding._clean does with a budget, for built-in
+ * types). A new reference; UNKNOWN (no exception) for anything else; NULL on an error.
+ * Runs no Python code: a key the redactor's cache does not know is UNKNOWN too.
+ */
+static PyObject *
+head_of(PyObject *v, Py_ssize_t *left, int depth, PyObject *redactor)
+{
+    PyTypeObject *t = Py_TYPE(v);
+    if (v == Py_None || t == &PyBool_Type || t == &PyFloat_Type) {
+        *left -= 1;
+        return Py_NewRef(v);
+    }
+    if (t == &PyLong_Type) {
+        int overflow = 0;
+        PyLong_AsLongLongAndOverflow(v, &overflow);
+        if (overflow != 0) {
+            return UNKNOWN; /* beyond 64 bits: written as text by the Python path */
+        }
+        *left -= 1;
+        return Py_NewRef(v);
+    }
+    if (t == &PyUnicode_Type) {
+        Py_ssize_t n = PyUnicode_GET_LENGTH(v);
+        Py_ssize_t keep = *left <= n + 2 ? (*left > 0 ? *left : 0) : n;
+        if (has_surrogate(v, keep)) {
+            return UNKNOWN;
+        }
+        *left -= keep + 2;
+        return keep == n ? Py_NewRef(v) : PyUnicode_Substring(v, 0, keep);
+    }
+    if (depth > MAX_DEPTH) {
+        return UNKNOWN;
+    }
+    if (t == &PyList_Type || t == &PyTuple_Type) {
+        PyObject *out = PyList_New(0);
+        if (out == NULL) {
+            return NULL;
+        }
+        *left -= 2;
+        for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(v) && *left >= 0; i++) {
+            *left -= 1;
+            PyObject *item = head_of(PySequence_Fast_GET_ITEM(v, i), left, depth + 1, redactor);
+            if (item == NULL || item == UNKNOWN) {
+                Py_DECREF(out);
+                return item;
+            }
+            int r = PyList_Append(out, item);
+            Py_DECREF(item);
+            if (r < 0) {
+                Py_DECREF(out);
+                return NULL;
+            }
+        }
+        return out;
+    }
+    if (t == &PyDict_Type) {
+        PyObject *out = PyDict_New();
+        if (out == NULL) {
+            return NULL;
+        }
+        *left -= 2;
+        Py_ssize_t pos = 0;
+        PyObject *key, *item;
+        while (*left >= 0 && PyDict_Next(v, &pos, &key, &item)) {
+            int secret = PyUnicode_CheckExact(key) ? cached_secret(redactor, key) : -1;
+            if (secret < 0) {
+                Py_DECREF(out);
+                return UNKNOWN;
+            }
+            *left -= PyUnicode_GET_LENGTH(key) + 4;
+            PyObject *copy = secret ? Py_NewRef(redacted) : head_of(item, left, depth + 1, redactor);
+            if (copy == NULL || copy == UNKNOWN) {
+                Py_DECREF(out);
+                return copy;
+            }
+            int r = PyDict_SetItem(out, key, copy);
+            Py_DECREF(copy);
+            if (r < 0) {
+                Py_DECREF(out);
+                return NULL;
+            }
+        }
+        return out;
+    }
+    return UNKNOWN;
+}
+
+/* head(value, budget, redactor) -> the beginning of value as plain data, or None where only
+ * the Python code copies it (see head_of). */
+static PyObject *
+sp_head(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyLong_Check(argv[1]) || !installed || Py_TYPE(argv[2]) != redactor_type) {
+        PyErr_SetString(PyExc_TypeError, "head(value, budget: int, redactor: Redactor)");
+        return NULL;
+    }
+    Py_ssize_t left = PyLong_AsSsize_t(argv[1]);
+    if (left == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    PyObject *out = head_of(argv[0], &left, 0, argv[2]);
+    return out == UNKNOWN ? Py_NewRef(Py_None) : out;
+}
+
+/* Whether encoded JSON holds "://" (a URL, maybe with a password to mask). */
+static int
+has_url(const char *buf, Py_ssize_t size)
+{
+    const char *p = buf, *end = buf + size;
+    while ((p = memchr(p, ':', (size_t)(end - p))) != NULL) {
+        if (end - p >= 3 && p[1] == '/' && p[2] == '/') {
+            return 1;
+        }
+        p++;
+    }
+    return 0;
+}
+
 /* JSON text for `value`, as Encoder.encode does; the rare cases call Encoder.encode itself. */
 static PyObject *
 encode_value(PyObject *encoder, PyObject *value, Py_ssize_t nested_from)
@@ -444,6 +739,14 @@ encode_value(PyObject *encoder, PyObject *value, Py_ssize_t nested_from)
         return quick;
     }
     int scalar = cls == &PyLong_Type || cls == &PyFloat_Type || cls == &PyBool_Type || value == Py_None;
+    if (!scalar) {
+        /* Over the limit by its lower bound, or of a type measured in Python: Encoder.encode
+         * copies only its beginning (the cost stays bounded by the limit). */
+        Py_ssize_t limit = as_ssize(SLOT(encoder, E_limit), -1);
+        if (limit < 0 || exceeds_c(value, limit) != 0) {
+            goto slow;
+        }
+    }
     if (scalar) {
         PyObject *stack[1] = {value};
         data = PyObject_Vectorcall(dumps, stack, 1, NULL);
@@ -469,6 +772,10 @@ encode_value(PyObject *encoder, PyObject *value, Py_ssize_t nested_from)
         if (limit < 0 || size > limit) {
             Py_DECREF(data);
             goto slow;
+        }
+        if (has_url(buf, size)) {
+            Py_DECREF(data);
+            goto slow; /* a URL whose password Encoder.encode masks */
         }
         if (cls != &PyUnicode_Type && size > nested_from
             && memchr(buf + nested_from, '{', (size_t)(size - nested_from)) != NULL) {
@@ -509,15 +816,27 @@ slow:;
 
 /* -- CallSpec: what the C path needs of one decorated function ----------------------------- */
 
+/* What emit_inputs() returns when it wrote the JSON. */
+static char done_marker;
+#define DONE ((PyObject *)&done_marker)
+
+/* Parameters bound here at most; a function with more is bound by the Python binder. */
+#define MAX_PARAMS 64
+
 typedef struct {
     PyObject_HEAD
-    PyObject *func;      /* the decorated function */
-    PyObject *spec;      /* its _Spec */
-    PyObject *names;     /* tuple: positional parameter names */
-    PyObject *defaults;  /* tuple of (name, default, position) in the binder's order */
-    PyObject *bind;      /* _Binder.bind, for calls with keyword arguments */
-    PyObject *fallback;  /* the pure-Python traced call, for everything unusual */
-    int python_bind;     /* bind every call through `bind` (wrapt wrappers: methods) */
+    PyObject *func;            /* the decorated function */
+    PyObject *spec;            /* its _spec.Spec */
+    PyObject *names;           /* tuple: every parameter, in declaration order */
+    PyObject *defaults;        /* tuple: each one's default, or inspect.Parameter.empty */
+    PyObject *bind;            /* Spec.bind, for what is not bound here */
+    PyObject *fallback;        /* the pure-Python traced call */
+    PyObject *fallback_method; /* the same, taking its first argument as the instance */
+    Py_ssize_t nnames, npos, nposonly, var_pos, var_kw; /* var_*: index in names, or -1 */
+    char captured[MAX_PARAMS]; /* per parameter: in the inputs (not excluded by the user) */
+    int drop_first;            /* the first parameter is named self/cls: left out */
+    int method;                /* the first argument is always the instance: left out */
+    int python_bind;           /* bind every call through `bind` (wrapt wrappers) */
 } CallSpec;
 
 static int
@@ -529,6 +848,7 @@ callspec_traverse(CallSpec *self, visitproc visit, void *arg)
     Py_VISIT(self->defaults);
     Py_VISIT(self->bind);
     Py_VISIT(self->fallback);
+    Py_VISIT(self->fallback_method);
     return 0;
 }
 
@@ -541,6 +861,7 @@ callspec_clear(CallSpec *self)
     Py_CLEAR(self->defaults);
     Py_CLEAR(self->bind);
     Py_CLEAR(self->fallback);
+    Py_CLEAR(self->fallback_method);
     return 0;
 }
 
@@ -552,53 +873,118 @@ callspec_dealloc(CallSpec *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-static int
-callspec_init(CallSpec *self, PyObject *args, PyObject *kwds)
+/* The index of `name` (None: -1) in `names`, or -2 if it is not there. */
+static Py_ssize_t
+name_index(PyObject *names, PyObject *name)
 {
-    PyObject *func, *spec, *names, *defaults, *bind, *fallback;
-    int python_bind = 0;
-    static char *kwlist[] = {"func", "spec", "names", "defaults", "bind", "fallback",
-                             "python_bind", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO!O!OO|p:CallSpec", kwlist, &func, &spec,
-                                     &PyTuple_Type, &names, &PyTuple_Type, &defaults, &bind,
-                                     &fallback, &python_bind)) {
+    if (name == Py_None) {
         return -1;
     }
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(names); i++) {
-        if (!PyUnicode_CheckExact(PyTuple_GET_ITEM(names, i))) {
-            PyErr_SetString(PyExc_TypeError, "names must be str");
-            return -1;
+        if (PyTuple_GET_ITEM(names, i) == name) {
+            return i;
         }
     }
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(defaults); i++) {
-        PyObject *item = PyTuple_GET_ITEM(defaults, i);
-        if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 3
-            || !PyUnicode_CheckExact(PyTuple_GET_ITEM(item, 0))
-            || !PyLong_CheckExact(PyTuple_GET_ITEM(item, 2))) {
-            PyErr_SetString(PyExc_TypeError, "defaults must be (name, value, position) tuples");
-            return -1;
-        }
+    return -2;
+}
+
+/* A count from the plan: an int in [0, bound]; -1 with an exception otherwise. */
+static Py_ssize_t
+plan_count(PyObject *value, Py_ssize_t bound)
+{
+    Py_ssize_t n = PyLong_Check(value) ? PyLong_AsSsize_t(value) : -1;
+    if (n == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (n < 0 || n > bound) {
+        PyErr_SetString(PyExc_ValueError, "CallSpec: a count of the plan is out of range");
+        return -1;
+    }
+    return n;
+}
+
+/*
+ * CallSpec(func, spec, plan, bind, fallback, fallback_method, method, python_bind): plan is
+ * _binding.Binder.plan(): (names, npos, posonly, defaults, var_pos, var_kw, captured,
+ * drop_first).
+ */
+static int
+callspec_init(CallSpec *self, PyObject *args, PyObject *kwds)
+{
+    PyObject *func, *spec, *plan, *bind, *fallback, *fallback_method;
+    int method = 0, python_bind = 0;
+    static char *kwlist[] = {"func", "spec", "plan", "bind", "fallback", "fallback_method",
+                             "method", "python_bind", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO!OOO|pp:CallSpec", kwlist, &func, &spec,
+                                     &PyTuple_Type, &plan, &bind, &fallback, &fallback_method,
+                                     &method, &python_bind)) {
+        return -1;
     }
     if (!installed || Py_TYPE(spec) != spec_type) {
-        PyErr_SetString(PyExc_TypeError, "CallSpec needs an installed _Spec");
+        PyErr_SetString(PyExc_TypeError, "CallSpec needs an installed Spec");
         return -1;
     }
     if (self->spec != NULL) {
         PyErr_SetString(PyExc_TypeError, "CallSpec is initialised once");
         return -1;
     }
-    Py_INCREF(func);
-    Py_INCREF(spec);
-    Py_INCREF(names);
-    Py_INCREF(defaults);
-    Py_INCREF(bind);
-    Py_INCREF(fallback);
-    Py_XSETREF(self->func, func);
-    Py_XSETREF(self->spec, spec);
-    Py_XSETREF(self->names, names);
-    Py_XSETREF(self->defaults, defaults);
-    Py_XSETREF(self->bind, bind);
-    Py_XSETREF(self->fallback, fallback);
+    if (PyTuple_GET_SIZE(plan) != 8) {
+        PyErr_SetString(PyExc_TypeError, "CallSpec: plan must be Binder.plan()");
+        return -1;
+    }
+    PyObject *names = PyTuple_GET_ITEM(plan, 0), *defaults = PyTuple_GET_ITEM(plan, 3);
+    PyObject *captured = PyTuple_GET_ITEM(plan, 6);
+    if (!PyTuple_CheckExact(names) || !PyTuple_CheckExact(defaults)
+        || !PyTuple_CheckExact(captured) || PyTuple_GET_SIZE(defaults) != PyTuple_GET_SIZE(names)
+        || PyTuple_GET_SIZE(captured) != PyTuple_GET_SIZE(names)) {
+        PyErr_SetString(PyExc_TypeError, "CallSpec: plan must be Binder.plan()");
+        return -1;
+    }
+    Py_ssize_t nnames = PyTuple_GET_SIZE(names);
+    for (Py_ssize_t i = 0; i < nnames; i++) {
+        if (!PyUnicode_CheckExact(PyTuple_GET_ITEM(names, i))) {
+            PyErr_SetString(PyExc_TypeError, "CallSpec: names must be str");
+            return -1;
+        }
+    }
+    Py_ssize_t npos = plan_count(PyTuple_GET_ITEM(plan, 1), nnames);
+    Py_ssize_t nposonly = npos < 0 ? -1 : plan_count(PyTuple_GET_ITEM(plan, 2), npos);
+    if (nposonly < 0) {
+        return -1;
+    }
+    Py_ssize_t var_pos = name_index(names, PyTuple_GET_ITEM(plan, 4));
+    Py_ssize_t var_kw = name_index(names, PyTuple_GET_ITEM(plan, 5));
+    if (var_pos < -1 || var_kw < -1) {
+        PyErr_SetString(PyExc_ValueError, "CallSpec: *args/**kwargs must be among the names");
+        return -1;
+    }
+    int drop_first = PyObject_IsTrue(PyTuple_GET_ITEM(plan, 7));
+    if (drop_first < 0) {
+        return -1;
+    }
+    /* more parameters than bound here: the Python binder binds every call */
+    python_bind = python_bind || nnames > MAX_PARAMS;
+    for (Py_ssize_t i = 0; i < nnames && i < MAX_PARAMS; i++) {
+        int keep = PyObject_IsTrue(PyTuple_GET_ITEM(captured, i));
+        if (keep < 0) {
+            return -1;
+        }
+        self->captured[i] = (char)keep;
+    }
+    self->func = Py_NewRef(func);
+    self->spec = Py_NewRef(spec);
+    self->names = Py_NewRef(names);
+    self->defaults = Py_NewRef(defaults);
+    self->bind = Py_NewRef(bind);
+    self->fallback = Py_NewRef(fallback);
+    self->fallback_method = Py_NewRef(fallback_method);
+    self->nnames = nnames;
+    self->npos = npos;
+    self->nposonly = nposonly;
+    self->var_pos = var_pos;
+    self->var_kw = var_kw;
+    self->drop_first = drop_first;
+    self->method = method;
     self->python_bind = python_bind;
     return 0;
 }
@@ -616,102 +1002,291 @@ static PyTypeObject CallSpecType = {
     .tp_new = PyType_GenericNew,
 };
 
-/* The inputs dict of a call, as _Spec.bind builds it: bound here for positional calls of a
- * plain function (secret parameters redacted as it does), else by _Spec.bind itself. */
-static PyObject *
-bind_inputs(CallSpec *cs, PyObject *instance, PyObject *args, PyObject *kwargs)
+/* Whether the first argument of this spec's calls is left out of the inputs. */
+static inline int
+skips_first(CallSpec *cs)
 {
-    PyObject *inputs;
-    Py_ssize_t nargs = PyTuple_GET_SIZE(args);
-    Py_ssize_t nnames = PyTuple_GET_SIZE(cs->names);
-    if (!cs->python_bind && instance == Py_None && PyDict_GET_SIZE(kwargs) == 0 && nargs <= nnames) {
-        inputs = PyDict_New();
-        if (inputs == NULL) {
-            return NULL;
-        }
-        for (Py_ssize_t i = 0; i < nargs; i++) {
-            if (PyDict_SetItem(inputs, PyTuple_GET_ITEM(cs->names, i), PyTuple_GET_ITEM(args, i)) < 0) {
-                goto error;
-            }
-        }
-        Py_ssize_t ndefaults = PyTuple_GET_SIZE(cs->defaults);
-        for (Py_ssize_t i = 0; i < ndefaults; i++) {
-            PyObject *item = PyTuple_GET_ITEM(cs->defaults, i);
-            Py_ssize_t position = PyLong_AsSsize_t(PyTuple_GET_ITEM(item, 2));
-            if (position >= nargs
-                && PyDict_SetItem(inputs, PyTuple_GET_ITEM(item, 0), PyTuple_GET_ITEM(item, 1)) < 0) {
-                goto error;
-            }
-        }
-    }
-    else {
-        /* _Spec.bind: the Python binder, secret names redacted */
-        PyObject *stack[3] = {instance, args, kwargs};
-        inputs = PyObject_Vectorcall(cs->bind, stack, 3, NULL);
-        if (inputs != NULL && !PyDict_Check(inputs)) {
-            PyErr_SetString(PyExc_TypeError, "bind() did not return a dict");
-            goto error;
-        }
-        return inputs;
-    }
-    PyObject *secrets = SLOT(cs->spec, S_secret_params);
-    if (secrets == NULL || !PyTuple_Check(secrets)) {
-        PyErr_SetString(PyExc_TypeError, "_secret_params unset");
-        goto error;
-    }
-    /* held: comparing keys can run Python code (a str subclass's __eq__) */
-    Py_INCREF(secrets);
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(secrets); i++) {
-        PyObject *secret = PyTuple_GET_ITEM(secrets, i);
-        int has = PyDict_Contains(inputs, secret);
-        if (has < 0 || (has && PyDict_SetItem(inputs, secret, redacted) < 0)) {
-            Py_DECREF(secrets);
-            goto error;
-        }
-    }
-    Py_DECREF(secrets);
-    return inputs;
-error:
-    Py_DECREF(inputs);
-    return NULL;
+    return cs->method || cs->drop_first;
+}
+
+/* The pure-Python traced call for a call with `nargs` positional arguments. */
+static inline PyObject *
+python_path(CallSpec *cs, Py_ssize_t nargs)
+{
+    return cs->method && nargs > 0 ? cs->fallback_method : cs->fallback;
 }
 
 /*
- * The inputs of a call with positional arguments only, written straight from the arguments
- * when every value is one quick_json writes and no parameter is secret: the same text as
- * binding them into a dict (bind_inputs) and encoding that, without the dict. NULL (no
- * exception) otherwise.
+ * A call's arguments bound to parameters, as _binding.Binder.bind binds them: borrowed
+ * pointers into the caller's arguments (which the caller keeps alive).
+ */
+typedef struct {
+    PyObject *vals[MAX_PARAMS];      /* the argument of each parameter, or NULL */
+    PyObject *const *extra;          /* positional arguments beyond the parameters (*args) */
+    Py_ssize_t nextra;
+    Py_ssize_t to_var_kw[MAX_PARAMS]; /* keyword arguments for **kwargs (index in kwnames) */
+    Py_ssize_t n_var_kw;
+    Py_ssize_t undeclared[MAX_PARAMS]; /* keyword arguments the function does not take */
+    Py_ssize_t n_undeclared;
+} Binding;
+
+/* The parameter a keyword argument binds to (not positional-only, not the star parameters), or -1.
+ * Exact str compare without running Python code. */
+static Py_ssize_t
+keyword_index(CallSpec *cs, PyObject *key)
+{
+    PyObject *const *names = &PyTuple_GET_ITEM(cs->names, 0);
+    for (Py_ssize_t i = cs->nposonly; i < cs->nnames; i++) {
+        if (names[i] == key) {
+            return i == cs->var_pos || i == cs->var_kw ? -1 : i;
+        }
+    }
+    for (Py_ssize_t i = cs->nposonly; i < cs->nnames; i++) {
+        if (i != cs->var_pos && i != cs->var_kw && PyUnicode_Compare(names[i], key) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* Bind a vectorcall's arguments; 0, or -1 (no exception) for a call to bind in Python. */
+static int
+bind_call(CallSpec *cs, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, Binding *b)
+{
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    if (cs->python_bind || nkw > MAX_PARAMS) {
+        return -1;
+    }
+    memset(b->vals, 0, sizeof(PyObject *) * (size_t)cs->nnames);
+    Py_ssize_t given = nargs < cs->npos ? nargs : cs->npos;
+    for (Py_ssize_t i = 0; i < given; i++) {
+        b->vals[i] = args[i];
+    }
+    b->extra = args + given;
+    b->nextra = nargs - given;
+    b->n_var_kw = b->n_undeclared = 0;
+    for (Py_ssize_t j = 0; j < nkw; j++) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, j);
+        if (!PyUnicode_CheckExact(key)) {
+            return -1;
+        }
+        Py_ssize_t at = keyword_index(cs, key);
+        if (at >= 0) {
+            b->vals[at] = args[nargs + j];
+        }
+        else if (cs->var_kw >= 0) {
+            b->to_var_kw[b->n_var_kw++] = j;
+        }
+        else {
+            b->undeclared[b->n_undeclared++] = j;
+        }
+    }
+    return 0;
+}
+
+/* Whether `name` is among the spec's secret parameters (Spec._secret_params). */
+static int
+is_secret_param(PyObject *secrets, PyObject *name)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(secrets);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (PyTuple_GET_ITEM(secrets, i) == name) {
+            return 1;
+        }
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *s = PyTuple_GET_ITEM(secrets, i);
+        if (PyUnicode_CheckExact(s) && PyUnicode_Compare(s, name) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Whether an undeclared keyword is one the user excluded (a positional-only name). */
+static int
+is_excluded(CallSpec *cs, PyObject *key)
+{
+    for (Py_ssize_t i = 0; i < cs->nnames; i++) {
+        if (!cs->captured[i] && PyUnicode_Compare(PyTuple_GET_ITEM(cs->names, i), key) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * The inputs of a bound call, in the order Binder.bind gives them, either written straight
+ * as JSON into `out` (`out` != NULL: 1 when every value is one put_scalar writes and every
+ * nested key's secrecy is cached; 0 otherwise, no exception) or built as a dict (`out` ==
+ * NULL: a new reference, or NULL with an exception). Secret parameters and keys are
+ * "[REDACTED]" either way. Building the dict may run Python code (the redactor).
  */
 static PyObject *
-quick_args_json(CallSpec *cs, PyObject *instance, PyObject *args, PyObject *kwargs,
-                PyObject *encoder)
+emit_inputs(CallSpec *cs, Binding *b, PyObject *const *args, Py_ssize_t nargs,
+            PyObject *kwnames, PyObject *secrets, PyObject *redactor, Out *out)
 {
-    Py_ssize_t nargs = PyTuple_GET_SIZE(args);
+    PyObject *dict = NULL;
+    int first = 1;
+    if (out == NULL) {
+        dict = PyDict_New();
+        if (dict == NULL) {
+            return NULL;
+        }
+    }
+    else if (!put(out, "{", 1)) {
+        return NULL;
+    }
+    int skip = skips_first(cs) && cs->npos > 0;
+    for (Py_ssize_t p = 0; p < cs->nnames; p++) {
+        if (!cs->captured[p] || (p == 0 && skip)) {
+            continue;
+        }
+        PyObject *name = PyTuple_GET_ITEM(cs->names, p);
+        int secret = PyTuple_GET_SIZE(secrets) != 0 && is_secret_param(secrets, name);
+        if (p == cs->var_pos || p == cs->var_kw) {
+            int positional = p == cs->var_pos;
+            Py_ssize_t n = positional ? b->nextra : b->n_var_kw;
+            PyObject *value = NULL;
+            if (out != NULL) {
+                if (!put_member_key(out, &first, name)) {
+                    return NULL;
+                }
+                if (secret) {
+                    if (!put_scalar(out, redacted)) {
+                        return NULL;
+                    }
+                    continue;
+                }
+                if (!put(out, positional ? "[" : "{", 1)) {
+                    return NULL;
+                }
+                for (Py_ssize_t i = 0; i < n; i++) {
+                    if (i > 0 && !put(out, ",", 1)) {
+                        return NULL;
+                    }
+                    if (positional) {
+                        if (!put_scalar(out, b->extra[i])) {
+                            return NULL;
+                        }
+                        continue;
+                    }
+                    PyObject *key = PyTuple_GET_ITEM(kwnames, b->to_var_kw[i]);
+                    int hidden = cached_secret(redactor, key);
+                    if (hidden < 0 || !put_ascii(out, key) || !put(out, ":", 1)
+                        || !put_scalar(out, hidden ? redacted : args[nargs + b->to_var_kw[i]])) {
+                        return NULL;
+                    }
+                }
+                if (!put(out, positional ? "]" : "}", 1)) {
+                    return NULL;
+                }
+                continue;
+            }
+            if (secret) {
+                value = Py_NewRef(redacted);
+            }
+            else if (positional) {
+                value = PyList_New(n);
+                for (Py_ssize_t i = 0; value != NULL && i < n; i++) {
+                    PyList_SET_ITEM(value, i, Py_NewRef(b->extra[i]));
+                }
+            }
+            else {
+                value = PyDict_New();
+                for (Py_ssize_t i = 0; value != NULL && i < n; i++) {
+                    if (PyDict_SetItem(value, PyTuple_GET_ITEM(kwnames, b->to_var_kw[i]),
+                                       args[nargs + b->to_var_kw[i]]) < 0) {
+                        Py_CLEAR(value);
+                    }
+                }
+            }
+            if (value == NULL || PyDict_SetItem(dict, name, value) < 0) {
+                Py_XDECREF(value);
+                Py_DECREF(dict);
+                return NULL;
+            }
+            Py_DECREF(value);
+            continue;
+        }
+        PyObject *value = b->vals[p];
+        if (value == NULL) {
+            value = PyTuple_GET_ITEM(cs->defaults, p);
+            if (value == empty_marker) {
+                continue; /* not given, no default: the call raises TypeError */
+            }
+        }
+        if (secret) {
+            value = redacted;
+        }
+        if (out != NULL) {
+            if (!put_member_key(out, &first, name) || !put_scalar(out, value)) {
+                return NULL;
+            }
+        }
+        else if (PyDict_SetItem(dict, name, value) < 0) {
+            Py_DECREF(dict);
+            return NULL;
+        }
+    }
+    for (Py_ssize_t i = 0; i < b->n_undeclared; i++) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, b->undeclared[i]);
+        PyObject *value = args[nargs + b->undeclared[i]];
+        if (is_excluded(cs, key)) {
+            continue;
+        }
+        if (out != NULL) {
+            int hidden = cached_secret(redactor, key);
+            if (hidden < 0 || !put_member_key(out, &first, key)
+                || !put_scalar(out, hidden ? redacted : value)) {
+                return NULL;
+            }
+            continue;
+        }
+        int hidden = key_is_secret(redactor, key);
+        if (hidden < 0 || PyDict_SetItem(dict, key, hidden ? redacted : value) < 0) {
+            Py_DECREF(dict);
+            return NULL;
+        }
+    }
+    if (out != NULL) {
+        return put(out, "}", 1) ? DONE : NULL; /* DONE: a non-NULL "written" */
+    }
+    return dict;
+}
+
+/*
+ * The inputs of a call as JSON text (Spec.bind, then Encoder.encode with nested_from=1): a
+ * new reference, NULL with no exception for the Python path, or NULL with an exception.
+ */
+static PyObject *
+inputs_json(CallSpec *cs, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+            PyObject *encoder)
+{
+    Binding b;
     PyObject *secrets = SLOT(cs->spec, S_secret_params);
-    if (cs->python_bind || instance != Py_None || PyDict_GET_SIZE(kwargs) != 0
-        || nargs > PyTuple_GET_SIZE(cs->names) || secrets == NULL || !PyTuple_Check(secrets)
-        || PyTuple_GET_SIZE(secrets) != 0) {
+    PyObject *redactor = SLOT(encoder, E_redactor);
+    if (secrets == NULL || !PyTuple_CheckExact(secrets) || redactor == NULL
+        || bind_call(cs, args, nargs, kwnames, &b) < 0) {
         return NULL;
     }
     char buffer[QUICK_BUFFER];
     Out out = out_within(buffer, as_ssize(SLOT(encoder, E_limit), -1));
-    int first = 1;
-    if (!put(&out, "{", 1)) {
+    if (emit_inputs(cs, &b, args, nargs, kwnames, secrets, redactor, &out) != NULL) {
+        return out_text(buffer, &out);
+    }
+    /* held: building the dict and encoding it may run Python code that replaces them */
+    Py_INCREF(secrets);
+    Py_INCREF(redactor);
+    PyObject *dict = emit_inputs(cs, &b, args, nargs, kwnames, secrets, redactor, NULL);
+    Py_DECREF(secrets);
+    Py_DECREF(redactor);
+    if (dict == NULL) {
         return NULL;
     }
-    for (Py_ssize_t i = 0; i < nargs; i++) {
-        if (!put_member(&out, &first, PyTuple_GET_ITEM(cs->names, i), PyTuple_GET_ITEM(args, i))) {
-            return NULL;
-        }
-    }
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(cs->defaults); i++) {
-        PyObject *item = PyTuple_GET_ITEM(cs->defaults, i);
-        if (PyLong_AsSsize_t(PyTuple_GET_ITEM(item, 2)) >= nargs
-            && !put_member(&out, &first, PyTuple_GET_ITEM(item, 0), PyTuple_GET_ITEM(item, 1))) {
-            return NULL;
-        }
-    }
-    return put(&out, "}", 1) ? out_text(buffer, &out) : NULL;
+    PyObject *text = encode_value(encoder, dict, 1);
+    Py_DECREF(dict);
+    return text;
 }
 
 /*
@@ -797,14 +1372,29 @@ outer_lineage(PyObject *outer, PyObject **parent_id, PyObject **correlation, PyO
     return 1;
 }
 
+/* The offset from the monotonic clock to wall time (Recorder.clock_offset, see _clock.py). */
+static inline int
+clock_offset(int64_t *out)
+{
+    return read_ns(SLOT(recorder, R_clock_offset), out);
+}
+
+/* A traced call's arguments: as a vectorcall passes them (`instance` NULL; the caller keeps
+ * them alive), or as a wrapt wrapper does (the bound `instance`, an args tuple, a kwargs dict). */
+typedef struct {
+    PyObject *const *args;
+    Py_ssize_t nargs;
+    PyObject *kwnames;
+    PyObject *instance, *tuple, *dict;
+} Call;
+
 /*
- * Create, start and make current a handle for one call (_Spec.begin's common case).
+ * Create, start and make current a handle for one call (Spec.begin's common case).
  * Returns a new reference, or NULL with no exception set: take the Python path (nothing has
  * changed then, so that path starts from scratch and reports any real error itself).
  */
 static PyObject *
-begin(CallSpec *cs, PyObject *instance, PyObject *args, PyObject *kwargs, int64_t *started_out,
-      int64_t *t0_out)
+begin(CallSpec *cs, const Call *call, int64_t *started_out, int64_t *t0_out)
 {
     State st;
     PyObject *spec = cs->spec;
@@ -833,7 +1423,8 @@ begin(CallSpec *cs, PyObject *instance, PyObject *args, PyObject *kwargs, int64_
      */
     PyObject *encoder = NULL, *parent_id = NULL, *correlation = NULL, *run_id = NULL,
              *trigger = NULL, *name = NULL, *kind = NULL, *handle = NULL;
-    PyObject *eid = NULL, *started_obj = NULL, *thread = NULL, *inputs_json = NULL, *live = NULL;
+    PyObject *eid = NULL, *started_obj = NULL, *thread = NULL, *inputs = NULL, *live = NULL;
+    PyObject *t0 = NULL;
     encoder = Py_XNewRef(SLOT(spec, S_encoder));
     name = Py_XNewRef(SLOT(spec, S_name));
     kind = Py_XNewRef(SLOT(spec, S_kind));
@@ -841,52 +1432,62 @@ begin(CallSpec *cs, PyObject *instance, PyObject *args, PyObject *kwargs, int64_
     if (encoder == NULL || Py_TYPE(encoder) != encoder_type || name == NULL || kind == NULL) {
         goto fallback;
     }
+    /* a root or a child of one of ours; anything else (capturing a value) takes the Python path */
     if (!outer_lineage(outer, &parent_id, &correlation, &run_id)) {
         goto fallback;
     }
     if (is_unset(trigger)) {
         Py_XSETREF(trigger, Py_NewRef(parent_id == Py_None ? s_manual : s_child));
     }
-
-    int64_t started = clock_ns(CLOCK_REALTIME);
-    eid = make_id(started);
-    started_obj = PyLong_FromLongLong(started);
     thread = thread_id();
-    if (eid == NULL || started_obj == NULL || thread == NULL) {
+    if (thread == NULL) {
         goto fallback;
     }
-    if (capture == Py_True) {
-        inputs_json = quick_args_json(cs, instance, args, kwargs, encoder);
+    if (capture != Py_True) {
+        inputs = Py_NewRef(Py_None);
     }
-    if (capture == Py_True && inputs_json == NULL) {
-        PyObject *inputs = bind_inputs(cs, instance, args, kwargs);
-        if (inputs == NULL) {
-            goto fallback;
-        }
-        inputs_json = encode_value(encoder, inputs, 1);
-        Py_DECREF(inputs);
-        if (inputs_json == NULL) {
-            goto fallback;
-        }
+    else if (call->instance == NULL) {
+        inputs = inputs_json(cs, call->args, call->nargs, call->kwnames, encoder);
     }
-    else if (capture != Py_True) {
-        inputs_json = Py_NewRef(Py_None);
+    else {
+        /* Spec.bind: the Python binder (it tells the instance apart), secret names redacted */
+        PyObject *stack[3] = {call->instance, call->tuple, call->dict};
+        PyObject *bound = PyObject_Vectorcall(cs->bind, stack, 3, NULL);
+        if (bound != NULL && PyDict_Check(bound)) {
+            inputs = encode_value(encoder, bound, 1);
+        }
+        Py_XDECREF(bound);
+    }
+    if (inputs == NULL) {
+        goto fallback;
     }
     /* Read after the callbacks above: the live set and generation may have been replaced.
      * Held: allocating the handle can run the garbage collector, and with it a __del__. */
-    if (!read_state(&st) || st.writer == Py_None) {
+    int64_t offset;
+    if (!read_state(&st) || st.writer == Py_None || !clock_offset(&offset)) {
         goto fallback;
     }
     live = Py_XNewRef(SLOT(st.channel, CH_live));
-    PyObject *generation = SLOT(recorder, R_generation);
+    PyObject *generation = Py_XNewRef(SLOT(recorder, R_generation));
     if (live == NULL || !PySet_CheckExact(live) || generation == NULL) {
+        Py_XDECREF(generation);
         goto fallback;
     }
     handle = handle_type->tp_alloc(handle_type, 0); /* object.__new__ without its argument checks */
-    if (handle == NULL) {
+    /* The user's code starts now: both times of the row derive from this reading. */
+    int64_t t0_ns = clock_ns(CLOCK_MONOTONIC);
+    int64_t started = t0_ns + offset;
+    eid = make_id(started);
+    started_obj = PyLong_FromLongLong(started);
+    t0 = PyLong_FromLongLong(t0_ns);
+    if (handle == NULL || eid == NULL || started_obj == NULL || t0 == NULL) {
+        Py_DECREF(generation);
+        Py_XDECREF(handle);
+        handle = NULL;
         goto fallback;
     }
     remember_ns(started_obj, started);
+    remember_ns(t0, t0_ns);
     set_slot(handle, H_name, name);
     set_slot(handle, H_kind, kind);
     set_slot_borrowed(handle, H_execution_id, eid);
@@ -897,18 +1498,18 @@ begin(CallSpec *cs, PyObject *instance, PyObject *args, PyObject *kwargs, int64_
     set_slot(handle, H_encoder, encoder);
     set_slot(handle, H_started, started_obj);
     set_slot(handle, H_thread, thread);
-    set_slot_borrowed(handle, H_generation, generation);
-    set_slot(handle, H_inputs, inputs_json);
+    set_slot(handle, H_generation, generation);
+    set_slot(handle, H_inputs, inputs);
     set_slot_borrowed(handle, H_state, one);
     set_slot_borrowed(handle, H_extra, Py_False);
     set_slot_borrowed(handle, H_token, Py_None);
-    set_slot_borrowed(handle, H_t0, one);
+    set_slot(handle, H_t0, t0);
     Py_XDECREF(outer);
+    Py_DECREF(eid);
 
     if (PySet_Add(live, handle) < 0) {
         PyErr_Clear();
         Py_DECREF(live);
-        Py_DECREF(eid);
         Py_DECREF(handle);
         return NULL;
     }
@@ -919,23 +1520,11 @@ begin(CallSpec *cs, PyObject *instance, PyObject *args, PyObject *kwargs, int64_
             PyErr_Clear();
         }
         Py_DECREF(live);
-        Py_DECREF(eid);
         Py_DECREF(handle);
         return NULL;
     }
     Py_DECREF(live);
-    Py_DECREF(eid);
     set_slot(handle, H_token, token);
-    int64_t t0_ns = clock_ns(CLOCK_MONOTONIC);
-    PyObject *t0 = PyLong_FromLongLong(t0_ns);
-    if (t0 == NULL) { /* only MemoryError: the general end then measures from 1 ns */
-        PyErr_Clear();
-        t0 = Py_NewRef(one);
-    }
-    else {
-        remember_ns(t0, t0_ns);
-    }
-    set_slot(handle, H_t0, t0);
     *started_out = started;
     *t0_out = t0_ns;
     return handle;
@@ -957,8 +1546,9 @@ fallback:
     Py_XDECREF(run_id);
     Py_XDECREF(eid);
     Py_XDECREF(started_obj);
+    Py_XDECREF(t0);
     Py_XDECREF(thread);
-    Py_XDECREF(inputs_json);
+    Py_XDECREF(inputs);
     Py_XDECREF(live);
     return NULL;
 }
@@ -1041,11 +1631,11 @@ end_fast(PyObject *handle, PyObject *result, int64_t started, int64_t t0, int64_
     else {
         output = Py_NewRef(Py_None);
     }
+    /* Both ends from the one clock reading the start was mapped from: children nest. */
     int64_t duration_ns = t1 - t0;
-    int64_t started_us = started / 1000;
     PyObject *row = PyTuple_New(20);
-    PyObject *started_obj = PyLong_FromLongLong(started_us);
-    PyObject *ended_obj = PyLong_FromLongLong(started_us + duration_ns / 1000);
+    PyObject *started_obj = PyLong_FromLongLong(started / 1000);
+    PyObject *ended_obj = PyLong_FromLongLong((started + duration_ns) / 1000);
     PyObject *duration_obj = PyFloat_FromDouble((double)duration_ns / 1e6);
     if (row == NULL || started_obj == NULL || ended_obj == NULL || duration_obj == NULL) {
         Py_XDECREF(row);
@@ -1250,7 +1840,8 @@ begin_or_none(CallSpec *cs, PyObject *instance, PyObject *args, PyObject *kwargs
         Py_RETURN_NONE;
     }
     int64_t started, t0;
-    PyObject *handle = begin(cs, instance, args, kwargs, &started, &t0);
+    Call call = {NULL, 0, NULL, instance, args, kwargs};
+    PyObject *handle = begin(cs, &call, &started, &t0);
     if (handle == NULL && !PyErr_Occurred()) {
         Py_RETURN_NONE;
     }
@@ -1326,8 +1917,8 @@ typedef struct {
     PyObject_HEAD
     CallSpec *cs;
     PyObject *inner;   /* the function's coroutine (or the Python path's, see start) */
-    PyObject *args;    /* the call's arguments, until it begins */
-    PyObject *kwargs;  /* (a dict, maybe the shared empty one) */
+    PyObject *args;    /* the call's arguments as a vectorcall passes them, until it begins */
+    PyObject *kwnames; /* the names of the last ones (keyword arguments), or NULL */
     PyObject *handle;  /* while CORO_TRACED */
     PyObject *weaklist;
     int64_t started, t0;
@@ -1400,19 +1991,22 @@ static int
 tcoro_start(TracedCoroutine *self)
 {
     PyObject *enabled = SLOT(recorder, R_enabled);
-    PyObject *args = self->args, *kwargs = self->kwargs;
+    PyObject *args = self->args, *kwnames = self->kwnames;
     self->args = NULL;
-    self->kwargs = NULL;
+    self->kwnames = NULL;
     if (enabled == Py_False) {
         self->state = CORO_PLAIN;
         Py_DECREF(args);
-        Py_DECREF(kwargs);
+        Py_XDECREF(kwnames);
         return 0;
     }
+    PyObject *const *items = &PyTuple_GET_ITEM(args, 0);
+    Py_ssize_t nargs = PyTuple_GET_SIZE(args) - (kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames));
     PyObject *handle = NULL;
     if (enabled == Py_True) {
+        Call call = {items, nargs, kwnames, NULL, NULL, NULL};
         self->running = 1;
-        handle = begin(self->cs, Py_None, args, kwargs, &self->started, &self->t0);
+        handle = begin(self->cs, &call, &self->started, &self->t0);
         self->running = 0;
     }
     if (handle != NULL) {
@@ -1421,7 +2015,7 @@ tcoro_start(TracedCoroutine *self)
     }
     else if (!PyErr_Occurred()) {
         /* The Python path from the start: its coroutine instead of the function's. */
-        PyObject *fallback = PyObject_Call(self->cs->fallback, args, kwargs);
+        PyObject *fallback = PyObject_Vectorcall(python_path(self->cs, nargs), items, nargs, kwnames);
         discard_coroutine(self->inner);
         if (fallback == NULL) {
             self->state = CORO_DONE;
@@ -1436,7 +2030,7 @@ tcoro_start(TracedCoroutine *self)
         self->state = CORO_DONE;
     }
     Py_DECREF(args);
-    Py_DECREF(kwargs);
+    Py_XDECREF(kwnames);
     return self->state == CORO_DONE ? -1 : 0;
 }
 
@@ -1552,7 +2146,7 @@ tcoro_throw(TracedCoroutine *self, PyObject *const *argv, Py_ssize_t nargs)
     if (state == CORO_NEW) { /* raised at the start of the unstarted coroutine, unrecorded */
         self->state = CORO_DONE;
         Py_CLEAR(self->args);
-        Py_CLEAR(self->kwargs);
+        Py_CLEAR(self->kwnames);
     }
     PyObject *stack[4] = {self->inner, nargs > 0 ? argv[0] : NULL, nargs > 1 ? argv[1] : NULL,
                           nargs > 2 ? argv[2] : NULL};
@@ -1586,7 +2180,7 @@ tcoro_close(TracedCoroutine *self, PyObject *unused)
     int state = self->state;
     self->state = CORO_DONE;
     Py_CLEAR(self->args);
-    Py_CLEAR(self->kwargs);
+    Py_CLEAR(self->kwnames);
     Py_INCREF(self->inner);
     PyObject *inner = self->inner;
     self->running = 1;
@@ -1634,7 +2228,7 @@ tcoro_traverse(TracedCoroutine *self, visitproc visit, void *arg)
     Py_VISIT(self->cs);
     Py_VISIT(self->inner);
     Py_VISIT(self->args);
-    Py_VISIT(self->kwargs);
+    Py_VISIT(self->kwnames);
     Py_VISIT(self->handle);
     return 0;
 }
@@ -1645,7 +2239,7 @@ tcoro_clear(TracedCoroutine *self)
     Py_CLEAR(self->cs);
     Py_CLEAR(self->inner);
     Py_CLEAR(self->args);
-    Py_CLEAR(self->kwargs);
+    Py_CLEAR(self->kwnames);
     Py_CLEAR(self->handle);
     return 0;
 }
@@ -1860,22 +2454,23 @@ static PyTypeObject AwaiterType = {
 };
 
 /* A call of a traced `async def`: its coroutine `inner`, wrapped with the call's arguments
- * (references to all three are taken over; kwargs is a dict, maybe the shared empty one). */
+ * (`args`: every argument's value, the last ones named by `kwnames`, which may be NULL;
+ * references to all three are taken over). */
 static PyObject *
-wrap_coroutine(CallSpec *cs, PyObject *inner, PyObject *args, PyObject *kwargs)
+wrap_coroutine(CallSpec *cs, PyObject *inner, PyObject *args, PyObject *kwnames)
 {
     TracedCoroutine *co = PyObject_GC_New(TracedCoroutine, &TracedCoroutineType);
     if (co == NULL) {
         discard_coroutine(inner);
         Py_DECREF(inner);
         Py_DECREF(args);
-        Py_DECREF(kwargs);
+        Py_XDECREF(kwnames);
         return NULL;
     }
     co->cs = (CallSpec *)Py_NewRef(cs);
     co->inner = inner;
     co->args = args;
-    co->kwargs = kwargs;
+    co->kwnames = kwnames;
     co->handle = NULL;
     co->weaklist = NULL;
     co->started = co->t0 = 0;
@@ -1935,9 +2530,6 @@ sp_enter_block(PyObject *module, PyObject *handle)
         || (capture != Py_True && capture != Py_False)) {
         Py_RETURN_FALSE;
     }
-    /* The clocks first, as ExecutionHandle._begin reads them before encoding the inputs. */
-    int64_t started = clock_ns(CLOCK_REALTIME);
-    int64_t t0_ns = clock_ns(CLOCK_MONOTONIC);
     /* Encoding may run Python code (a __repr__, the redactor): the encoder and the inputs are
      * held meanwhile, and everything else is read afterwards. */
     Py_INCREF(inputs);
@@ -1979,6 +2571,13 @@ sp_enter_block(PyObject *module, PyObject *handle)
     if (!outer_lineage(outer, &parent_id, &parent_correlation, &parent_run)) {
         goto fallback;
     }
+    int64_t offset;
+    if (!clock_offset(&offset)) {
+        goto fallback;
+    }
+    /* The block starts now: both times of its row derive from this reading. */
+    int64_t t0_ns = clock_ns(CLOCK_MONOTONIC);
+    int64_t started = t0_ns + offset;
     eid = make_id(started);
     started_obj = PyLong_FromLongLong(started);
     thread = thread_id();
@@ -2179,34 +2778,19 @@ typedef struct {
 /* Whether execution() makes plain blocks in C (_decorator._native_blocks). */
 static int native_blocks = 0;
 
-/* A vectorcall's arguments as the (tuple, dict) a traced call takes: new references. */
-static int
-args_and_kwargs(PyObject *const *args, size_t nargsf, PyObject *kwnames, PyObject **tuple,
-                PyObject **dict)
+/* A vectorcall's arguments as one tuple (positional, then keyword values): a new reference. */
+static PyObject *
+args_tuple(PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
-    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    *tuple = PyTuple_New(nargs);
-    *dict = NULL;
-    if (*tuple == NULL) {
-        return -1;
+    Py_ssize_t n = PyVectorcall_NARGS(nargsf) + (kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames));
+    PyObject *tuple = PyTuple_New(n);
+    if (tuple == NULL) {
+        return NULL;
     }
-    for (Py_ssize_t i = 0; i < nargs; i++) {
-        PyTuple_SET_ITEM(*tuple, i, Py_NewRef(args[i]));
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyTuple_SET_ITEM(tuple, i, Py_NewRef(args[i]));
     }
-    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
-    *dict = nkw == 0 ? Py_NewRef(empty_dict) : PyDict_New();
-    if (*dict == NULL) {
-        Py_CLEAR(*tuple);
-        return -1;
-    }
-    for (Py_ssize_t i = 0; i < nkw; i++) {
-        if (PyDict_SetItem(*dict, PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) < 0) {
-            Py_CLEAR(*tuple);
-            Py_CLEAR(*dict);
-            return -1;
-        }
-    }
-    return 0;
+    return tuple;
 }
 
 /* Raises if the garbage collector cleared it (a cycle being freed) and it is called anyway. */
@@ -2220,7 +2804,14 @@ tfunc_check(TracedFunction *self)
     return 0;
 }
 
-/* A traced plain function: the function is called with the caller's own arguments. */
+#define OWN_ARGS 16
+
+/*
+ * A traced plain function or method: the function is called with the caller's own arguments.
+ * They are copied and held until the call returns: the caller's array is borrowed, and Python
+ * code run by begin() (a __repr__, the redactor) may drop what the caller held them by
+ * (functools.partial's argument tuple, replaced by __setstate__).
+ */
 static PyObject *
 tfunc_plain(TracedFunction *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
@@ -2228,32 +2819,42 @@ tfunc_plain(TracedFunction *self, PyObject *const *args, size_t nargsf, PyObject
         return NULL;
     }
     CallSpec *cs = (CallSpec *)self->target;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     PyObject *enabled = SLOT(recorder, R_enabled);
     if (enabled != Py_True) { /* off: the function itself (anything else: the Python path) */
-        return PyObject_Vectorcall(enabled == Py_False ? cs->func : cs->fallback, args, nargsf,
-                                   kwnames);
+        return PyObject_Vectorcall(enabled == Py_False ? cs->func : python_path(cs, nargs), args,
+                                   nargsf, kwnames);
     }
-    PyObject *tuple, *dict;
-    if (args_and_kwargs(args, nargsf, kwnames, &tuple, &dict) < 0) {
-        return NULL;
+    Py_ssize_t n = nargs + (kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames));
+    PyObject *small[OWN_ARGS];
+    PyObject **own = n <= OWN_ARGS ? small : PyMem_Malloc((size_t)n * sizeof(PyObject *));
+    if (own == NULL) {
+        return PyErr_NoMemory();
     }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        own[i] = Py_NewRef(args[i]);
+    }
+    Py_XINCREF(kwnames);
     int64_t started = 0, t0 = 0;
-    /* The tuple and dict are kept until the call returns: they own the arguments. The caller's
-     * `args` are borrowed, and Python code run by begin() (a binder, a __repr__) may drop what
-     * the caller held them by (functools.partial's argument tuple, replaced by __setstate__). */
-    PyObject *handle = begin(cs, Py_None, tuple, dict, &started, &t0);
+    Call call = {own, nargs, kwnames, NULL, NULL, NULL};
+    PyObject *handle = begin(cs, &call, &started, &t0);
     PyObject *result;
     if (handle != NULL) {
-        result = end_call(handle, PyObject_Vectorcall(cs->func, args, nargsf, kwnames), started, t0);
+        result = end_call(handle, PyObject_Vectorcall(cs->func, own, nargs, kwnames), started, t0);
     }
     else if (PyErr_Occurred()) {
         result = NULL; /* KeyboardInterrupt and the like, raised by a callback */
     }
     else {
-        result = PyObject_Vectorcall(cs->fallback, args, nargsf, kwnames);
+        result = PyObject_Vectorcall(python_path(cs, nargs), own, nargs, kwnames);
     }
-    Py_DECREF(tuple);
-    Py_DECREF(dict);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_DECREF(own[i]);
+    }
+    Py_XDECREF(kwnames);
+    if (own != small) {
+        PyMem_Free(own);
+    }
     return result;
 }
 
@@ -2273,15 +2874,16 @@ tfunc_coroutine(TracedFunction *self, PyObject *const *args, size_t nargsf, PyOb
             return NULL;
         }
         PyErr_Clear();
-        return PyObject_Vectorcall(cs->fallback, args, nargsf, kwnames);
+        return PyObject_Vectorcall(python_path(cs, PyVectorcall_NARGS(nargsf)), args, nargsf,
+                                   kwnames);
     }
-    PyObject *tuple, *dict;
-    if (args_and_kwargs(args, nargsf, kwnames, &tuple, &dict) < 0) {
+    PyObject *tuple = args_tuple(args, nargsf, kwnames);
+    if (tuple == NULL) {
         discard_coroutine(inner);
         Py_DECREF(inner);
         return NULL;
     }
-    return wrap_coroutine(cs, inner, tuple, dict);
+    return wrap_coroutine(cs, inner, tuple, Py_XNewRef(kwnames));
 }
 
 /* execution(name, kind=..., inputs=..., trigger_kind=...) with nothing else: made here, as
@@ -2456,8 +3058,44 @@ static PyMemberDef tfunc_members[] = {
     {NULL, 0, 0, 0, NULL},
 };
 
+/*
+ * Set in a class body under the name it was defined with: a method. Its first argument (the
+ * instance or class) is then left out of the inputs however it is called; a function placed
+ * in a class from elsewhere, or wrapped in staticmethod, is not marked.
+ */
+static PyObject *
+tfunc_set_name(TracedFunction *self, PyObject *const *argv, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyUnicode_Check(argv[1])) {
+        PyErr_SetString(PyExc_TypeError, "__set_name__(owner, name)");
+        return NULL;
+    }
+    if (self->kind == FN_BLOCKS || self->target == NULL || !is_callspec(self->target)) {
+        Py_RETURN_NONE;
+    }
+    CallSpec *cs = (CallSpec *)self->target;
+    PyObject *owner = PyObject_GetAttrString(argv[0], "__qualname__");
+    PyObject *defined = PyObject_GetAttrString(cs->func, "__qualname__");
+    PyObject *expected = owner == NULL || defined == NULL
+                             ? NULL
+                             : PyUnicode_FromFormat("%S.%S", owner, argv[1]);
+    int same = expected == NULL ? -1 : PyObject_RichCompareBool(expected, defined, Py_EQ);
+    Py_XDECREF(owner);
+    Py_XDECREF(defined);
+    Py_XDECREF(expected);
+    if (same < 0) {
+        PyErr_Clear(); /* an owner without a qualified name: not ours to judge */
+        Py_RETURN_NONE;
+    }
+    if (same) {
+        cs->method = 1;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef tfunc_methods[] = {
     {"__reduce__", (PyCFunction)tfunc_reduce, METH_NOARGS, NULL},
+    {"__set_name__", (PyCFunction)(void (*)(void))tfunc_set_name, METH_FASTCALL, NULL},
     {NULL, NULL, 0, NULL},
 };
 
@@ -2594,15 +3232,16 @@ sp_install(PyObject *module, PyObject *args, PyObject *kwds)
     return NULL;
 #else
     static char *kwlist[] = {"handle_type", "recorder", "config_type", "channel_type",
-                             "spec_type", "encoder_type", "current", "dumps", "options", "redacted", "env_data", "env_keys", "complete", "end",
-                             "report", NULL};
-    PyObject *o_handle, *o_recorder, *o_config, *o_channel, *o_spec, *o_encoder, *o_current,
-        *o_dumps, *o_options, *o_redacted, *o_env_data, *o_env_keys, *o_complete,
-        *o_end, *o_report;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "$OOOOOOOOOOOOOOO:install", kwlist, &o_handle,
-                                     &o_recorder, &o_config, &o_channel, &o_spec, &o_encoder,
-                                     &o_current, &o_dumps, &o_options, &o_redacted,
-                                     &o_env_data, &o_env_keys, &o_complete, &o_end, &o_report)) {
+                             "spec_type", "encoder_type", "redactor_type", "current",
+                             "dumps", "options", "redacted", "empty", "env_data",
+                             "env_keys", "complete", "end", "report", NULL};
+    PyObject *o_handle, *o_recorder, *o_config, *o_channel, *o_spec, *o_encoder, *o_redactor,
+        *o_current, *o_dumps, *o_options, *o_redacted, *o_empty, *o_env_data,
+        *o_env_keys, *o_complete, *o_end, *o_report;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "$OOOOOOOOOOOOOOOOO:install", kwlist,
+                                     &o_handle, &o_recorder, &o_config, &o_channel, &o_spec,
+                                     &o_encoder, &o_redactor, &o_current, &o_dumps, &o_options, &o_redacted, &o_empty, &o_env_data,
+                                     &o_env_keys, &o_complete, &o_end, &o_report)) {
         return NULL;
     }
     if (PyInterpreterState_Get() != PyInterpreterState_Main()) {
@@ -2625,7 +3264,7 @@ sp_install(PyObject *module, PyObject *args, PyObject *kwds)
     }
     if (take_type(o_handle, &handle_type) < 0 || take_type(o_config, &config_type) < 0
         || take_type(o_channel, &channel_type) < 0 || take_type(o_spec, &spec_type) < 0
-        || take_type(o_encoder, &encoder_type) < 0) {
+        || take_type(o_encoder, &encoder_type) < 0 || take_type(o_redactor, &redactor_type) < 0) {
         return NULL;
     }
     recorder_type = Py_TYPE(o_recorder);
@@ -2640,7 +3279,7 @@ sp_install(PyObject *module, PyObject *args, PyObject *kwds)
         {"enabled", &R_enabled}, {"generation", &R_generation},
         {"config_generation", &R_config_generation}, {"config", &R_config},
         {"channel", &R_channel}, {"writer", &R_writer}, {"pid", &R_pid}, {"host", &R_host},
-        {"encoder", &R_encoder}, {NULL, NULL}};
+        {"encoder", &R_encoder}, {"clock_offset", &R_clock_offset}, {NULL, NULL}};
     const SlotSpec config_slots[] = {
         {"capture_inputs", &C_capture_inputs}, {"capture_output", &C_capture_output}, {NULL, NULL}};
     const SlotSpec channel_slots[] = {
@@ -2654,12 +3293,14 @@ sp_install(PyObject *module, PyObject *args, PyObject *kwds)
         {NULL, NULL}};
     const SlotSpec encoder_slots[] = {
         {"limit", &E_limit}, {"redactor", &E_redactor}, {"default", &E_default}, {NULL, NULL}};
+    const SlotSpec redactor_slots[] = {{"_cache", &RD_cache}, {NULL, NULL}};
     if (slot_offsets(handle_type, handle_slots) < 0
         || slot_offsets(recorder_type, recorder_slots) < 0
         || slot_offsets(config_type, config_slots) < 0
         || slot_offsets(channel_type, channel_slots) < 0
         || slot_offsets(spec_type, spec_slots) < 0
-        || slot_offsets(encoder_type, encoder_slots) < 0) {
+        || slot_offsets(encoder_type, encoder_slots) < 0
+        || slot_offsets(redactor_type, redactor_slots) < 0) {
         return NULL;
     }
     if (handle_type->tp_new == NULL || handle_type->tp_new != PyBaseObject_Type.tp_new
@@ -2672,6 +3313,7 @@ sp_install(PyObject *module, PyObject *args, PyObject *kwds)
     take(o_dumps, &dumps);
     take(o_options, &dumps_options);
     take(o_redacted, &redacted);
+    take(o_empty, &empty_marker);
     if (o_env_data == Py_None) {
         Py_CLEAR(env_data);
     }
@@ -2706,6 +3348,10 @@ static PyMethodDef methods[] = {
     {"complete", (PyCFunction)(void (*)(void))sp_complete, METH_FASTCALL,
      "complete(handle, result): record a successful call begun by begin()."},
     {"new_id", (PyCFunction)sp_new_id, METH_O, "new_id(time_ns) -> a UUIDv7 string."},
+    {"exceeds", (PyCFunction)(void (*)(void))sp_exceeds, METH_FASTCALL,
+     "exceeds(value, budget) -> 1 if value's JSON is certainly longer, 0 if it may fit, -1."},
+    {"head", (PyCFunction)(void (*)(void))sp_head, METH_FASTCALL,
+     "head(value, budget, redactor) -> the beginning of value as plain data, or None."},
     {"enter", (PyCFunction)sp_enter, METH_O,
      "ExecutionHandle.__enter__ (bound through block_methods)."},
     {"exit", (PyCFunction)(void (*)(void))sp_exit, METH_FASTCALL,
@@ -2746,6 +3392,7 @@ PyInit__speedups(void)
         || PyType_Ready(&TracedCoroutineType) < 0 || PyType_Ready(&AwaiterType) < 0) {
         return NULL;
     }
+    INTERN(s_is_secret, "is_secret");
     INTERN(s_append, "append");
     INTERN(s_encode, "encode");
     INTERN(s_may_contain, "may_contain");
@@ -2780,7 +3427,7 @@ PyInit__speedups(void)
         return NULL;
     }
     /* Bumped whenever the Python side's expectations change: a stale build is not used. */
-    if (PyModule_AddIntConstant(module, "ABI", 7) < 0) {
+    if (PyModule_AddIntConstant(module, "ABI", 8) < 0) {
         Py_DECREF(module);
         return NULL;
     }
