@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
+import re
 import reprlib
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -191,7 +192,8 @@ def _pandas_summary(obj: Any) -> dict[str, Any] | None:
     Formatting a million-row DataFrame for its repr takes a millisecond or more, whatever is
     kept of it; its shape, column names and dtypes take a few microseconds.
     """
-    if not _module_of(obj).startswith("pandas."):
+    module = _module_of(obj)
+    if module != "pandas" and not module.startswith("pandas."):
         return None
     kind = type(obj).__name__
     try:
@@ -226,31 +228,33 @@ def _length(value: Any) -> int | None:
 # -- measuring --------------------------------------------------------------------------------
 
 
-def _py_exceeds(value: Any, budget: int) -> bool:
-    """Whether ``value``'s JSON is certainly longer than ``budget`` bytes (a lower bound).
+def _py_measure(value: Any, left: int) -> int:
+    """``left`` less a lower bound of ``value``'s JSON size; negative: it cannot fit.
 
-    Work is bounded by ``budget``: every object looked at takes at least a byte off it, and a
-    container's length is charged before its items are looked at.
+    Work is bounded by ``left``: every object looked at takes at least a byte off it, and a
+    container's length is charged before its items are looked at. Also the C measure's hook
+    for the objects it does not know.
     """
     stack: list[tuple[Any, int]] = [(value, 0)]
     push = stack.append
-    while stack:
+    while stack and left >= 0:
         obj, depth = stack.pop()
         cls = obj.__class__
         if cls in _LEAVES:
-            budget -= 1
+            left -= 1
         elif cls is str:
-            budget -= len(obj) + 2
+            left -= len(obj) + 2
         elif depth > _MAX_DEPTH:
-            budget -= 2  # the sanitiser replaces it with a short marker
+            left -= 2  # the sanitiser replaces it with a short marker
         elif cls is dict or cls is list or cls is tuple:
-            budget -= 2 * len(obj) + 1
-            if budget < 0:
-                return True
+            # an item takes at least 2 bytes with its comma; a member, 5 ("":0,) and its key
+            left -= (5 if cls is dict else 2) * len(obj) + 1
+            if left < 0:
+                break
             if cls is dict:
                 for key, item in obj.items():
                     if key.__class__ is str:
-                        budget -= len(key) + 2
+                        left -= len(key)
                     if item.__class__ not in _LEAVES:
                         push((item, depth + 1))
             else:
@@ -258,28 +262,26 @@ def _py_exceeds(value: Any, budget: int) -> bool:
                     if item.__class__ not in _LEAVES:
                         push((item, depth + 1))
         elif isinstance(obj, _BINARY):
-            budget -= len(obj) + 3  # its repr: b'...'
+            left -= len(obj) + 3  # its repr: b'...'
         elif isinstance(obj, (set, frozenset)):
-            budget -= 2 * len(obj) + 1
-            if budget >= 0:
+            left -= 2 * len(obj) + 1
+            if left >= 0:
                 stack.extend((item, depth + 1) for item in obj)
         elif _is_ndarray(obj):
-            budget -= 2 * int(obj.size) + 1
+            left -= 2 * int(obj.size) + 1
         elif isinstance(obj, (str, int, float)):  # subclasses
-            budget -= len(obj) + 2 if isinstance(obj, str) else 1
+            left -= len(obj) + 2 if isinstance(obj, str) else 1
         else:
             fields = _fields_of(obj)
             if fields is not None:
                 push((fields, depth + 1))
             elif isinstance(obj, Mapping):
-                budget -= 2 * _length_or_zero(obj) + 1
-                if budget >= 0:
+                left -= 2 * _length_or_zero(obj) + 1
+                if left >= 0:
                     push((dict(obj), depth))
             else:
-                budget -= 2  # a repr (its own cost) or a value orjson writes in a few bytes
-        if budget < 0:
-            return True
-    return False
+                left -= 2  # a repr (its own cost) or a value orjson writes in a few bytes
+    return left
 
 
 def _length_or_zero(obj: Any) -> int:
@@ -287,63 +289,130 @@ def _length_or_zero(obj: Any) -> int:
     return 0 if n is None else n
 
 
-#: The C versions of `exceeds` and of `_clean`'s cutting for built-in types, where built.
-_native_exceeds: Callable[[Any, int], int] | None = getattr(SPEEDUPS, "exceeds", None)
-_native_head: Callable[[Any, int, Redactor], Any] | None = getattr(SPEEDUPS, "head", None)
+#: The C measure and copy of built-in types, where built (they call the hooks below for the
+#: objects they do not know).
+_native_exceeds: Callable[..., int] | None = getattr(SPEEDUPS, "exceeds", None)
+_native_head: Callable[..., tuple[Any, int] | None] | None = getattr(SPEEDUPS, "head", None)
 
 
 def exceeds(value: Any, budget: int) -> bool:
     """Whether ``value``'s JSON is certainly longer than ``budget`` bytes.
 
     False means it may fit: encoding it whole then costs work proportional to ``budget`` (a
-    small multiple of it: a number may take 20 bytes where the bound counts one). Uses the C
-    accelerator for built-in types where it is built.
+    small multiple of it: a number may take 20 bytes where the bound counts one).
     """
     if _native_exceeds is not None:
-        verdict = _native_exceeds(value, budget)
+        verdict = _native_exceeds(value, budget, _py_measure)
         if verdict >= 0:
             return verdict == 1
-    return _py_exceeds(value, budget)
+    return _py_measure(value, budget) < 0
 
 
 # -- sanitising, redacting, cutting -----------------------------------------------------------
 
 
 class _Budget:
-    """Bytes still to fill with a value's beginning (a lower bound of what is written)."""
+    """Bytes still to fill with a value's beginning, and where the copy was first cut.
 
-    __slots__ = ("left",)
+    ``cut`` is the nesting depth of the first string or container cut short (-1: none). The
+    copy's JSON then differs from the whole value's only in its last ``cut + 1`` bytes: the
+    closing quote or bracket of what was cut and of each container around it.
+    """
+
+    __slots__ = ("cut", "left")
 
     def __init__(self, left: int) -> None:
         self.left = left
+        self.cut = -1
+
+    def mark(self, depth: int) -> None:
+        """Something at ``depth`` was cut short; nothing after it is copied."""
+        if self.cut < 0:
+            self.cut = depth
+        self.left = min(self.left, -1)
 
 
 _UNBOUNDED = 1 << 62
+_PLAIN = frozenset({str, int, float, bool, type(None), dict, list, tuple})
 
 
-def _clean(  # noqa: PLR0911, PLR0915 - one branch per kind of value
+def _part(obj: Any, left: int, redactor: Redactor | None) -> tuple[Any, bool]:
+    """``obj``, not plain data, as plain data: ``(data, cut)``.
+
+    Records and mappings become dicts, sets and arrays lists, pandas objects their summary,
+    bytes and anything orjson cannot encode their (masked) repr; subclasses of built-in types
+    their base type. Only as much as ``left`` bytes can show is taken (``cut``: there is
+    more). An object orjson encodes in a few bytes (a datetime, a UUID, an enum) comes back
+    as itself. Runs user code unrecorded.
+    """
+    room = max(left, 0)
+    summary = _pandas_summary(obj)
+    if summary is not None:
+        return summary, False
+    fields = _fields_of(obj)  # before the built-in types: a namedtuple is a tuple
+    if fields is not None:
+        return fields, False
+    if isinstance(obj, str):
+        return str.__str__(obj), False
+    if isinstance(obj, bool):
+        return bool(obj), False
+    if isinstance(obj, int):
+        return int.__int__(obj), False
+    if isinstance(obj, float):
+        return float.__float__(obj), False
+    if isinstance(obj, (dict, Mapping)):
+        with capturing():
+            n = _length(obj)
+            items = itertools.islice(
+                dict.items(obj) if isinstance(obj, dict) else obj.items(), room // 5 + 1
+            )
+            data = dict(items)
+        return data, n is None or n > len(data)
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        with capturing():
+            data_list = list(itertools.islice(obj, room // 2 + 1))
+        return data_list, len(obj) > len(data_list)
+    if isinstance(obj, _BINARY):
+        text = bounded_repr(bytes(obj[: min(room, REPR_LIMIT) + 1]), redactor=redactor)
+        return _repr_head(text)
+    if _is_ndarray(obj):
+        return _array_head(obj, room)
+    try:
+        orjson.dumps(obj, option=_OPTIONS)
+    except Exception:
+        return _repr_head(bounded_repr(obj, limit=min(REPR_LIMIT, room + 1), redactor=redactor))
+    return obj, False
+
+
+_MORE = re.compile(r"\.\.\.\[\d+ more chars\]$")
+
+
+def _repr_head(text: str) -> tuple[str, bool]:
+    """A bounded repr without its "...[N more chars]" note: what every cut of it begins with."""
+    match = _MORE.search(text)
+    return (text[: match.start()], True) if match else (text, False)
+
+
+def _clean(  # noqa: PLR0911, PLR0912 - one branch per kind of value
     obj: Any, redactor: Redactor | None, depth: int, path: set[int], budget: _Budget
 ) -> Any:
     """Rebuild ``obj`` as data orjson always encodes, redacting secret keys when asked.
 
     Strings have URL passwords masked. ``budget`` bounds how much is rebuilt: once it is spent,
-    containers stop taking items and strings are cut, so the result's JSON begins exactly as
-    the whole value's would, for at least the budget's bytes.
+    containers stop taking items and strings are cut, and ``budget.cut`` says where, so the
+    result's JSON begins exactly as the whole value's would (see :class:`_Budget`).
     """
-    if isinstance(obj, str):
-        cut = budget.left <= len(obj) + 2
-        if cut:
+    cls = obj.__class__
+    if cls is str:
+        if budget.left <= len(obj) + 2:
             obj = obj[: max(budget.left, 0)]
+            budget.mark(depth)
         budget.left -= len(obj) + 2
-        return mask_urls(_valid_text(obj), cut=cut)
-    if isinstance(obj, _SCALARS):
+        return mask_urls(_valid_text(obj))
+    if cls in _LEAVES:
         budget.left -= 1
-        if type(obj) is int and not -(2**63) <= obj < 2**64:
+        if cls is int and not -(2**63) <= obj < 2**64:
             return _big_int(obj)
-        if isinstance(obj, int) and not isinstance(obj, bool) and type(obj) is not int:
-            return _clean(int(obj), redactor, depth, path, budget)
-        if isinstance(obj, float) and type(obj) is not float:
-            return float(obj)
         return obj
     if depth > _MAX_DEPTH:
         budget.left -= 2
@@ -352,76 +421,72 @@ def _clean(  # noqa: PLR0911, PLR0915 - one branch per kind of value
     if marker in path:
         budget.left -= 2
         return f"<cycle {_type_name(obj)}>"
-    if not isinstance(obj, (dict, list)):
-        summary = _pandas_summary(obj)
-        if summary is not None:
-            return _clean(summary, redactor, depth, path, budget)
-        fields = _fields_of(obj)  # a record: its fields, redacted like a dict's keys
-        if fields is not None:
-            obj = fields
-    if isinstance(obj, Mapping):
+    if cls not in _PLAIN:
+        data, cut = _part(obj, budget.left, redactor)
+        if data is obj:  # written by orjson as it is
+            budget.left -= 2
+            return obj
         path.add(marker)
         try:
-            out: dict[Any, Any] = {}
-            budget.left -= 2
-            with capturing():  # at most as many items as the budget can show, copied
-                items = list(itertools.islice(obj.items(), max(budget.left, 0) // 5 + 1))
-            for key, value in items:
+            out = _clean(data, redactor, depth, path, budget)
+        finally:
+            path.discard(marker)
+        if cut:
+            budget.mark(depth)
+        return out
+    path.add(marker)
+    try:
+        budget.left -= 2
+        if cls is dict:
+            out_dict: dict[Any, Any] = {}
+            for key, value in list(itertools.islice(obj.items(), max(budget.left, 0) // 5 + 1)):
                 if budget.left < 0:
+                    budget.mark(depth)
                     break
-                safe_key = _valid_text(key) if isinstance(key, str) else _key_text(key)
-                safe_key = mask_urls(safe_key)
+                safe_key = mask_urls(_valid_text(key) if isinstance(key, str) else _key_text(key))
                 budget.left -= len(safe_key) + 4
                 if redactor is not None and redactor.is_secret(safe_key):
-                    out[safe_key] = REDACTED
+                    out_dict[safe_key] = REDACTED
                 else:
-                    out[safe_key] = _clean(value, redactor, depth + 1, path, budget)
-        except Exception:
-            return bounded_repr(obj, redactor=redactor)
-        finally:
-            path.discard(marker)
-        return out
-    if isinstance(obj, (list, tuple, set, frozenset)):
-        path.add(marker)
-        try:
-            budget.left -= 2
-            out_list = []
-            for item in obj:
-                if budget.left < 0:
-                    break
-                budget.left -= 1
-                out_list.append(_clean(item, redactor, depth + 1, path, budget))
-        except Exception:
-            return bounded_repr(obj, redactor=redactor)
-        finally:
-            path.discard(marker)
+                    out_dict[safe_key] = _clean(value, redactor, depth + 1, path, budget)
+            else:
+                if len(out_dict) < len(obj):
+                    budget.mark(depth)
+            return out_dict
+        out_list = []
+        for item in obj:
+            if budget.left < 0:
+                budget.mark(depth)
+                break
+            budget.left -= 1
+            out_list.append(_clean(item, redactor, depth + 1, path, budget))
         return out_list
-    if isinstance(obj, _BINARY):
-        part = obj[: max(budget.left, 0) + 1]
-        budget.left -= len(obj) + 3
-        return bounded_repr(bytes(part) if isinstance(obj, memoryview) else part, redactor=redactor)
-    if _is_ndarray(obj):
-        return _clean(_array_head(obj, budget.left), redactor, depth, path, budget)
-    try:
-        orjson.dumps(obj, option=_OPTIONS)
     except Exception:
-        text = bounded_repr(obj, limit=min(REPR_LIMIT, max(budget.left, 0)), redactor=redactor)
-        budget.left -= len(text) + 2
-        return text
-    budget.left -= 2
-    return obj
+        return bounded_repr(obj, redactor=redactor)
+    finally:
+        path.discard(marker)
 
 
-def _array_head(array: Any, budget: int) -> Any:
-    """The first items of a numpy array as lists: enough for ``budget`` bytes."""
+def _array_head(array: Any, budget: int) -> tuple[Any, bool]:
+    """The first items of a numpy array as lists, enough for ``budget`` bytes; and whether
+    there are more."""
     try:
         if array.ndim == 0:
-            return array.item()
-        rows = max(budget // 2, 1)
+            return array.item(), False
+        per_item = 19 if array.dtype.kind in "fc" else 2  # what the C copy charges, about
+        rows = max(budget // per_item, 1)
         head = array[:rows]
-        return [_array_head(row, budget // 2) for row in head] if array.ndim > 1 else head.tolist()
+        cut = len(array) > rows
+        if array.ndim == 1:
+            return head.tolist(), cut
+        out = []
+        for row in head:
+            part, row_cut = _array_head(row, budget // 2)
+            out.append(part)
+            cut = cut or row_cut
+        return out, cut
     except Exception:
-        return f"<{_type_name(array)}>"
+        return f"<{_type_name(array)}>", False
 
 
 def _valid_text(text: str) -> str:
@@ -476,7 +541,10 @@ def marker(preview: bytes, limit: int, size: int | None, length: int | None) -> 
     head: dict[str, Any] = {"truncated": True, "size": size}
     if length is not None:
         head["length"] = length
-    text = preview[: max(min(limit, PREVIEW_BYTES), 0)].decode("utf-8", "ignore")
+    # The preview may end inside a URL's password, which masking whole strings cannot see.
+    text = mask_urls(
+        preview[: max(min(limit, PREVIEW_BYTES), 0)].decode("utf-8", "ignore"), cut=True
+    )
     overhead = len(_dumps({**head, "preview": ""}))
     text = text[: max(limit - overhead, 0)]
     out = _dumps({**head, "preview": text})
@@ -518,7 +586,7 @@ class Encoder:
     """Encodes captured values for one configuration: bounded, redacted, never raising."""
 
     # Read by the C accelerator through slot offsets.
-    __slots__ = ("default", "limit", "redactor")
+    __slots__ = ("_part", "default", "limit", "redactor")
 
     def __init__(self, limit: int, redactor: Redactor) -> None:
         """Encode with payloads capped at ``limit`` bytes and secrets found by ``redactor``."""
@@ -526,6 +594,8 @@ class Encoder:
         self.redactor = redactor
         #: orjson's ``default=``: records as objects, anything else a repr masked by `redactor`
         self.default: Callable[[Any], Any] = functools.partial(_default, redactor=redactor)
+        #: the C copy's hook for objects that are not plain data
+        self._part = functools.partial(_part, redactor=redactor)
 
     def encode(self, value: Any, nested_from: int = 0) -> str:
         """JSON text for ``value``, bounded and redacted (see :meth:`encode_bytes`).
@@ -561,7 +631,7 @@ class Encoder:
                 return self._encode_slow(value), True
         limit = self.limit
         if exceeds(value, limit * WHOLE_FACTOR):
-            return self._encode_head(value, min(limit, PREVIEW_BYTES) + 8), False
+            return self._encode_head(value, min(limit, PREVIEW_BYTES) + 8)
         try:
             data = _dumps(value, default=self.default, option=_OPTIONS)
         except Exception:
@@ -574,23 +644,31 @@ class Encoder:
             return self._encode_slow(value), True
         return data, True
 
-    def _encode_head(self, value: Any, budget: int) -> bytes:
-        """The beginning of ``value``'s JSON, at least ``budget`` bytes of it (or all)."""
-        if _native_head is not None:
-            head = _native_head(value, budget, self.redactor)
-            if head is not None:  # built-in types only, secret keys redacted
-                try:
-                    data = _dumps(head, option=_OPTIONS)
-                except Exception:  # pragma: no cover - heads are plain data
-                    data = b"://"
-                if data.find(b"://") == -1:
-                    return data
-                value = head  # URL passwords to mask: cut again, the same way
-        return self._encode_slow(value, _Budget(budget))
-
-    def _encode_slow(self, value: Any, budget: _Budget | None = None) -> bytes:
+    def _encode_head(self, value: Any, budget: int) -> tuple[bytes, bool]:
+        """The beginning of ``value``'s JSON: ``(at least budget bytes of it, False)``, or
+        ``(all of it, True)`` if it turned out to be shorter."""
+        native = (
+            None if _native_head is None else _native_head(value, budget, self.redactor, self._part)
+        )
+        if native is not None:
+            head, cut = native
+        else:  # no accelerator, or something only the Python copy does (see head_of)
+            copy = _Budget(budget)
+            head, cut = _clean(value, self.redactor, 0, set(), copy), copy.cut
         try:
-            cleaned = _clean(value, self.redactor, 0, set(), budget or _Budget(_UNBOUNDED))
+            data = _dumps(head, option=_OPTIONS)
+        except Exception:  # pragma: no cover - heads are plain data
+            return orjson.dumps(f"<unencodable {_type_name(value)}>"), True
+        if native is not None and data.find(b"://") != -1:
+            # URL passwords to mask: the Python copy masks strings (the head is small)
+            data = self._encode_slow(head)
+        if cut < 0:
+            return data, True
+        return data[: len(data) - cut - 1], False  # without the closing quotes and brackets
+
+    def _encode_slow(self, value: Any) -> bytes:
+        try:
+            cleaned = _clean(value, self.redactor, 0, set(), _Budget(_UNBOUNDED))
             return orjson.dumps(cleaned, default=self.default, option=_OPTIONS)
         except Exception:  # never fall back to the repr of unredacted data
             return orjson.dumps(f"<unencodable {_type_name(value)}>")

@@ -61,6 +61,10 @@ def words(key: str) -> list[str]:
     return out
 
 
+#: The ASCII bytes that are neither letters nor digits: separators, for the prefilter.
+_SEPARATORS = bytes(c for c in range(128) if not chr(c).isalnum())
+
+
 def _normalised(name: str) -> str:
     return "".join(words(name))
 
@@ -74,7 +78,7 @@ class Redactor:
     """
 
     # `_cache` is read by the C accelerator (keys of **kwargs, without a call into Python).
-    __slots__ = ("_cache", "_exempt", "_longest", "_may_contain", "_may_contain_text", "words")
+    __slots__ = ("_cache", "_exempt", "_longest", "_needles", "words")
 
     def __init__(self, extra: Iterable[str] = (), exempt: Iterable[str] = ()) -> None:
         """The default words plus ``extra`` names; keys named in ``exempt`` are never secret."""
@@ -82,24 +86,26 @@ class Redactor:
         self.words = frozenset(w for w in found if w)
         self._exempt = frozenset(e for e in (_normalised(n) for n in exempt) if e)
         self._longest = max(map(len, self.words))
-        # A prefilter over encoded text: every secret key holds the letters of a word in
-        # order, with nothing but separators between them. Non-ASCII text always goes on to
-        # the full check (`str.lower` folds characters such as the Kelvin sign to ASCII).
-        pattern = "|".join(
-            r"[\W_]*".join(re.escape(ch) for ch in w) for w in sorted(self.words, key=len)
-        )
-        self._may_contain = re.compile(pattern.encode(), re.IGNORECASE).search
-        self._may_contain_text = re.compile(pattern, re.IGNORECASE).search
+        self._needles = tuple(sorted(w.encode() for w in self.words if w.isascii()))
         #: key -> secret?, for the keys seen lately (bounded)
         self._cache: dict[str, bool] = {}
 
     def may_contain(self, data: bytes) -> bool:
-        """Cheap prefilter over encoded JSON: False means no key of it can be secret."""
-        return not data.isascii() or self._may_contain(data) is not None
+        """Cheap prefilter over encoded JSON: False means no key of it can be secret.
+
+        Every secret key holds the letters of a word in order with nothing but separators
+        between them, so the text with everything but letters and digits removed holds the
+        word. Non-ASCII text always goes on to the full check (``str.lower`` folds characters
+        such as the Kelvin sign to ASCII letters).
+        """
+        if not data.isascii():
+            return True
+        squeezed = data.translate(None, _SEPARATORS).lower()
+        return any(needle in squeezed for needle in self._needles)
 
     def may_contain_text(self, text: str) -> bool:
         """:meth:`may_contain` for text (a repr)."""
-        return not text.isascii() or self._may_contain_text(text) is not None
+        return not text.isascii() or self.may_contain(text.encode("ascii"))
 
     def is_secret(self, key: object) -> bool:
         """Whether a key names a secret (see the module docstring)."""

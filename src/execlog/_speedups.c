@@ -49,7 +49,7 @@ static Py_ssize_t S_name, S_kind, S_trigger, S_encoder, S_encoder_generation, S_
 /* Encoder */
 static Py_ssize_t E_limit, E_redactor, E_default;
 /* Redactor */
-static Py_ssize_t RD_cache;
+static Py_ssize_t RD_cache, RD_words, RD_exempt;
 
 /* -- objects, filled by install() ------------------------------------------------------------ */
 
@@ -452,9 +452,168 @@ quick_json(PyObject *value, Py_ssize_t limit, int keys_checked)
 
 /* -- bounded capture: measuring a value, copying its beginning --------------------------------- */
 
-/* Whether `key` (an exact str) names a secret for `redactor`: 1, 0, or -1 when the redactor's
- * cache does not know it yet (ask Python: Redactor.is_secret fills the cache). Exact str keys
- * hash and compare without running Python code. */
+/*
+ * Redactor.is_secret for ASCII keys, in C: the words of the key (split at anything but
+ * letters and digits, and at camelCase boundaries), lower-cased; secret when a run of them,
+ * joined, is one of the redactor's words, unless the whole key, joined, is exempt. The words
+ * are copied from the last redactor seen (they change only with the configuration).
+ */
+#define WORD_MAX 48
+#define WORDS_MAX 64
+
+static struct {
+    PyObject *redactor; /* whose words these are (a strong reference) */
+    char words[WORDS_MAX][WORD_MAX];
+    int nwords, longest;
+    char exempt[WORDS_MAX][WORD_MAX];
+    int nexempt;
+    unsigned char first[256]; /* letters a secret word starts with */
+} secret_words;
+
+/* Copy an ASCII frozenset of str into `out`; -1 if it does not fit. */
+static int
+copy_words(PyObject *set, char out[][WORD_MAX], int *count, int *longest)
+{
+    *count = 0;
+    if (set == NULL || !PyFrozenSet_CheckExact(set) || PySet_GET_SIZE(set) > WORDS_MAX) {
+        return -1;
+    }
+    PyObject *iter = PyObject_GetIter(set), *item;
+    if (iter == NULL) {
+        PyErr_Clear();
+        return -1;
+    }
+    int ok = 0;
+    while ((item = PyIter_Next(iter)) != NULL) {
+        Py_ssize_t n = PyUnicode_CheckExact(item) && PyUnicode_IS_ASCII(item)
+                           ? PyUnicode_GET_LENGTH(item)
+                           : -1;
+        if (n < 1 || n >= WORD_MAX) {
+            ok = -1;
+        }
+        else {
+            memcpy(out[*count], PyUnicode_1BYTE_DATA(item), (size_t)n);
+            out[*count][n] = '\0';
+            if (longest != NULL && n > *longest) {
+                *longest = (int)n;
+            }
+            (*count)++;
+        }
+        Py_DECREF(item);
+    }
+    Py_DECREF(iter);
+    if (PyErr_Occurred()) {
+        PyErr_Clear();
+        return -1;
+    }
+    return ok;
+}
+
+static int
+load_words(PyObject *redactor)
+{
+    if (secret_words.redactor == redactor) {
+        return 0;
+    }
+    Py_CLEAR(secret_words.redactor);
+    secret_words.longest = 0;
+    memset(secret_words.first, 0, sizeof secret_words.first);
+    if (copy_words(SLOT(redactor, RD_words), secret_words.words, &secret_words.nwords,
+                   &secret_words.longest) < 0
+        || copy_words(SLOT(redactor, RD_exempt), secret_words.exempt, &secret_words.nexempt,
+                      NULL) < 0) {
+        return -1;
+    }
+    for (int i = 0; i < secret_words.nwords; i++) {
+        secret_words.first[(unsigned char)secret_words.words[i][0]] = 1;
+    }
+    secret_words.redactor = Py_NewRef(redactor);
+    return 0;
+}
+
+static inline int
+is_alnum(unsigned char ch)
+{
+    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
+}
+
+static inline int
+is_upper(unsigned char ch)
+{
+    return ch >= 'A' && ch <= 'Z';
+}
+
+static inline int
+is_lower_or_digit(unsigned char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
+}
+
+static int
+is_word(const char *text, int n)
+{
+    for (int i = 0; i < secret_words.nwords; i++) {
+        if ((int)strlen(secret_words.words[i]) == n && memcmp(secret_words.words[i], text, (size_t)n) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* 1, 0, or -1: not decided here (not ASCII, too long, the words not loaded). */
+static int
+c_is_secret(PyObject *redactor, PyObject *key)
+{
+    if (!PyUnicode_IS_ASCII(key) || PyUnicode_GET_LENGTH(key) > 256 || load_words(redactor) < 0) {
+        return -1;
+    }
+    const unsigned char *k = PyUnicode_1BYTE_DATA(key);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(key);
+    /* lower-cased letters and digits, and where each word starts */
+    char low[257];
+    int starts[257], nwords = 0, len = 0, candidate = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char ch = k[i];
+        if (!is_alnum(ch)) {
+            continue;
+        }
+        int boundary = i == 0 || !is_alnum(k[i - 1])
+                       || (is_upper(ch) && is_lower_or_digit(k[i - 1]))
+                       || (is_upper(ch) && is_upper(k[i - 1]) && i + 1 < n && k[i + 1] >= 'a'
+                           && k[i + 1] <= 'z');
+        unsigned char lower = is_upper(ch) ? (unsigned char)(ch + 32) : ch;
+        if (boundary) {
+            starts[nwords++] = len;
+            candidate |= secret_words.first[lower];
+        }
+        low[len++] = (char)lower;
+    }
+    starts[nwords] = len;
+    if (!candidate) {
+        return 0; /* no word starts with the first letter of a secret word */
+    }
+    for (int e = 0; e < secret_words.nexempt; e++) {
+        if ((int)strlen(secret_words.exempt[e]) == len && memcmp(secret_words.exempt[e], low, (size_t)len) == 0) {
+            return 0;
+        }
+    }
+    for (int i = 0; i < nwords; i++) {
+        for (int j = i + 1; j <= nwords; j++) {
+            int run = starts[j] - starts[i];
+            if (run > secret_words.longest) {
+                break;
+            }
+            if (is_word(low + starts[i], run)) {
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Whether `key` (an exact str) names a secret for `redactor`: 1, 0, or -1 when it cannot be
+ * told without Python (a non-ASCII key not in the redactor's cache). Exact str keys hash and
+ * compare without running Python code. */
 static int
 cached_secret(PyObject *redactor, PyObject *key)
 {
@@ -462,17 +621,16 @@ cached_secret(PyObject *redactor, PyObject *key)
         return -1;
     }
     PyObject *cache = SLOT(redactor, RD_cache);
-    if (cache == NULL || !PyDict_CheckExact(cache)) {
-        return -1;
+    if (cache != NULL && PyDict_CheckExact(cache)) {
+        PyObject *hit = PyDict_GetItemWithError(cache, key);
+        if (hit == Py_True || hit == Py_False) {
+            return hit == Py_True;
+        }
+        if (hit == NULL && PyErr_Occurred()) {
+            PyErr_Clear();
+        }
     }
-    PyObject *hit = PyDict_GetItemWithError(cache, key);
-    if (hit == Py_True) {
-        return 1;
-    }
-    if (hit == NULL && PyErr_Occurred()) {
-        PyErr_Clear();
-    }
-    return hit == Py_False ? 0 : -1;
+    return c_is_secret(redactor, key);
 }
 
 /* The same, asking Redactor.is_secret on a miss: 1, 0, or -1 with an exception set. May run
@@ -503,12 +661,13 @@ is_leaf(PyObject *v)
 }
 
 /*
- * _encoding._py_exceeds for built-in types: take a lower bound of `v`'s JSON size off *left.
- * 1: *left went below zero (the value cannot fit); 0: go on; -1: a type not known here.
- * Runs no Python code, so nothing it walks can change meanwhile.
+ * _encoding._py_measure for built-in types: take a lower bound of `v`'s JSON size off *left;
+ * objects of other types are measured by `hook(obj, left) -> left` (Python), or, without a
+ * hook, make it -1. 1: *left went below zero (the value cannot fit); 0: go on; -1: not
+ * measured here (no hook, or a dict changed size while the hook ran); -2: an error.
  */
 static int
-measure(PyObject *v, Py_ssize_t *left, int depth)
+measure(PyObject *v, Py_ssize_t *left, int depth, PyObject *hook)
 {
     PyTypeObject *t = Py_TYPE(v);
     if (is_leaf(v)) {
@@ -521,12 +680,14 @@ measure(PyObject *v, Py_ssize_t *left, int depth)
         *left -= 2;
     }
     else if (t == &PyList_Type || t == &PyTuple_Type) {
-        Py_ssize_t n = PySequence_Fast_GET_SIZE(v);
-        *left -= 2 * n + 1;
-        for (Py_ssize_t i = 0; i < n && *left >= 0; i++) {
+        *left -= 2 * PySequence_Fast_GET_SIZE(v) + 1;
+        /* the size is read again at each step: the hook may shrink a list */
+        for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(v) && *left >= 0; i++) {
             PyObject *item = PySequence_Fast_GET_ITEM(v, i);
             if (!is_leaf(item)) {
-                int r = measure(item, left, depth + 1);
+                Py_INCREF(item);
+                int r = measure(item, left, depth + 1, hook);
+                Py_DECREF(item);
                 if (r != 0) {
                     return r;
                 }
@@ -534,17 +695,23 @@ measure(PyObject *v, Py_ssize_t *left, int depth)
         }
     }
     else if (t == &PyDict_Type) {
-        *left -= 2 * PyDict_GET_SIZE(v) + 1;
+        Py_ssize_t size = PyDict_GET_SIZE(v);
+        *left -= 5 * size + 1; /* a member takes at least 5 bytes ("":0,) and its key */
         Py_ssize_t pos = 0;
         PyObject *key, *item;
         while (*left >= 0 && PyDict_Next(v, &pos, &key, &item)) {
             if (PyUnicode_CheckExact(key)) {
-                *left -= PyUnicode_GET_LENGTH(key) + 2;
+                *left -= PyUnicode_GET_LENGTH(key);
             }
             if (!is_leaf(item)) {
-                int r = measure(item, left, depth + 1);
+                Py_INCREF(item);
+                int r = measure(item, left, depth + 1, hook);
+                Py_DECREF(item);
                 if (r != 0) {
                     return r;
+                }
+                if (PyDict_GET_SIZE(v) != size) {
+                    return -1; /* changed by the hook: PyDict_Next cannot go on */
                 }
             }
         }
@@ -555,34 +722,52 @@ measure(PyObject *v, Py_ssize_t *left, int depth)
     else if (t == &PyByteArray_Type) {
         *left -= PyByteArray_GET_SIZE(v) + 3;
     }
-    else {
+    else if (hook == NULL) {
         return -1;
+    }
+    else {
+        PyObject *r = PyObject_CallFunction(hook, "On", v, *left);
+        if (r == NULL) {
+            return -2;
+        }
+        Py_ssize_t after = PyLong_Check(r) ? PyLong_AsSsize_t(r) : -1;
+        Py_DECREF(r);
+        if (after == -1 && PyErr_Occurred()) {
+            return -2;
+        }
+        *left = after;
     }
     return *left < 0 ? 1 : 0;
 }
 
-/* 1: `value`'s JSON is certainly longer than `limit` bytes; 0: it may fit; -1: unknown. */
+/* 1: `value`'s JSON is certainly longer than `limit` bytes; 0: it may fit; -1: not measured
+ * here (objects of other types: no Python code runs). */
 static int
 exceeds_c(PyObject *value, Py_ssize_t limit)
 {
     Py_ssize_t left = limit;
-    int r = measure(value, &left, 0);
+    int r = measure(value, &left, 0, NULL);
     return r < 0 ? -1 : left < 0;
 }
 
-/* exceeds(value, budget) -> 1, 0, or -1 for a value of a type only Python measures. */
+/* exceeds(value, budget, hook) -> 1 if value's JSON is certainly longer than budget, 0 if it
+ * may fit, -1 if not measured here (see measure). */
 static PyObject *
 sp_exceeds(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
 {
-    if (nargs != 2 || !PyLong_Check(argv[1])) {
-        PyErr_SetString(PyExc_TypeError, "exceeds(value, budget: int)");
+    if (nargs != 3 || !PyLong_Check(argv[1]) || !PyCallable_Check(argv[2])) {
+        PyErr_SetString(PyExc_TypeError, "exceeds(value, budget: int, hook)");
         return NULL;
     }
-    Py_ssize_t budget = PyLong_AsSsize_t(argv[1]);
-    if (budget == -1 && PyErr_Occurred()) {
+    Py_ssize_t left = PyLong_AsSsize_t(argv[1]);
+    if (left == -1 && PyErr_Occurred()) {
         return NULL;
     }
-    return PyLong_FromLong(exceeds_c(argv[0], budget));
+    int r = measure(argv[0], &left, 0, argv[2]);
+    if (r == -2) {
+        return NULL;
+    }
+    return PyLong_FromLong(r < 0 ? -1 : left < 0);
 }
 
 /* Whether the first `n` characters of `s` hold a lone surrogate (not valid UTF-8 as is). */
@@ -603,42 +788,84 @@ has_surrogate(PyObject *s, Py_ssize_t n)
     return 0;
 }
 
-/* What head_of() returns for a value of a type it does not copy (the Python _clean does). */
+/* Decimal digits of a 64-bit value (an estimate of its JSON for the copy below). */
+static Py_ssize_t
+digits_of(long long n)
+{
+    unsigned long long u = n < 0 ? 0ULL - (unsigned long long)n : (unsigned long long)n;
+    Py_ssize_t d = n < 0 ? 2 : 1;
+    while (u >= 10) {
+        u /= 10;
+        d++;
+    }
+    return d;
+}
+
+/* What head_of() returns for a value it leaves to the Python copy. */
 static char unknown_marker;
 #define UNKNOWN ((PyObject *)&unknown_marker)
 
+/* The state of one copy: bytes left to fill, where it was first cut, the hook and redactor. */
+typedef struct {
+    Py_ssize_t left;
+    int cut;            /* depth of the first string or container cut short, or -1 */
+    PyObject *redactor; /* whose cache says which keys are secret */
+    PyObject *hook;     /* Encoder._part(obj, left) -> (plain data, cut), or NULL */
+} Copy;
+
+static inline void
+mark_cut(Copy *c, int depth)
+{
+    if (c->cut < 0) {
+        c->cut = depth;
+    }
+    if (c->left >= 0) {
+        c->left = -1;
+    }
+}
+
 /*
- * The beginning of `v` as plain data whose JSON begins exactly as `v`'s does, for at least
- * *left bytes: the first items of containers, the first characters of strings, secret keys'
- * values replaced by "[REDACTED]" (what _encoding._clean does with a budget, for built-in
- * types). A new reference; UNKNOWN (no exception) for anything else; NULL on an error.
- * Runs no Python code: a key the redactor's cache does not know is UNKNOWN too.
+ * _encoding._clean with a budget, for built-in types: the beginning of `v` as plain data, its
+ * JSON beginning exactly as `v`'s does, c->cut saying where it differs (see _encoding._Budget):
+ * the first items of containers, the first characters of strings, secret keys' values
+ * "[REDACTED]". Charges are estimates of the JSON size (they decide only how long the copy is).
+ * Objects of other types go through the hook. A new reference; UNKNOWN (no exception) for what
+ * only the Python copy does (a key the redactor must be asked about, a string with a lone
+ * surrogate, an int beyond 64 bits, a dict changed meanwhile); NULL on an error.
  */
 static PyObject *
-head_of(PyObject *v, Py_ssize_t *left, int depth, PyObject *redactor)
+head_of(PyObject *v, Copy *c, int depth)
 {
     PyTypeObject *t = Py_TYPE(v);
-    if (v == Py_None || t == &PyBool_Type || t == &PyFloat_Type) {
-        *left -= 1;
+    if (v == Py_None || t == &PyBool_Type) {
+        c->left -= 5;
+        return Py_NewRef(v);
+    }
+    if (t == &PyFloat_Type) {
+        c->left -= 19; /* the length of most doubles' JSON, and a comma */
         return Py_NewRef(v);
     }
     if (t == &PyLong_Type) {
         int overflow = 0;
-        PyLong_AsLongLongAndOverflow(v, &overflow);
+        long long n = PyLong_AsLongLongAndOverflow(v, &overflow);
         if (overflow != 0) {
-            return UNKNOWN; /* beyond 64 bits: written as text by the Python path */
+            return UNKNOWN; /* beyond 64 bits: written as text by the Python copy */
         }
-        *left -= 1;
+        c->left -= digits_of(n) + 1;
         return Py_NewRef(v);
     }
     if (t == &PyUnicode_Type) {
         Py_ssize_t n = PyUnicode_GET_LENGTH(v);
-        Py_ssize_t keep = *left <= n + 2 ? (*left > 0 ? *left : 0) : n;
+        Py_ssize_t keep = c->left <= n + 2 ? (c->left > 0 ? c->left : 0) : n;
         if (has_surrogate(v, keep)) {
             return UNKNOWN;
         }
-        *left -= keep + 2;
-        return keep == n ? Py_NewRef(v) : PyUnicode_Substring(v, 0, keep);
+        c->left -= keep + 3;
+        if (keep == n) {
+            return Py_NewRef(v);
+        }
+        mark_cut(c, depth);
+        return PyUnicode_Substring(v, 0, keep);
     }
     if (depth > MAX_DEPTH) {
         return UNKNOWN;
@@ -648,20 +875,25 @@ head_of(PyObject *v, Py_ssize_t *left, int depth, PyObject *redactor)
         if (out == NULL) {
             return NULL;
         }
-        *left -= 2;
-        for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(v) && *left >= 0; i++) {
-            *left -= 1;
-            PyObject *item = head_of(PySequence_Fast_GET_ITEM(v, i), left, depth + 1, redactor);
-            if (item == NULL || item == UNKNOWN) {
-                Py_DECREF(out);
-                return item;
-            }
-            int r = PyList_Append(out, item);
+        c->left -= 2;
+        Py_ssize_t i = 0;
+        for (; i < PySequence_Fast_GET_SIZE(v) && c->left >= 0; i++) {
+            PyObject *item = Py_NewRef(PySequence_Fast_GET_ITEM(v, i));
+            PyObject *copy = head_of(item, c, depth + 1);
             Py_DECREF(item);
+            if (copy == NULL || copy == UNKNOWN) {
+                Py_DECREF(out);
+                return copy;
+            }
+            int r = PyList_Append(out, copy);
+            Py_DECREF(copy);
             if (r < 0) {
                 Py_DECREF(out);
                 return NULL;
             }
+        }
+        if (i < PySequence_Fast_GET_SIZE(v)) {
+            mark_cut(c, depth);
         }
         return out;
     }
@@ -670,48 +902,114 @@ head_of(PyObject *v, Py_ssize_t *left, int depth, PyObject *redactor)
         if (out == NULL) {
             return NULL;
         }
-        *left -= 2;
-        Py_ssize_t pos = 0;
+        c->left -= 2;
+        Py_ssize_t size = PyDict_GET_SIZE(v), pos = 0;
         PyObject *key, *item;
-        while (*left >= 0 && PyDict_Next(v, &pos, &key, &item)) {
-            int secret = PyUnicode_CheckExact(key) ? cached_secret(redactor, key) : -1;
+        while (PyDict_Next(v, &pos, &key, &item)) {
+            if (c->left < 0) {
+                mark_cut(c, depth);
+                break;
+            }
+            int secret = PyUnicode_CheckExact(key) ? cached_secret(c->redactor, key) : -1;
             if (secret < 0) {
                 Py_DECREF(out);
                 return UNKNOWN;
             }
-            *left -= PyUnicode_GET_LENGTH(key) + 4;
-            PyObject *copy = secret ? Py_NewRef(redacted) : head_of(item, left, depth + 1, redactor);
-            if (copy == NULL || copy == UNKNOWN) {
+            c->left -= PyUnicode_GET_LENGTH(key) + 4;
+            Py_INCREF(key);
+            Py_INCREF(item);
+            PyObject *copy = secret ? Py_NewRef(redacted) : head_of(item, c, depth + 1);
+            int r = copy == NULL || copy == UNKNOWN ? 0 : PyDict_SetItem(out, key, copy);
+            Py_DECREF(key);
+            Py_DECREF(item);
+            if (copy == NULL || copy == UNKNOWN || r < 0 || PyDict_GET_SIZE(v) != size) {
+                if (copy != UNKNOWN) {
+                    Py_XDECREF(copy);
+                }
                 Py_DECREF(out);
-                return copy;
+                return copy == NULL || r < 0 ? NULL : UNKNOWN;
             }
-            int r = PyDict_SetItem(out, key, copy);
             Py_DECREF(copy);
-            if (r < 0) {
-                Py_DECREF(out);
-                return NULL;
-            }
         }
         return out;
     }
-    return UNKNOWN;
+    if (c->hook == NULL) {
+        return UNKNOWN;
+    }
+    /* Not plain data: Encoder._part makes it so (records, arrays, reprs...). */
+    PyObject *r = PyObject_CallFunction(c->hook, "On", v, c->left);
+    if (r == NULL) {
+        return NULL;
+    }
+    if (!PyTuple_CheckExact(r) || PyTuple_GET_SIZE(r) != 2) {
+        Py_DECREF(r);
+        PyErr_SetString(PyExc_TypeError, "the copy hook must return (data, cut)");
+        return NULL;
+    }
+    PyObject *data = PyTuple_GET_ITEM(r, 0);
+    int cut = PyObject_IsTrue(PyTuple_GET_ITEM(r, 1));
+    PyObject *copy;
+    if (cut < 0) {
+        copy = NULL;
+    }
+    else if (data == v) {
+        c->left -= 8; /* written by orjson as it is (a datetime, a UUID...) */
+        copy = Py_NewRef(v);
+    }
+    else if (Py_TYPE(data) != &PyUnicode_Type && Py_TYPE(data) != &PyDict_Type
+             && Py_TYPE(data) != &PyList_Type && !is_leaf(data)) {
+        copy = UNKNOWN;
+    }
+    else {
+        copy = head_of(data, c, depth);
+        if (copy != NULL && copy != UNKNOWN && cut) {
+            mark_cut(c, depth);
+        }
+    }
+    Py_DECREF(r);
+    return copy;
 }
 
-/* head(value, budget, redactor) -> the beginning of value as plain data, or None where only
- * the Python code copies it (see head_of). */
+/* is_secret(redactor, key) -> True, False, or None where only Python decides (the C word
+ * rule and the redactor's cache; for tests). */
+static PyObject *
+sp_is_secret(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !installed || Py_TYPE(argv[0]) != redactor_type
+        || !PyUnicode_CheckExact(argv[1])) {
+        PyErr_SetString(PyExc_TypeError, "is_secret(redactor: Redactor, key: str)");
+        return NULL;
+    }
+    int secret = c_is_secret(argv[0], argv[1]);
+    if (secret < 0) {
+        Py_RETURN_NONE;
+    }
+    return PyBool_FromLong(secret);
+}
+
+/* head(value, budget, redactor, hook) -> (the beginning of value as plain data, cut depth),
+ * or None where only the Python copy does it (see head_of). */
 static PyObject *
 sp_head(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
 {
-    if (nargs != 3 || !PyLong_Check(argv[1]) || !installed || Py_TYPE(argv[2]) != redactor_type) {
-        PyErr_SetString(PyExc_TypeError, "head(value, budget: int, redactor: Redactor)");
+    if (nargs != 4 || !PyLong_Check(argv[1]) || !installed || Py_TYPE(argv[2]) != redactor_type
+        || !PyCallable_Check(argv[3])) {
+        PyErr_SetString(PyExc_TypeError, "head(value, budget: int, redactor: Redactor, hook)");
         return NULL;
     }
-    Py_ssize_t left = PyLong_AsSsize_t(argv[1]);
-    if (left == -1 && PyErr_Occurred()) {
+    Copy c = {PyLong_AsSsize_t(argv[1]), -1, argv[2], argv[3]};
+    if (c.left == -1 && PyErr_Occurred()) {
         return NULL;
     }
-    PyObject *out = head_of(argv[0], &left, 0, argv[2]);
-    return out == UNKNOWN ? Py_NewRef(Py_None) : out;
+    PyObject *out = head_of(argv[0], &c, 0);
+    if (out == UNKNOWN) {
+        Py_RETURN_NONE;
+    }
+    if (out == NULL) {
+        return NULL;
+    }
+    PyObject *pair = Py_BuildValue("(Ni)", out, c.cut);
+    return pair;
 }
 
 /* Whether encoded JSON holds "://" (a URL, maybe with a password to mask). */
@@ -3293,7 +3591,8 @@ sp_install(PyObject *module, PyObject *args, PyObject *kwds)
         {NULL, NULL}};
     const SlotSpec encoder_slots[] = {
         {"limit", &E_limit}, {"redactor", &E_redactor}, {"default", &E_default}, {NULL, NULL}};
-    const SlotSpec redactor_slots[] = {{"_cache", &RD_cache}, {NULL, NULL}};
+    const SlotSpec redactor_slots[] = {
+        {"_cache", &RD_cache}, {"words", &RD_words}, {"_exempt", &RD_exempt}, {NULL, NULL}};
     if (slot_offsets(handle_type, handle_slots) < 0
         || slot_offsets(recorder_type, recorder_slots) < 0
         || slot_offsets(config_type, config_slots) < 0
@@ -3350,6 +3649,8 @@ static PyMethodDef methods[] = {
     {"new_id", (PyCFunction)sp_new_id, METH_O, "new_id(time_ns) -> a UUIDv7 string."},
     {"exceeds", (PyCFunction)(void (*)(void))sp_exceeds, METH_FASTCALL,
      "exceeds(value, budget) -> 1 if value's JSON is certainly longer, 0 if it may fit, -1."},
+    {"is_secret", (PyCFunction)(void (*)(void))sp_is_secret, METH_FASTCALL,
+     "is_secret(redactor, key) -> the word rule in C (None: only Python decides)."},
     {"head", (PyCFunction)(void (*)(void))sp_head, METH_FASTCALL,
      "head(value, budget, redactor) -> the beginning of value as plain data, or None."},
     {"enter", (PyCFunction)sp_enter, METH_O,
