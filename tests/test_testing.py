@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
+
+import pytest
 
 import execlog
 
 if TYPE_CHECKING:
-    import pytest
-
     from execlog.testing import CapturedExecutions
 
 
@@ -54,3 +55,29 @@ class TestExeclogCapture:
         result = pytester.runpytest_inprocess()
         result.assert_outcomes(passed=1)
         assert before == RECORDER.config.db
+
+
+class TestPluginInStrictSuites:
+    def test_execlog_imported_before_pytest_keeps_warnings_errors(
+        self, pytester: pytest.Pytester
+    ) -> None:
+        """A suite with ``filterwarnings = error`` runs when execlog was imported before pytest
+        loaded its plugins (a sitecustomize, a wrapper script): no PytestAssertRewriteWarning."""
+        pytester.makeini("[pytest]\nfilterwarnings = error\n")
+        pytester.makepyfile(
+            """
+            import execlog
+
+            def test_inner(execlog_capture):
+                with execlog.execution("inner"):
+                    pass
+                assert ["inner"] == [e.name for e in execlog_capture.executions()]
+            """
+        )
+        script = (
+            "import execlog, sys, pytest; sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider']))"
+        )
+        result = pytester.run(sys.executable, "-c", script)
+        assert 0 == result.ret, result.stdout.str() + result.stderr.str()
+        result.stdout.fnmatch_lines(["*1 passed*"])
+        assert "PytestAssertRewriteWarning" not in result.stdout.str() + result.stderr.str()

@@ -6,6 +6,11 @@ and read back with :func:`open_store` or the ``execlog`` command.
 
 Only the names in ``__all__`` are public. Modules whose names start with an underscore are
 internal: they may change in any release without notice.
+
+PYTEST_DONT_REWRITE: the package registers a pytest plugin (``execlog.testing``), so pytest
+would rewrite its asserts, and warn when it was imported first (by a ``sitecustomize``, a
+wrapper script, a plugin importing instrumented code), which a ``filterwarnings = error`` suite
+cannot start with. This marker in the package docstring tells pytest to leave it alone.
 """
 
 from __future__ import annotations
