@@ -276,9 +276,10 @@ def _py_measure(value: Any, left: int) -> int:
             if fields is not None:
                 push((fields, depth + 1))
             elif isinstance(obj, Mapping):
-                left -= 2 * _length_or_zero(obj) + 1
+                left -= 5 * _length_or_zero(obj) + 1
                 if left >= 0:
-                    push((dict(obj), depth))
+                    with capturing():  # its items are the user's code
+                        push((dict(obj), depth))
             else:
                 left -= 2  # a repr (its own cost) or a value orjson writes in a few bytes
     return left
@@ -372,9 +373,8 @@ def _part(obj: Any, left: int, redactor: Redactor | None) -> tuple[Any, bool]:
         with capturing():
             data_list = list(itertools.islice(obj, room // 2 + 1))
         return data_list, len(obj) > len(data_list)
-    if isinstance(obj, _BINARY):
-        text = bounded_repr(bytes(obj[: min(room, REPR_LIMIT) + 1]), redactor=redactor)
-        return _repr_head(text)
+    if isinstance(obj, (bytes, bytearray)):  # the repr of its first bytes: the same type's
+        return _repr_head(bounded_repr(obj[: min(room, REPR_LIMIT) + 1], redactor=redactor))
     if _is_ndarray(obj):
         return _array_head(obj, room)
     try:
