@@ -366,6 +366,120 @@ class TestRedactionAnyDepth:
         assert token in inputs
 
 
+class TestWordRule:
+    """API.md section 6: keys are secret by whole words, not by substrings."""
+
+    SECRET_KEYS = (
+        "api_key",
+        "X-Api-Key",
+        "clientSecret",
+        "auth_token",
+        "db_password",
+        "private_key",
+        "sessionId",
+        "session_count",
+    )
+    PLAIN_KEYS = ("max_tokens", "tokenizer", "author", "classname", "hyper", "authority")
+
+    def _stored(self, db: str, value: dict[str, Any], **options: Any) -> list[str]:
+        ids: list[str] = []
+
+        @execlog.traced_execution(tags={"t": value}, **options)
+        def handler(payload: Any) -> Any:
+            ids.append(execlog.current_execution().execution_id)
+            return [value]
+
+        handler({"deep": [value]})
+        return _payload_columns(db, ids)
+
+    @pytest.mark.parametrize("key", SECRET_KEYS)
+    def test_secret_words_redacted_at_any_depth(self, db: str, key: str) -> None:
+        """Each of these keys is secret wherever it is: inputs, output and tags."""
+        for text in self._stored(db, {key: "tok-never-stored", "visible": "kept"}):
+            assert "tok-never-stored" not in text
+            assert "kept" in text
+
+    @pytest.mark.parametrize("key", PLAIN_KEYS)
+    def test_ordinary_parameters_are_kept(self, db: str, key: str) -> None:
+        """A secret word inside a longer word is not a secret: the value is stored."""
+        for text in self._stored(db, {key: "value-kept"}, redact=("ssn", "y")):
+            assert "value-kept" in text
+
+    def test_redact_names_are_whole_words_too(self, db: str) -> None:
+        """``redact=("ssn",)`` hides ``user_ssn`` and ``SSN`` but not ``classname``;
+        ``redact=("y",)`` does not hide ``hyper``."""
+        value = {
+            "user_ssn": "hidden-1",
+            "SSN": "hidden-2",
+            "classname": "kept-1",
+            "hyper": "kept-2",
+        }
+        for text in self._stored(db, value, redact=("ssn", "y")):
+            assert "hidden" not in text
+            assert "kept-1" in text
+            assert "kept-2" in text
+
+    @pytest.mark.parametrize("how", ["decorator", "configure"])
+    def test_redact_exempt(self, db: str, how: str) -> None:
+        """``session_count`` is secret by the word rule and kept when named in redact_exempt=,
+        in any spelling; other session keys stay secret."""
+        value = {"sessionCount": 7, "session_id": "tok-never-stored"}
+        if how == "configure":
+            execlog.configure(redact_exempt=("session_count",))
+            texts = self._stored(db, value)
+        else:
+            texts = self._stored(db, value, redact_exempt=("session_count",))
+        for text in texts:
+            assert '"sessionCount":7' in text
+            assert "tok-never-stored" not in text
+
+    def test_redact_exempt_is_validated(self) -> None:
+        """redact_exempt must hold names: anything else is a ConfigError naming it."""
+        with pytest.raises(execlog.ConfigError, match="redact_exempt"):
+            execlog.configure(redact_exempt=(1,))
+        with pytest.raises(execlog.ConfigError, match="redact_exempt"):
+            execlog.traced_execution(redact_exempt=3)
+
+
+class TestUrlPasswords:
+    DSN = "postgres://etl:hunter2@db1/prod"
+
+    def test_masked_in_every_captured_string(self, db: str) -> None:
+        """A URL's password is ``****`` in inputs, output, tags, nested strings, keys and the
+        error fields; the rest of the URL is kept."""
+        ids: list[str] = []
+
+        @execlog.traced_execution(tags={"source": self.DSN})
+        def connect(dsn: str, options: dict[str, Any]) -> str:
+            ids.append(execlog.current_execution().execution_id)
+            msg = f"cannot reach {dsn}"
+            raise ConnectionError(msg)
+
+        with pytest.raises(ConnectionError, match="hunter2"):  # the user's exception: untouched
+            connect(self.DSN, {"mirrors": [self.DSN], self.DSN: 1})
+        with execlog.execution("block", inputs={"url": self.DSN}) as ex:
+            ex.set_output(f"done with {self.DSN} and https://u:p%40ss@h:8443/x?y=1")
+        ids.append(ex.execution_id)
+        texts = _payload_columns(db, ids)
+        assert texts
+        for text in texts:
+            assert "hunter2" not in text
+            assert "p%40ss" not in text
+        joined = "\n".join(texts)
+        assert "postgres://etl:****@db1/prod" in joined
+        assert "https://u:****@h:8443/x?y=1" in joined
+
+    def test_urls_without_password_are_kept(self, db: str) -> None:
+        """Only a password is masked: user names, hosts and plain URLs are stored as given."""
+        with execlog.execution(
+            "b", inputs={"a": "https://example.com/x", "b": "ssh://git@host/r"}
+        ) as ex:
+            pass
+        [inputs] = _payload_columns(db, [ex.execution_id])[:1]
+        assert "https://example.com/x" in inputs
+        assert "ssh://git@host/r" in inputs
+
+
 SECRET = "s3cr3t-Qm9vYmFy-never-on-disk"
 
 
