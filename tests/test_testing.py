@@ -5,11 +5,11 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-import pytest
-
 import execlog
 
 if TYPE_CHECKING:
+    import pytest
+
     from execlog.testing import CapturedExecutions
 
 
