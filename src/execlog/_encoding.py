@@ -84,10 +84,10 @@ class _HeadRepr(reprlib.Repr):
         self.maxfrozenset = self.maxdeque = self.maxarray = 50
         self.maxstring = self.maxlong = self.maxother = REPR_LIMIT
 
-    def repr_str(self, x: str, level: int) -> str:
+    def repr_str(self, x: str, level: int) -> str:  # noqa: ARG002 - reprlib's signature
         return builtins_repr(x[: self.maxstring])
 
-    def repr_instance(self, x: object, level: int) -> str:
+    def repr_instance(self, x: object, level: int) -> str:  # noqa: ARG002 - reprlib's
         # An object's own __repr__: its cost is the object's; what it returns is cut after.
         return builtins_repr(x)
 
@@ -337,7 +337,9 @@ _UNBOUNDED = 1 << 62
 _PLAIN = frozenset({str, int, float, bool, type(None), dict, list, tuple})
 
 
-def _part(obj: Any, left: int, redactor: Redactor | None) -> tuple[Any, bool]:
+def _part(  # noqa: PLR0911 - one return per kind of value
+    obj: Any, left: int, redactor: Redactor | None
+) -> tuple[Any, bool]:
     """``obj``, not plain data, as plain data: ``(data, cut)``.
 
     Records and mappings become dicts, sets and arrays lists, pandas objects their summary,
@@ -393,7 +395,7 @@ def _repr_head(text: str) -> tuple[str, bool]:
     return (text[: match.start()], True) if match else (text, False)
 
 
-def _clean(  # noqa: PLR0911, PLR0912 - one branch per kind of value
+def _clean(  # noqa: PLR0911, PLR0915 - one branch per kind of value
     obj: Any, redactor: Redactor | None, depth: int, path: set[int], budget: _Budget
 ) -> Any:
     """Rebuild ``obj`` as data orjson always encodes, redacting secret keys when asked.
