@@ -462,16 +462,19 @@ def _clean(  # noqa: PLR0911, PLR0915 - one branch per kind of value
                 break
             budget.left -= 1
             out_list.append(_clean(item, redactor, depth + 1, path, budget))
-        return out_list
     except Exception:
         return bounded_repr(obj, redactor=redactor)
+    else:
+        return out_list
     finally:
         path.discard(marker)
 
 
 def _array_head(array: Any, budget: int) -> tuple[Any, bool]:
-    """The first items of a numpy array as lists, enough for ``budget`` bytes; and whether
-    there are more."""
+    """The first items of a numpy array as lists, enough for ``budget`` bytes.
+
+    Returns ``(lists, cut)``: ``cut`` when the array has more.
+    """
     try:
         if array.ndim == 0:
             return array.item(), False
@@ -486,9 +489,10 @@ def _array_head(array: Any, budget: int) -> tuple[Any, bool]:
             part, row_cut = _array_head(row, budget // 2)
             out.append(part)
             cut = cut or row_cut
-        return out, cut
     except Exception:
         return f"<{_type_name(array)}>", False
+    else:
+        return out, cut
 
 
 def _valid_text(text: str) -> str:
@@ -647,8 +651,10 @@ class Encoder:
         return data, True
 
     def _encode_head(self, value: Any, budget: int) -> tuple[bytes, bool]:
-        """The beginning of ``value``'s JSON: ``(at least budget bytes of it, False)``, or
-        ``(all of it, True)`` if it turned out to be shorter."""
+        """The beginning of ``value``'s JSON.
+
+        ``(about budget bytes of it, False)``, or ``(all of it, True)`` if it was shorter.
+        """
         native = (
             None if _native_head is None else _native_head(value, budget, self.redactor, self._part)
         )

@@ -11,7 +11,10 @@ secret, and ``author``, ``max_tokens``, ``tokenizer`` and ``classname`` are not.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 __all__ = [
     "REDACTED",

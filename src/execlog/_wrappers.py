@@ -190,7 +190,7 @@ def wrapt_generator(spec: Spec) -> Callable[..., Any]:
     return generator
 
 
-def wrapt_async_generator(spec: Spec) -> Callable[..., Any]:
+def wrapt_async_generator(spec: Spec) -> Callable[..., Any]:  # noqa: PLR0915 - the protocol
     """An async generator (see :func:`wrapt_generator`)."""
 
     async def agenerator(
