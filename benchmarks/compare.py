@@ -60,6 +60,18 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
 
 import execlog
+from call_shapes import (
+    SHAPES,
+    VARIANTS,
+    Shape,
+    Targets,
+    bare_targets,
+    execlog_targets,
+    loop_of,
+    otel_targets,
+    recorded_inputs,
+    stand_in,
+)
 from execlog import _config as execlog_config
 from execlog import _fastpath as execlog_fastpath
 from execlog._ids import new_id
@@ -316,7 +328,9 @@ def flush_execlog() -> None:
         print("warning: execlog.flush() returned False", file=sys.stderr)
 
 
-def build_scenarios(loop: asyncio.AbstractEventLoop, provider: TracerProvider) -> list[Scenario]:
+def build_scenarios(
+    loop: asyncio.AbstractEventLoop, provider: TracerProvider, shapes: dict[str, Targets]
+) -> list[Scenario]:
     tracer = provider.get_tracer("execlog-compare")
 
     @execlog.traced_execution(name="f")
@@ -445,7 +459,58 @@ def build_scenarios(loop: asyncio.AbstractEventLoop, provider: TracerProvider) -
     ]
     for key, (label, timer, after) in floor_timers().items():
         scenarios.append(s(f"floor:{key}", label, "floor", timer, after=after))
+    # Call shapes: one group per shape (bare, execlog and OTel measured one after the other);
+    # the positional shapes are the sync and async groups' f(1) and af(1) above.
+    flush_after = {"bare": None, "execlog": flush_execlog, "otel": otel_flush}
+    scenarios.extend(
+        s(
+            shape_key(shape, variant),
+            f"{variant} {shape.label} ({shape.kind})",
+            f"shape:{shape.key}",
+            loop_of(shape, shapes[variant].of(shape), loop),
+            after=flush_after[variant],
+        )
+        for shape in SHAPES
+        if shape.key not in POSITIONAL_KEYS
+        for variant in VARIANTS
+    )
     return scenarios
+
+
+#: The shape table's positional rows are these scenarios of the sync and async groups.
+POSITIONAL_KEYS = {
+    "positional": {"bare": "bare", "execlog": "traced", "otel": "otel"},
+    "async_positional": {"bare": "async_bare", "execlog": "async_traced", "otel": "async_otel"},
+}
+
+
+def shape_key(shape: Shape, variant: str) -> str:
+    positional = POSITIONAL_KEYS.get(shape.key)
+    return positional[variant] if positional else f"shape:{shape.key}:{variant}"
+
+
+def shape_targets(provider: TracerProvider) -> dict[str, Targets]:
+    return {
+        "bare": bare_targets(),
+        "execlog": execlog_targets(),
+        "otel": otel_targets(provider.get_tracer("execlog-compare")),
+    }
+
+
+def check_shapes(
+    targets: Targets, loop: asyncio.AbstractEventLoop, db: str
+) -> dict[str, dict[str, Any]]:
+    """What execlog recorded for one call of each shape, against what API.md says it records."""
+    out = {}
+    for shape in SHAPES:
+        recorded = recorded_inputs(shape, targets.of(shape), loop, db)
+        out[shape.key] = {
+            "expected": shape.inputs,
+            "recorded": recorded,
+            "ok": recorded == shape.inputs,
+            "stand_in": stand_in(shape, targets.of(shape)),
+        }
+    return out
 
 
 def run_rounds(scenarios: list[Scenario], rounds: int, target_ms: float, seed: int) -> None:
@@ -1072,7 +1137,7 @@ def report(
     print("-" * len(header))
     rows_out = []
     for s in scenarios:
-        if s.group == "floor":
+        if s.group == "floor" or s.group.startswith("shape:"):
             continue
         base = med[bare_of[s.group]]
         ratio_bare = s.median / base
@@ -1175,6 +1240,138 @@ def report(
     }
 
 
+# -- call shapes ------------------------------------------------------------------------------
+
+MAX_SHAPE_RATIO = 1.3  # issue #11: every shape at most 1.3x the positional call
+MIN_OTEL_RATIO = 20.0  # ... and at least 20x lighter than OpenTelemetry (stretch 30x)
+
+
+def _per_round(top: Scenario, bottom: Scenario) -> float:
+    return statistics.median(t / b for t, b in zip(top.samples, bottom.samples))
+
+
+def report_shapes(scenarios: list[Scenario], checks: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The call-shape table: each shape bare, traced and under OTel, with same-run ratios."""
+    by = {s.key: s for s in scenarios}
+    sync_pos = by[shape_key(SHAPES[0], "execlog")]
+    async_pos = next(by[shape_key(x, "execlog")] for x in SHAPES if x.key == "async_positional")
+    sync_bare = by[shape_key(SHAPES[0], "bare")]
+    async_bare = next(by[shape_key(x, "bare")] for x in SHAPES if x.key == "async_positional")
+    rows = []
+    for shape in SHAPES:
+        bare, traced, otel = (by[shape_key(shape, v)] for v in VARIANTS)
+        pos, pos_bare = (async_pos, async_bare) if shape.is_async else (sync_pos, sync_bare)
+        # execlog's own part, against the positional call's (the bare calls differ by shape)
+        overhead = statistics.median(
+            (t - b) / (p - pb)
+            for t, b, p, pb in zip(traced.samples, bare.samples, pos.samples, pos_bare.samples)
+        )
+        check = checks[shape.key]
+        rows.append(
+            {
+                "key": shape.key,
+                "kind": shape.kind,
+                "call": shape.label,
+                "stand_in": check["stand_in"],
+                "bare_ns": bare.median,
+                "execlog_ns": traced.median,
+                "execlog_ns_range": [min(traced.samples), max(traced.samples)],
+                "otel_ns": otel.median,
+                "execlog_over_positional": _per_round(traced, pos),
+                "execlog_over_sync_positional": _per_round(traced, sync_pos),
+                "overhead_over_positional_overhead": overhead,
+                "otel_over_execlog": _per_round(otel, traced),
+                "otel_over_execlog_range": [
+                    min(o / t for o, t in zip(otel.samples, traced.samples)),
+                    max(o / t for o, t in zip(otel.samples, traced.samples)),
+                ],
+                "inputs_ok": check["ok"],
+                "inputs_recorded": check["recorded"],
+            }
+        )
+
+    print()
+    print(
+        "call shapes: ns per call (median over rounds); ratios are medians of per-round ratios. "
+        "'x pos' = execlog / execlog's positional call of the same kind (f(1), await af(1)); "
+        "'x f(1)' = against the sync f(1); 'ovh x' = (execlog - bare) / the positional's"
+    )
+    header = (
+        f"{'shape':<24} {'call':<20} {'stand-in':<15} {'bare':>6} {'execlog':>8} {'OTel':>8} "
+        f"{'x pos':>6} {'x f(1)':>7} {'ovh x':>6} {'OTel/execlog':>13}"
+    )
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        notes = []
+        if row["execlog_over_positional"] > MAX_SHAPE_RATIO:
+            notes.append(f"over {MAX_SHAPE_RATIO}x")
+        if row["otel_over_execlog"] < MIN_OTEL_RATIO:
+            notes.append(f"under {MIN_OTEL_RATIO:.0f}x")
+        if not row["inputs_ok"]:
+            notes.append(f"RECORDED {row['inputs_recorded']!r}")
+        print(
+            f"{row['kind']:<24} {row['call']:<20} {row['stand_in']:<15} {row['bare_ns']:>6.0f} "
+            f"{row['execlog_ns']:>8.0f} {row['otel_ns']:>8.0f} "
+            f"{row['execlog_over_positional']:>5.2f}x {row['execlog_over_sync_positional']:>6.2f}x "
+            f"{row['overhead_over_positional_overhead']:>5.2f}x "
+            f"{fmt_ratio(row['otel_over_execlog']):>13}"
+            + (f"  {', '.join(notes)}" if notes else "")
+        )
+    print()
+    print(
+        "| shape | call | bare | execlog | OpenTelemetry | execlog / positional | OTel / execlog |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for row in rows:
+        print(
+            f"| {row['kind']} | `{row['call']}` | {row['bare_ns'] / 1e3:.2f} µs "
+            f"| {row['execlog_ns'] / 1e3:.2f} µs "
+            f"| {row['otel_ns'] / 1e3:.1f} µs | {row['execlog_over_positional']:.2f}x "
+            f"| {fmt_ratio(row['otel_over_execlog'])} |"
+        )
+    return {
+        "targets": {"max_shape_ratio": MAX_SHAPE_RATIO, "min_otel_ratio": MIN_OTEL_RATIO},
+        "rows": rows,
+    }
+
+
+#: With --shapes-only: the groups of the positional calls the shapes are compared with.
+SHAPE_GROUPS = {"sync", "async"}
+
+
+def _shapes_only(
+    scenarios: list[Scenario],
+    checks: dict[str, dict[str, Any]],
+    info: dict[str, Any],
+    args: argparse.Namespace,
+) -> int:
+    info["loadavg_at_end"] = list(os.getloadavg())
+    print(
+        f"\nexeclog source: {info['execlog_revision']}; load average (1 min) at start "
+        f"{info['loadavg_at_start'][0]:.2f}, at end {info['loadavg_at_end'][0]:.2f}; "
+        f"rounds={args.rounds}, target={args.target_ms} ms per measurement"
+    )
+    results = {"machine": info, "shapes": report_shapes(scenarios, checks)}
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+        print(f"\nresults written to {args.json}")
+    return 0
+
+
+def _settle(args: argparse.Namespace) -> None:
+    """Fill in the defaults that depend on ``--quick``."""
+    args.rounds = args.rounds or (3 if args.quick else 15)
+    args.rows = args.rows or (20_000 if args.quick else 200_000)
+    args.target_ms = args.target_ms or (5.0 if args.quick else 20.0)
+    args.threads_calls = args.threads_calls or (5_000 if args.quick else 50_000)
+    args.threads_reps = 1 if args.quick else 3
+    args.memory_calls = 20_000 if args.quick else 100_000  # tracemalloc'd calls
+    args.burst_calls = 200_000 if args.quick else 1_000_000
+    args.leak_calls = 20_000 if args.quick else 100_000
+    args.sustained_s = 1.0 if args.quick else 3.0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="3 rounds, 20,000 rows")
@@ -1192,18 +1389,15 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="traced calls per thread in the concurrency part (50,000, quick 5,000)",
     )
+    parser.add_argument(
+        "--shapes-only",
+        action="store_true",
+        help="only the call-shape table (with the sync and async groups it compares to)",
+    )
     parser.add_argument("--seed", type=int, default=1, help="seed of the per-round order")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     args = parser.parse_args(argv)
-    args.rounds = args.rounds or (3 if args.quick else 15)
-    args.rows = args.rows or (20_000 if args.quick else 200_000)
-    args.target_ms = args.target_ms or (5.0 if args.quick else 20.0)
-    args.threads_calls = args.threads_calls or (5_000 if args.quick else 50_000)
-    args.threads_reps = 1 if args.quick else 3
-    args.memory_calls = 20_000 if args.quick else 100_000  # tracemalloc'd calls
-    args.burst_calls = 200_000 if args.quick else 1_000_000
-    args.leak_calls = 20_000 if args.quick else 100_000
-    args.sustained_s = 1.0 if args.quick else 3.0
+    _settle(args)
 
     for name in ("EXECLOG_PARENT_ID", "EXECLOG_CORRELATION_ID", "EXECLOG_STRICT"):
         os.environ.pop(name, None)
@@ -1221,9 +1415,15 @@ def main(argv: list[str] | None = None) -> int:
         provider.add_span_processor(BatchSpanProcessor(DiscardingExporter()))
         loop = asyncio.new_event_loop()
         try:
-            scenarios = build_scenarios(loop, provider)
+            targets = shape_targets(provider)
+            scenarios = build_scenarios(loop, provider, targets)
+            if args.shapes_only:
+                scenarios = [s for s in scenarios if s.group in SHAPE_GROUPS or "shape:" in s.key]
             print(f"calibrating and running {args.rounds} rounds...", file=sys.stderr)
             run_rounds(scenarios, args.rounds, args.target_ms, args.seed)
+            checks = check_shapes(targets["execlog"], loop, str(workdir / "overhead.db"))
+            if args.shapes_only:
+                return _shapes_only(scenarios, checks, info, args)
             print(f"throughput: {args.rows:,} rows...", file=sys.stderr)
             tp = throughput(args.rows, workdir)
             print(
@@ -1244,6 +1444,7 @@ def main(argv: list[str] | None = None) -> int:
             provider.shutdown()
             execlog.shutdown()
         results = report(scenarios, tp, info, args)
+        results["shapes"] = report_shapes(scenarios, checks)
         results.update(report_scaling(scenarios, conc, mem, env))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
