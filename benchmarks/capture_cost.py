@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/capture_cost.py            # 15 interleaved rounds per argument, ~2 min
+    python benchmarks/capture_cost.py            # 15 interleaved rounds per argument, ~40 s
     python benchmarks/capture_cost.py --quick    # 3 rounds, 1x and 100-byte arguments only
     python benchmarks/capture_cost.py --json out.json
 
@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import execlog
+from compare import source_revision
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -271,6 +272,7 @@ def markdown(results: list[dict[str, Any]]) -> str:
 def report(results: list[dict[str, Any]], info: dict[str, Any]) -> None:
     print()
     print(
+        f"execlog source: {info['execlog_revision'] or 'not a git checkout'}; "
         f"load average (1 min) at start {info['load_start']:.2f}, at end {info['load_end']:.2f}; "
         f"rounds={info['rounds']}, target={info['target_ms']} ms per measurement"
     )
@@ -352,6 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         "rounds": rounds,
         "target_ms": target_ms,
         "python": sys.version.split()[0],
+        "execlog_revision": source_revision(),
     }
     report(results, info)
     if args.json:
