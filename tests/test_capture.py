@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 import execlog
 from conftest import rows
+from execlog import _encoding
 from execlog._encoding import PREVIEW_BYTES, Encoder, Redactor, _Budget, _clean
 
 pytestmark = pytest.mark.usefixtures("implementation")
@@ -259,6 +260,40 @@ class TestBoundedCapture:
         assert len(encoded) < 1000
 
 
+class TestDeeplyNested:
+    """A big value nested deep is measured all the way down, by the C measure and by the
+    Python one, so it is never encoded whole (orjson would take up to 254 levels)."""
+
+    @pytest.mark.parametrize("measure", ["c", "python"])
+    @pytest.mark.parametrize("depth", [150, 205, 240, 260, 400])
+    def test_a_big_value_buried_deep_is_bounded(
+        self, monkeypatch: pytest.MonkeyPatch, measure: str, depth: int
+    ) -> None:
+        if measure == "python":
+            monkeypatch.setattr(_encoding, "_native_exceeds", None)
+        elif _encoding._native_exceeds is None:
+            pytest.skip("execlog._speedups is not built here")
+        big = CountingList(2_000_000)
+        value: Any = big
+        for _ in range(depth):
+            value = [value]
+        data = Encoder(LIMIT, Redactor()).encode_bytes(value)
+        assert len(data) <= LIMIT
+        stored = json.loads(data)
+        # a marker, or (beyond 200 levels) the nesting kept down to where copies are cut
+        assert isinstance(stored, dict) or b'"<nested too deep: ' in data
+        assert big.read < 2 * LIMIT
+
+    @pytest.mark.parametrize("depth", [205, 260])
+    def test_a_small_value_buried_deep_is_kept_to_the_cut(self, depth: int) -> None:
+        value: Any = {"password": "hunter2", "n": 1}
+        for _ in range(depth):
+            value = [value]
+        data = Encoder(LIMIT, Redactor()).encode_bytes(value)
+        assert b"hunter2" not in data
+        json.loads(data)
+
+
 class TestBudgetedCopy:
     def test_redaction_walks_only_what_is_kept(self) -> None:
         """The Python copy asks about at most as many keys as the budget can show."""
@@ -288,7 +323,15 @@ class TestBudgetedCopy:
 
 SECRET = "tok-Zq8v-never-stored"
 
-BIG_TEXT = st.sampled_from(["a" * 100_000, "é" * 40_000, "<\"'>\\" * 20_000, SECRET * 3000])
+#: Big strings; the last is a URL whose password (20,000 p's) must never be stored, even cut.
+BIG_TEXT = st.sampled_from(
+    [
+        "a" * 100_000,
+        "é" * 40_000,
+        "<\"'>\\" * 20_000,
+        "postgres://etl:" + "p" * 20_000 + "@db1/prod",
+    ]
+)
 LEAVES = (
     st.none()
     | st.booleans()
@@ -316,6 +359,7 @@ def _bury(value: Any, depth: int) -> Any:
 
 
 class TestLargeAndDeepValues:
+    @pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisWarning")  # big reprs
     @settings(
         max_examples=60,
         deadline=None,
@@ -343,6 +387,7 @@ class TestLargeAndDeepValues:
             orjson.loads(text)  # strict: no NaN, valid UTF-8
             if depth:
                 assert SECRET not in text
+            assert "ppppp" not in text
 
 
 class TestCaptureNeverRecords:

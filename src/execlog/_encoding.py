@@ -232,20 +232,20 @@ def _py_measure(value: Any, left: int) -> int:
     """``left`` less a lower bound of ``value``'s JSON size; negative: it cannot fit.
 
     Work is bounded by ``left``: every object looked at takes at least a byte off it, and a
-    container's length is charged before its items are looked at. Also the C measure's hook
-    for the objects it does not know.
+    container's length is charged before its items are looked at. No depth limit: the walk
+    keeps its own stack, and a value nested deeper than the sanitiser keeps is still measured
+    whole (it is encoded whole when it may fit). Also the C measure's hook for the objects it
+    does not know, and for containers nested too deep for its recursion.
     """
-    stack: list[tuple[Any, int]] = [(value, 0)]
+    stack: list[Any] = [value]
     push = stack.append
     while stack and left >= 0:
-        obj, depth = stack.pop()
+        obj = stack.pop()
         cls = obj.__class__
         if cls in _LEAVES:
             left -= 1
         elif cls is str:
             left -= len(obj) + 2
-        elif depth > _MAX_DEPTH:
-            left -= 2  # the sanitiser replaces it with a short marker
         elif cls is dict or cls is list or cls is tuple:
             # an item takes at least 2 bytes with its comma; a member, 5 ("":0,) and its key
             left -= (5 if cls is dict else 2) * len(obj) + 1
@@ -256,17 +256,17 @@ def _py_measure(value: Any, left: int) -> int:
                     if key.__class__ is str:
                         left -= len(key)
                     if item.__class__ not in _LEAVES:
-                        push((item, depth + 1))
+                        push(item)
             else:
                 for item in obj:
                     if item.__class__ not in _LEAVES:
-                        push((item, depth + 1))
+                        push(item)
         elif isinstance(obj, _BINARY):
             left -= len(obj) + 3  # its repr: b'...'
         elif isinstance(obj, (set, frozenset)):
             left -= 2 * len(obj) + 1
             if left >= 0:
-                stack.extend((item, depth + 1) for item in obj)
+                stack.extend(obj)
         elif _is_ndarray(obj):
             left -= 2 * int(obj.size) + 1
         elif isinstance(obj, (str, int, float)):  # subclasses
@@ -274,12 +274,12 @@ def _py_measure(value: Any, left: int) -> int:
         else:
             fields = _fields_of(obj)
             if fields is not None:
-                push((fields, depth + 1))
+                push(fields)
             elif isinstance(obj, Mapping):
                 left -= 5 * _length_or_zero(obj) + 1
                 if left >= 0:
                     with capturing():  # its items are the user's code
-                        push((dict(obj), depth))
+                        push(dict(obj))
             else:
                 left -= 2  # a repr (its own cost) or a value orjson writes in a few bytes
     return left

@@ -651,7 +651,7 @@ key_is_secret(PyObject *redactor, PyObject *key)
     return secret;
 }
 
-#define MAX_DEPTH 200 /* as _encoding._MAX_DEPTH */
+#define MAX_DEPTH 200 /* as _encoding._MAX_DEPTH: copies are cut there, and measure() recurses no deeper (the Python measure goes on) */
 
 static inline int
 is_leaf(PyObject *v)
@@ -676,10 +676,10 @@ measure(PyObject *v, Py_ssize_t *left, int depth, PyObject *hook)
     else if (t == &PyUnicode_Type) {
         *left -= PyUnicode_GET_LENGTH(v) + 2;
     }
-    else if (depth > MAX_DEPTH) {
-        *left -= 2;
-    }
     else if (t == &PyList_Type || t == &PyTuple_Type) {
+        if (depth > MAX_DEPTH) {
+            goto unknown; /* deeper: the Python measure goes on without recursion */
+        }
         *left -= 2 * PySequence_Fast_GET_SIZE(v) + 1;
         /* the size is read again at each step: the hook may shrink a list */
         for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(v) && *left >= 0; i++) {
@@ -695,6 +695,9 @@ measure(PyObject *v, Py_ssize_t *left, int depth, PyObject *hook)
         }
     }
     else if (t == &PyDict_Type) {
+        if (depth > MAX_DEPTH) {
+            goto unknown;
+        }
         Py_ssize_t size = PyDict_GET_SIZE(v);
         *left -= 5 * size + 1; /* a member takes at least 5 bytes ("":0,) and its key */
         Py_ssize_t pos = 0;
@@ -722,10 +725,11 @@ measure(PyObject *v, Py_ssize_t *left, int depth, PyObject *hook)
     else if (t == &PyByteArray_Type) {
         *left -= PyByteArray_GET_SIZE(v) + 3;
     }
-    else if (hook == NULL) {
-        return -1;
-    }
     else {
+    unknown:
+        if (hook == NULL) {
+            return -1;
+        }
         PyObject *r = PyObject_CallFunction(hook, "On", v, *left);
         if (r == NULL) {
             return -2;
