@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import math
 import numbers
 import os
@@ -34,6 +35,16 @@ class Config:
     redact: tuple[str, ...] = ()
     redact_exempt: tuple[str, ...] = ()
     enabled: bool = True
+
+    def __repr__(self) -> str:
+        """The settings, with any password in ``db`` masked."""
+        from execlog._storage import display_db  # noqa: PLC0415 - avoids an import cycle
+
+        values = ", ".join(
+            f"{f.name}={(display_db(self.db) if f.name == 'db' else getattr(self, f.name))!r}"
+            for f in dataclasses.fields(self)
+        )
+        return f"Config({values})"
 
 
 _FIELDS = frozenset(f.name for f in dataclasses.fields(Config))
@@ -132,6 +143,9 @@ def names_option(option: str, value: object) -> tuple[str, ...]:
 
 _KNOWN_SCHEMES = ("file:",)
 
+#: URL schemes with a backend: SQLite, and PostgreSQL (extra ``execlog[postgres]``).
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+
 
 def _check_db_scheme(db: str) -> None:
     """Reject a URL whose scheme no backend of this version handles."""
@@ -140,9 +154,18 @@ def _check_db_scheme(db: str) -> None:
     scheme = db.split("://", 1)[0].lower()
     if scheme == "sqlite":
         return
+    if scheme in POSTGRES_SCHEMES:
+        if importlib.util.find_spec("psycopg") is None:
+            raise ConfigError(
+                "db: a PostgreSQL URL needs the psycopg driver: pip install 'execlog[postgres]'"
+            )
+        return
+    from execlog._storage import display_db  # noqa: PLC0415 - avoids an import cycle
+
     raise ConfigError(
-        f"db: unsupported URL scheme {scheme!r} in {db!r}; this version records to SQLite "
-        "(a file path, 'sqlite:///path' or ':memory:')"
+        f"db: unsupported URL scheme {scheme!r} in {display_db(db)!r}; this version records "
+        "to SQLite (a file path, 'sqlite:///path' or ':memory:') or PostgreSQL "
+        "('postgresql://user@host:port/dbname')"
     )
 
 

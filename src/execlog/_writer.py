@@ -16,7 +16,7 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from execlog._guard import logger, report_once, reset_reported, strict
-from execlog._storage import Backend, Row, open_backend
+from execlog._storage import Backend, Row, display_db, open_backend
 from execlog.exceptions import StoreError
 
 if TYPE_CHECKING:
@@ -165,6 +165,7 @@ class Writer:
         """Prepare (but do not start) a writer for ``db``; ``tick`` runs at each wake-up."""
         self.channel = channel
         self.db = db
+        self.where = display_db(db)  # for messages: never a password
         self.batch_size = batch_size
         self.flush_interval = flush_interval
         self.io_lock = io_lock
@@ -337,7 +338,7 @@ class Writer:
                     reset_reported()  # a new problem after a long healthy spell: say it again
                 report_once(
                     "execlog cannot write to %s (%s: %s); keeping records in memory and retrying",
-                    self.db,
+                    self.where,
                     type(exc).__name__,
                     exc,
                 )
@@ -346,15 +347,15 @@ class Writer:
         if skipped:
             self.channel.add_dropped(skipped)
             report_once(
-                "execlog could not store %d record(s) in %s: values SQLite cannot take; "
+                "execlog could not store %d record(s) in %s: values the database cannot take; "
                 "they are counted as dropped",
                 skipped,
-                self.db,
+                self.where,
             )
         if self.failing:
             self.failing = False
             self.healthy_since = time.monotonic()
-            logger.info("execlog writes to %s again", self.db)
+            logger.info("execlog writes to %s again", self.where)
         return True
 
     def _reopen_replaced(self) -> None:
@@ -362,7 +363,7 @@ class Writer:
         report_once(
             "execlog's database %s was deleted or replaced while open; recording into a new "
             "file at that path (what the old file held is gone with it)",
-            self.db,
+            self.where,
         )
         self._reset_backend()
         self.backend = open_backend(self.db)
@@ -383,7 +384,7 @@ class Writer:
         if lost:
             self.channel.add_dropped(lost)
             report_once(
-                "execlog lost %d records: %s could not be written at shutdown", lost, self.db
+                "execlog lost %d records: %s could not be written at shutdown", lost, self.where
             )
 
     def _close(self) -> None:

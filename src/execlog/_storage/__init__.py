@@ -7,6 +7,7 @@ read), times are integer microseconds since the Unix epoch (UTC).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -21,6 +22,8 @@ __all__ = [
     "ListQuery",
     "Row",
     "StatsRow",
+    "display_db",
+    "is_postgres",
     "open_backend",
 ]
 
@@ -132,8 +135,40 @@ class Backend(Protocol):
         """Release the connection (safe to call twice)."""
 
 
+#: ``password=`` in a libpq URL's query string or a ``key=value`` connection string.
+_PASSWORD_PARAMETER = re.compile(r"(?i)(?P<head>\bpassword\s*=\s*)(?:'(?:[^'\\]|\\.)*'|[^\s&]*)")
+
+
+def display_db(db: str) -> str:
+    """``db`` as it may be shown in a message, a log line or a repr: passwords masked."""
+    from execlog._redaction import URL_MASK, mask_urls  # noqa: PLC0415 - rare path
+
+    return _PASSWORD_PARAMETER.sub(lambda m: m.group("head") + URL_MASK, mask_urls(db))
+
+
+def is_postgres(db: str) -> bool:
+    """Whether the ``db`` setting names a PostgreSQL database (``postgresql://``, ``postgres://``)."""
+    return db[:13].lower().startswith(("postgresql://", "postgres://"))
+
+
 def open_backend(db: str) -> Backend:
-    """Open the backend for the ``db`` setting (a path, ``sqlite:///path`` or ``:memory:``)."""
+    """Open the backend for the ``db`` setting.
+
+    A path, ``sqlite:///path`` or ``:memory:`` opens SQLite; ``postgresql://`` (or
+    ``postgres://``) opens PostgreSQL through psycopg (extra ``execlog[postgres]``).
+    """
+    if is_postgres(db):
+        try:
+            from execlog._storage.postgres import PostgresBackend  # noqa: PLC0415 - extra
+        except ImportError as exc:
+            from execlog.exceptions import StoreError  # noqa: PLC0415 - rare path
+
+            msg = (
+                f"{display_db(db)}: PostgreSQL needs the psycopg driver "
+                f"(pip install 'execlog[postgres]'): {exc}"
+            )
+            raise StoreError(msg) from None
+        return PostgresBackend(db)
     from execlog._storage.sqlite import SQLiteBackend  # noqa: PLC0415 - one backend per URL
 
     return SQLiteBackend(db)

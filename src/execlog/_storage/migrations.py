@@ -133,12 +133,15 @@ def pending(conn: sqlite3.Connection) -> list[Migration]:
     return [m for m in MIGRATIONS if m.version > version]
 
 
-def check_not_newer(version: int | None, where: str) -> None:
-    """Raise :class:`SchemaError` when ``version`` is beyond what this library knows."""
-    if version is not None and version > LATEST:
+def check_not_newer(version: int | None, where: str, latest: int = LATEST) -> None:
+    """Raise :class:`SchemaError` when ``version`` is beyond what this library knows.
+
+    ``latest``: the newest version of the backend's own migrations (SQLite's by default).
+    """
+    if version is not None and version > latest:
         msg = (
             f"{where}: schema version {version} is newer than this execlog understands "
-            f"({LATEST}); upgrade execlog to read it (the database was not changed)"
+            f"({latest}); upgrade execlog to read it (the database was not changed)"
         )
         raise SchemaError(msg)
 
