@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sqlite3
 import time
@@ -19,6 +20,7 @@ import execlog
 from execlog import _fastpath
 from execlog._context import current
 from execlog._recorder import RECORDER
+from pgcluster import Cluster, is_postgres, run_sql, start_cluster
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -91,6 +93,42 @@ def db(tmp_path: Path) -> str:
     return path
 
 
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    """A throw-away PostgreSQL server for the whole run (see tests/pgcluster.py)."""
+    cluster = start_cluster()
+    try:
+        yield cluster
+    finally:
+        try:
+            cluster.stop("immediate")
+        finally:
+            shutil.rmtree(cluster.root, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_url(pg_cluster: Cluster) -> Iterator[str]:
+    """The URL of an empty schema of its own on the test server (dropped afterwards)."""
+    schema = pg_cluster.new_schema()
+    try:
+        yield pg_cluster.url(schema)
+    finally:
+        RECORDER.reset()  # the writer's connection goes before its schema does
+        pg_cluster.drop_schema(schema)
+
+
+#: The backends the store tests run on: one suite, two databases.
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(params=BACKENDS)
+def any_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database of each backend in turn: a SQLite path or a PostgreSQL URL."""
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("pg_url"))
+    return str(tmp_path / "any.db")
+
+
 def rows(db_path: str, where: str = "1", params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
     """Read execution rows straight from SQLite (not through execlog), oldest first."""
     assert execlog.flush(timeout=10), "flush failed"
@@ -109,7 +147,12 @@ def rows(db_path: str, where: str = "1", params: tuple[Any, ...] = ()) -> list[d
 def raw(
     db: str | os.PathLike[str], sql: str, params: tuple[Any, ...] = (), *, timeout: float = 10
 ) -> list[tuple[Any, ...]]:
-    """Run a query on the file with plain sqlite3, without flushing execlog first."""
+    """Run a query on the file with plain sqlite3, without flushing execlog first.
+
+    A PostgreSQL URL runs it there instead (``?`` placeholders either way).
+    """
+    if is_postgres(db):
+        return run_sql(str(db), sql, params)
     conn = sqlite3.connect(db, timeout=timeout)
     try:
         return conn.execute(sql, params).fetchall()

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 import json
 import re
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import textwrap
 import threading
 import time
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -26,12 +25,22 @@ from execlog._storage import COLUMNS, ListQuery
 from execlog._storage import sqlite as backend
 from execlog._storage.migrations import LATEST, MIGRATIONS
 from execlog.store import Lineage, Stats
+from pgcluster import is_postgres, run_sql
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
 
 UTC = dt.timezone.utc
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
 BASE_US = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
 DAY_US = 86_400 * 1_000_000
-PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+#: Property tests make a fresh database per example themselves (the ``scratch`` fixture).
+PROPERTY = settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 
 def at(us: int) -> dt.datetime:
@@ -81,16 +90,31 @@ def insert(db: str | Path, nodes: list[dict[str, Any]]) -> None:
             row["correlation_id"] = corr.get(row["parent_execution_id"], row["execution_id"])
         corr[row["execution_id"]] = row["correlation_id"]
         full.append(tuple(row[c] for c in COLUMNS))
+    statement = (
+        f"INSERT INTO executions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
+    )
+    if is_postgres(db):
+        _months(db, {r[COLUMNS.index("started_at")] for r in full})
+        run_sql(str(db), statement, many=full)
+        return
     conn = sqlite3.connect(db, timeout=10)
     try:
         with conn:
-            conn.executemany(
-                f"INSERT INTO executions ({', '.join(COLUMNS)}) "
-                f"VALUES ({', '.join('?' for _ in COLUMNS)})",
-                full,
-            )
+            conn.executemany(statement, full)
     finally:
         conn.close()
+
+
+_MONTHS_MADE: set[tuple[str, int]] = set()
+
+
+def _months(db: str | Path, starts: set[int]) -> None:
+    """Create the monthly partitions rows inserted by hand need (the writer does it itself)."""
+    if {(str(db), us // (28 * DAY_US)) for us in starts} <= _MONTHS_MADE:
+        return
+    _MONTHS_MADE.update((str(db), us // (28 * DAY_US)) for us in starts)
+    with execlog.open_store(db) as store:
+        store._backend._ensure_partitions([(0,) * 4 + (us,) for us in starts])  # type: ignore[attr-defined]
 
 
 def ids(found: Any) -> list[str]:
@@ -115,11 +139,44 @@ def orphans(db: str | Path) -> set[str]:
 
 
 @pytest.fixture
-def path(tmp_path: Path) -> Path:
-    """A new, migrated, empty database file."""
+def path(any_db: str) -> str:
+    """A new, migrated, empty database: a SQLite file, then a PostgreSQL schema."""
+    execlog.open_store(any_db).close()
+    return any_db
+
+
+@pytest.fixture
+def sqlite_path(tmp_path: Path) -> Path:
+    """A new, migrated, empty SQLite file (for what only SQLite has)."""
     db = tmp_path / "q.db"
     execlog.open_store(db).close()
     return db
+
+
+@pytest.fixture
+def db(any_db: str) -> str:
+    """A fresh database of each backend, configured as execlog's target."""
+    execlog.configure(db=any_db)
+    return any_db
+
+
+@pytest.fixture
+def scratch(any_db: str, tmp_path: Path) -> Callable[[], str]:
+    """Make an empty database again for each example of a property test."""
+    counter = itertools.count()
+
+    def new() -> str:
+        if is_postgres(any_db):
+            if next(counter):
+                raw(any_db, "DELETE FROM executions")
+            else:
+                execlog.open_store(any_db).close()
+            return any_db
+        db = str(tmp_path / f"s{next(counter)}.db")
+        execlog.open_store(db).close()
+        return db
+
+    return new
 
 
 def chain(prefix: str, length: int, **values: Any) -> list[dict[str, Any]]:
@@ -310,8 +367,16 @@ class TestLineage:
         )
 
 
-def _loop(db: Path, members: list[str]) -> None:
+def _loop(db: str | Path, members: list[str]) -> None:
     """Hand-edit parent ids so that ``members`` form a cycle (each the parent of the next)."""
+    if is_postgres(db):
+        for child, parent in zip(members, members[-1:] + members[:-1]):
+            raw(
+                db,
+                "UPDATE executions SET parent_execution_id = ? WHERE execution_id = ?",
+                (parent, child),
+            )
+        return
     conn = sqlite3.connect(db)
     try:
         with conn:
@@ -477,11 +542,12 @@ class TestStats:
             max_size=80,
         )
     )
-    def test_matches_a_python_model(self, rows: list[tuple[str, str, float | None]]) -> None:
+    def test_matches_a_python_model(
+        self, scratch: Callable[[], str], rows: list[tuple[str, str, float | None]]
+    ) -> None:
         """For any mix of names, statuses and durations (ties, gaps), SQL == Python."""
-        with tempfile.TemporaryDirectory() as folder:
-            db = Path(folder) / "s.db"
-            execlog.open_store(db).close()
+        if True:
+            db = scratch()
             insert(
                 db,
                 [
@@ -574,12 +640,25 @@ class TestDelete:
     def test_one_transaction(self, path: Path) -> None:
         """If removing any row fails, none is removed (and the error is a StoreError)."""
         insert(path, two_trees_and_a_retry())
-        conn = sqlite3.connect(path)
-        conn.execute(
-            "CREATE TRIGGER keep_d BEFORE DELETE ON executions WHEN old.execution_id = 'd' "
-            "BEGIN SELECT RAISE(ABORT, 'd is protected'); END"
-        )
-        conn.close()
+        if is_postgres(path):
+            raw(
+                path,
+                "CREATE FUNCTION keep_d() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                "IF old.execution_id = 'd' THEN RAISE EXCEPTION 'd is protected'; END IF; "
+                "RETURN old; END $$",
+            )
+            raw(
+                path,
+                "CREATE TRIGGER keep_d BEFORE DELETE ON executions "
+                "FOR EACH ROW EXECUTE FUNCTION keep_d()",
+            )
+        else:
+            conn = sqlite3.connect(path)
+            conn.execute(
+                "CREATE TRIGGER keep_d BEFORE DELETE ON executions WHEN old.execution_id = 'd' "
+                "BEGIN SELECT RAISE(ABORT, 'd is protected'); END"
+            )
+            conn.close()
         before = all_ids(path)
         with execlog.open_store(path) as store:
             with pytest.raises(execlog.StoreError, match="d is protected"):
@@ -759,9 +838,7 @@ def model_prune(rows: Forest, cut: int) -> set[str]:
     return {r[0] for r in rows if r[2] in doomed}
 
 
-def _forest_db(folder: str, rows: Forest) -> Path:
-    db = Path(folder) / "f.db"
-    execlog.open_store(db).close()
+def _forest_db(db: str, rows: Forest) -> str:
     insert(
         db,
         [
@@ -775,10 +852,10 @@ def _forest_db(folder: str, rows: Forest) -> Path:
 class TestAgainstModel:
     @PROPERTY
     @given(forests(), st.sampled_from([0, 1, 2, 5, 100]))
-    def test_lineage(self, rows: Forest, depth: int) -> None:
+    def test_lineage(self, scratch: Callable[[], str], rows: Forest, depth: int) -> None:
         """Ancestors, descendants and siblings equal the model's, with no duplicates."""
-        with tempfile.TemporaryDirectory() as folder:
-            db = _forest_db(folder, rows)
+        if True:
+            db = _forest_db(scratch(), rows)
             with execlog.open_store(db) as store:
                 for eid, *_ in rows:
                     lineage = store.lineage(eid, depth=depth)
@@ -794,11 +871,11 @@ class TestAgainstModel:
 
     @PROPERTY
     @given(forests(), st.integers(0, 13))
-    def test_delete(self, rows: Forest, pick: int) -> None:
+    def test_delete(self, scratch: Callable[[], str], rows: Forest, pick: int) -> None:
         """delete() removes the model's full descendant set and leaves no new orphan."""
         eid = rows[pick % len(rows)][0]
-        with tempfile.TemporaryDirectory() as folder:
-            db = _forest_db(folder, rows)
+        if True:
+            db = _forest_db(scratch(), rows)
             before = orphans(db)
             _, below, _ = model_lineage(rows, eid, 10**6)
             with execlog.open_store(db) as store:
@@ -808,10 +885,10 @@ class TestAgainstModel:
 
     @PROPERTY
     @given(forests(), st.integers(0, 7))
-    def test_prune(self, rows: Forest, cut: int) -> None:
+    def test_prune(self, scratch: Callable[[], str], rows: Forest, cut: int) -> None:
         """prune() removes the model's trees, whole, and never creates an orphan."""
-        with tempfile.TemporaryDirectory() as folder:
-            db = _forest_db(folder, rows)
+        if True:
+            db = _forest_db(scratch(), rows)
             before = orphans(db)
             gone = model_prune(rows, cut)
             with execlog.open_store(db) as store:
@@ -847,12 +924,14 @@ class TestList:
         ),
     )
     def test_filters_combine_like_a_python_model(
-        self, rows: list[tuple[str, str, str, int]], filters: dict[str, Any]
+        self,
+        scratch: Callable[[], str],
+        rows: list[tuple[str, str, str, int]],
+        filters: dict[str, Any],
     ) -> None:
         """Any combination of filters: newest first, then id descending; since <= t < until."""
-        with tempfile.TemporaryDirectory() as folder:
-            db = Path(folder) / "l.db"
-            execlog.open_store(db).close()
+        if True:
+            db = scratch()
             insert(
                 db,
                 [
@@ -974,8 +1053,8 @@ def plans() -> dict[str, tuple[str, list[Any] | tuple[Any, ...]]]:
 
 class TestQueryPlans:
     @pytest.fixture
-    def conn(self, path: Path) -> Any:
-        conn = sqlite3.connect(path)
+    def conn(self, sqlite_path: Path) -> Any:
+        conn = sqlite3.connect(sqlite_path)
         conn.execute(backend.PRUNE_CREATE)
         yield conn
         conn.close()

@@ -263,6 +263,7 @@ class PostgresBackend:
         self._lock = threading.RLock()
         self._conn: Connection | None = None
         self._months: set[int] = set()
+        self._staging = False  # the session's staging table exists (made by the first write)
         try:
             self._connect()
         except psycopg.Error as exc:
@@ -284,13 +285,13 @@ class PostgresBackend:
         if conn is not None and not conn.closed:
             return conn
         self._conn = None
+        self._staging = False
         options: dict[str, Any] = {"autocommit": True, "application_name": "execlog"}
         if "connect_timeout" not in self.db and not os.environ.get("PGCONNECT_TIMEOUT"):
             options["connect_timeout"] = CONNECT_TIMEOUT_S
         conn = psycopg.connect(self.db, **options)
         try:
             schema.migrate(conn, self.where)
-            conn.execute(STAGING)
             self._months = {
                 m
                 for (name,) in conn.execute(PARTITIONS)
@@ -347,6 +348,9 @@ class PostgresBackend:
         clean: Callable[[Row], list[Any]],
     ) -> None:
         conn = self.conn
+        if not self._staging:
+            conn.execute(STAGING)
+            self._staging = True
         with conn.transaction(), conn.cursor() as cur:
             if running or finals:
                 with cur.copy(COPY_STAGING) as copy:
