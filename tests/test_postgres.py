@@ -1,0 +1,482 @@
+"""PostgreSQL as the store: same answers as SQLite, faults, many processes, schema, plans.
+
+Every test runs against the real server of ``pg_cluster`` (tests/pgcluster.py); the store
+and query suite itself runs on both backends in tests/test_store.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+import execlog
+from conftest import raw
+from execlog._recorder import RECORDER
+from execlog._storage import COLUMNS, ListQuery, open_backend
+from execlog._storage import postgres as pg
+from execlog._storage import postgres_schema as schema
+from execlog.cli import main
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from pgcluster import Cluster
+
+UTC = dt.timezone.utc
+
+
+def count(db: str, where: str = "TRUE") -> int:
+    return int(raw(db, f"SELECT COUNT(*) FROM executions WHERE {where}")[0][0])
+
+
+def record_workflow() -> tuple[str, str]:
+    """A small workflow with nesting, an error, a retry and outputs; (root id, retry id)."""
+
+    @execlog.traced_execution
+    def load(path: str, limit: int = 10) -> list[int]:
+        return list(range(limit))
+
+    @execlog.traced_execution(kind="node", tags={"team": "data"})
+    def transform(rows: list[int]) -> int:
+        if len(rows) > 5:
+            raise ValueError("too many rows")
+        return sum(rows)
+
+    with execlog.execution("nightly", kind="workflow", inputs={"day": "2026-11-21"}) as root:
+        rows = load("a.csv", limit=3)
+        transform(rows)
+        with pytest.raises(ValueError, match="too many"):
+            transform(load("b.csv"))
+    with execlog.execution("retry", parent=root.execution_id, trigger_kind="retry") as retry:
+        retry.tag(attempt=2)
+        retry.set_status("partial")
+    assert execlog.flush(timeout=10)
+    return root.execution_id, retry.execution_id
+
+
+class TestSameAnswersAsSQLite:
+    def test_every_cli_command_prints_the_same(
+        self, tmp_path: Path, pg_url: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The same rows in both databases: every reading command prints the same bytes."""
+        sqlite_db = str(tmp_path / "runs.db")
+        execlog.configure(db=sqlite_db)
+        root, retry = record_workflow()
+        execlog.shutdown()
+        copied = raw(sqlite_db, f"SELECT {', '.join(COLUMNS)} FROM executions")
+        backend = open_backend(pg_url)
+        try:
+            assert 0 == backend.write(copied, [], 0)
+        finally:
+            backend.close()
+        commands = [
+            ["list", "--json"],
+            ["list", "--name", "load", "--json"],
+            ["list", "--status", "error", "--json"],
+            ["list"],
+            ["show", root, "--json"],
+            ["show", retry],
+            ["tree", root, "--json"],
+            ["tree", root],
+            ["lineage", retry, "--json"],
+            ["chain", root, "--json"],
+            ["stats", "--json"],
+            ["export"],
+        ]
+        for argv in commands:
+            answers = []
+            for db in (sqlite_db, pg_url):
+                code = main([*argv, "--db", db])
+                out, err = capsys.readouterr()
+                answers.append((code, out, err.replace(db, "DB")))
+            assert answers[0] == answers[1], argv
+            assert 0 == answers[0][0], argv
+
+    def test_store_objects_equal(self, tmp_path: Path, pg_url: str) -> None:
+        """get, list, lineage, chain, root, stats, children: equal objects on both backends."""
+        sqlite_db = str(tmp_path / "runs.db")
+        execlog.configure(db=sqlite_db)
+        root, retry = record_workflow()
+        execlog.shutdown()
+        copied = raw(sqlite_db, f"SELECT {', '.join(COLUMNS)} FROM executions")
+        backend = open_backend(pg_url)
+        backend.write(copied, [], 0)
+        backend.close()
+        answers = []
+        for db in (sqlite_db, pg_url):
+            with execlog.open_store(db) as store:
+                correlation = store.get(root).correlation_id  # type: ignore[union-attr]
+                answers.append(
+                    (
+                        store.get(retry),
+                        store.recent(50),
+                        store.list(status="error"),
+                        store.list(since=dt.datetime(2000, 1, 1, tzinfo=UTC), limit=3, offset=1),
+                        store.lineage(retry),
+                        store.lineage(root, depth=1),
+                        store.correlation_chain(correlation),
+                        store.root(correlation),
+                        store.children(root),
+                        store.stats(),
+                        store.stats(name="load"),
+                    )
+                )
+        assert answers[0] == answers[1]
+
+
+class TestWriting:
+    def test_running_rows_completed_in_place(self, pg_url: str) -> None:
+        """flush() shows a live execution as running; its end replaces that row, once."""
+        execlog.configure(db=pg_url)
+        with execlog.execution("long") as ex:
+            assert execlog.flush(timeout=10)
+            assert [("running",)] == raw(pg_url, "SELECT status FROM executions")
+        assert execlog.flush(timeout=10)
+        assert [(ex.execution_id, "success")] == raw(
+            pg_url, "SELECT execution_id, status FROM executions"
+        )
+
+    def test_a_late_running_row_never_overwrites_a_finished_one(self, pg_url: str) -> None:
+        """A running row arriving after the final row, as running or as a final row, is ignored."""
+        backend = open_backend(pg_url)
+        try:
+            final = ("x", "n", "k", "success", 10, 20, 0.01, None, None, None, None, None)
+            final += (None, "x", "manual", None, None, 1, 1, "h")
+            running = (*final[:3], "running", 10, None, None, *final[7:])
+            backend.write([final], [], 0)
+            backend.write([], [running], 0)
+            backend.write([running], [], 0)
+            assert "success" == backend.get("x")[3]  # type: ignore[index]
+        finally:
+            backend.close()
+
+    def test_values_postgres_refuses_are_stored_made_safe(self, pg_url: str) -> None:
+        """NUL characters and lone surrogates (text PostgreSQL rejects) never block a batch."""
+        execlog.configure(db=pg_url)
+        with execlog.execution("nul\x00name", inputs={"s": "a\x00b"}):
+            pass
+        with execlog.execution("surrogate\udcff"):
+            pass
+        with execlog.execution("plain"):
+            pass
+        assert execlog.flush(timeout=10)
+        names = {r[0] for r in raw(pg_url, "SELECT name FROM executions")}
+        assert {"nul\\x00name", "surrogate\\udcff", "plain"} == names
+
+    def test_monthly_partitions_made_on_demand(self, pg_url: str) -> None:
+        """Rows of three months and of far-away times land in partitions of their own."""
+        backend = open_backend(pg_url)
+        base = ("n", "k", "success")
+        rest = (None, 1.0, None, None, None, None, None, None, "c", "manual", None, None, 1, 1, "h")
+        starts = {
+            "jan": 1_767_225_600_000_000,  # 2026-01-01
+            "feb": 1_769_904_000_000_000,  # 2026-02-01
+            "dec": 1_798_761_599_999_999,  # 2026-12-31T23:59:59.999999
+            "old": -5,
+            "far": 253_402_300_800_000_000,
+        }
+        try:
+            backend.write([(eid, *base, us, *rest) for eid, us in starts.items()], [], 0)
+        finally:
+            backend.close()
+        placed = dict(raw(pg_url, "SELECT execution_id, tableoid::regclass::text FROM executions"))
+        assert {
+            "jan": "executions_p202601",
+            "feb": "executions_p202602",
+            "dec": "executions_p202612",
+            "old": "executions_before",
+            "far": "executions_after",
+        } == placed
+
+
+class TestPrunePartitions:
+    def test_whole_months_dropped_others_deleted_no_orphans(self, pg_url: str) -> None:
+        """A month holding only pruned trees goes as a table; a mixed month loses rows."""
+        day = 86_400_000_000
+        jan, mar = 1_767_225_600_000_000, 1_772_323_200_000_000  # 2026-01-01, 2026-03-01
+        rest = (None, 1.0, None, None, None, None, None)
+
+        def row(eid: str, start: int, parent: str | None, corr: str) -> tuple[Any, ...]:
+            return (eid, "n", "k", "success", start, *rest, parent, corr, "manual", None, None)
+
+        rows = [
+            row("a", jan, None, "a"),
+            row("a1", jan + day, "a", "a"),
+            row("b", mar, None, "b"),  # pruned; its month also holds a kept tree
+            row("k", mar + 20 * day, None, "k"),
+        ]
+        backend = open_backend(pg_url)
+        try:
+            assert 0 == backend.write([(*r, 1, 1, "h") for r in rows], [], 0)
+            assert 3 == backend.prune(mar + 10 * day, dry_run=True)
+            assert 3 == backend.prune(mar + 10 * day)
+        finally:
+            backend.close()
+        tables = {r[0] for r in raw(pg_url, "SELECT tablename FROM pg_tables")}
+        assert "executions_p202601" not in tables
+        assert "executions_p202603" in tables
+        assert [("k",)] == raw(pg_url, "SELECT execution_id FROM executions")
+        execlog.configure(db=pg_url)
+        with execlog.execution("after-prune"):
+            pass
+        assert execlog.flush(timeout=10)
+        assert 2 == count(pg_url)
+
+
+class TestSchema:
+    def test_migrations_recorded_and_many_processes_start_at_once(self, pg_url: str) -> None:
+        """Eight processes opening a new database at once: one migrates, all succeed."""
+        script = "import sys, execlog; execlog.open_store(sys.argv[1]).close(); print('ok')"
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", script, pg_url], stdout=subprocess.PIPE, text=True
+            )
+            for _ in range(8)
+        ]
+        outs = [p.communicate(timeout=60)[0].strip() for p in procs]
+        assert ["ok"] * 8 == outs
+        assert [(m.version, m.description) for m in schema.MIGRATIONS] == raw(
+            pg_url, "SELECT version, description FROM schema_migrations ORDER BY version"
+        )
+
+    def test_newer_schema_refused_unchanged(self, pg_url: str) -> None:
+        """A database migrated by a newer execlog: SchemaError, nothing written."""
+        execlog.open_store(pg_url).close()
+        raw(pg_url, "INSERT INTO schema_migrations VALUES (99, 'future', 'then')")
+        with pytest.raises(execlog.SchemaError, match="newer"):
+            execlog.open_store(pg_url)
+        assert [(99,)] == raw(pg_url, "SELECT MAX(version) FROM schema_migrations")
+
+    def test_another_applications_tables_refused(self, pg_url: str) -> None:
+        """An executions table that is not execlog's is left alone, with a clear error."""
+        raw(pg_url, "CREATE TABLE executions (id INTEGER)")
+        with pytest.raises(execlog.StoreError, match="not an execlog database"):
+            execlog.open_store(pg_url)
+
+
+class TestFaults:
+    def test_server_restart_mid_run(
+        self, pg_cluster: Cluster, pg_url: str, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Server down: the program runs on, flush() says False, one warning; back up: all
+        records arrive, none twice."""
+        execlog.configure(db=pg_url, flush_interval=0.05)
+        with execlog.execution("before"):
+            pass
+        assert execlog.flush(timeout=10)
+        caplog.set_level(logging.INFO, logger="execlog")
+        pg_cluster.stop()
+        try:
+            for i in range(200):
+                with execlog.execution("during", inputs={"i": i}):
+                    pass
+            assert not execlog.flush(timeout=1)
+            assert not execlog.flush(timeout=0.5)
+        finally:
+            pg_cluster.start()
+        assert execlog.flush(timeout=30)
+        assert [("before", 1), ("during", 200)] == raw(
+            pg_url, "SELECT name, COUNT(*) FROM executions GROUP BY name ORDER BY name"
+        )
+        assert 200 == len({r[0] for r in raw(pg_url, "SELECT inputs FROM executions")}) - 1
+        warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+        assert 1 == len(warnings), [r.getMessage() for r in warnings]
+        assert "cannot write" in warnings[0].getMessage()
+
+    def test_connection_dropped_is_reconnected(self, pg_url: str) -> None:
+        """The server ends the writer's session (failover, idle kill): it reconnects."""
+        execlog.configure(db=pg_url, flush_interval=0.05)
+        with execlog.execution("first"):
+            pass
+        assert execlog.flush(timeout=10)
+        raw(
+            pg_url,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name = 'execlog' AND pid <> pg_backend_pid()",
+        )
+        for _ in range(50):
+            with execlog.execution("second"):
+                pass
+        deadline = time.monotonic() + 30
+        while not execlog.flush(timeout=5) and time.monotonic() < deadline:
+            pass
+        assert 51 == count(pg_url)
+
+    def test_password_never_shown(
+        self, pg_cluster: Cluster, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Not in repr(config), a log line, or an error, also when the server is away."""
+        secret = "Hunter2-pw"
+        schema_name = pg_cluster.new_schema()
+        url = pg_cluster.url(schema_name, password=secret)
+        caplog.set_level(logging.DEBUG)
+        try:
+            execlog.configure(db=url, flush_interval=0.05)
+
+            assert secret not in repr(RECORDER.config)
+            assert "****" in repr(RECORDER.config)
+            with execlog.execution("a"):
+                pass
+            assert execlog.flush(timeout=10)
+            pg_cluster.stop()
+            try:
+                with execlog.execution("b"):
+                    pass
+                assert not execlog.flush(timeout=1)
+                with pytest.raises(execlog.StoreError) as error:
+                    execlog.open_store(url)
+                assert secret not in str(error.value)
+                assert "****" in str(error.value)
+            finally:
+                pg_cluster.start()
+            assert execlog.flush(timeout=30)
+            execlog.shutdown()
+        finally:
+            pg_cluster.drop_schema(schema_name)
+        assert caplog.records
+        for record in caplog.records:
+            assert secret not in record.getMessage()
+
+
+_RECORDER_SCRIPT = """
+import sys, execlog
+db, worker, jobs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+execlog.configure(db=db, batch_size=64, flush_interval=0.01)
+
+@execlog.traced_execution
+def step(i):
+    return i * 2
+
+for j in range(jobs):
+    with execlog.execution("job", kind="workflow", tags={"worker": worker}):
+        for i in range(4):
+            step(i)
+assert execlog.flush(timeout=60)
+print("done", flush=True)
+"""
+
+
+@pytest.mark.timeout(120)
+class TestManyProcesses:
+    def test_four_recording_processes_and_a_reader(self, pg_url: str) -> None:
+        """4 processes record concurrently while a reader queries: nothing lost or doubled."""
+        execlog.open_store(pg_url).close()
+        jobs = 300
+        procs = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    textwrap.dedent(_RECORDER_SCRIPT),
+                    pg_url,
+                    str(w),
+                    str(jobs),
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for w in range(4)
+        ]
+        errors: list[BaseException] = []
+        stop = threading.Event()
+        rounds = 0
+
+        def read() -> None:
+            nonlocal rounds
+            try:
+                with execlog.open_store(pg_url) as store:
+                    while not stop.is_set():
+                        for job in store.list(name="job", limit=5):
+                            lineage = store.lineage(job.execution_id)
+                            for d in lineage.descendants:
+                                assert job.execution_id == d.parent_execution_id
+                        store.stats()
+                        rounds += 1
+            except BaseException as exc:  # reported by the main thread
+                errors.append(exc)
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        try:
+            results = [p.communicate(timeout=100) for p in procs]
+        finally:
+            stop.set()
+            reader.join(timeout=20)
+        for p, (out, err) in zip(procs, results):
+            assert (0, "done") == (p.returncode, out.strip()), err
+        assert [] == errors
+        assert rounds > 0
+        assert 4 * jobs * 5 == count(pg_url)
+        assert 4 * jobs * 5 == len(
+            {r[0] for r in raw(pg_url, "SELECT execution_id FROM executions")}
+        )
+        assert [("job", 4 * jobs), ("step", 16 * jobs)] == raw(
+            pg_url, "SELECT name, COUNT(*) FROM executions GROUP BY name ORDER BY name"
+        )
+        assert 0 == count(pg_url, "status <> 'success'")
+
+
+# -- query plans ---------------------------------------------------------------------------
+
+
+def _plans() -> dict[str, tuple[str, list[Any]]]:
+    cases: dict[str, tuple[str, list[Any]]] = {
+        "get": (pg.GET, ["x"]),
+        "children": (pg.CHILDREN, ["x"]),
+        "correlation_chain": (pg.CORRELATION, ["c"]),
+        "root": (pg.ROOT, ["c", "c"]),
+        "siblings": (pg.SIBLINGS, ["p", "x"]),
+        "root_siblings": (pg.ROOT_SIBLINGS, ["c", "x"]),
+        "ancestors": (pg.ANCESTORS, ["x", 20]),
+        "descendants": (pg.DESCENDANTS, ["x", 20, "x"]),
+        "stats": pg.stats_statement(None, None),
+        "stats_name": pg.stats_statement("n", None),
+        "stats_since": pg.stats_statement(None, 5),
+    }
+    for name in (None, "n"):
+        for status in (None, "error"):
+            for correlation in (None, "c"):
+                for since in (None, 1):
+                    query = ListQuery(name, status, correlation, since, None)
+                    label = f"list-{name}-{status}-{correlation}-{since}"
+                    cases[label] = pg._list_statement(query)
+    return cases
+
+
+class TestQueryPlans:
+    @pytest.mark.parametrize("label", list(_plans()))
+    def test_every_statement_is_answered_from_an_index(self, pg_url: str, label: str) -> None:
+        """With sequential scans priced out, no plan reads an executions partition whole."""
+        backend = open_backend(pg_url)
+        backend.write(
+            [
+                (
+                    *("x", "n", "k", "success", 1_767_225_600_000_000, None, 1.0, None, None),
+                    *(None, None, None, None, "c", "manual", None, None, 1, 1, "h"),
+                )
+            ],
+            [],
+            0,
+        )
+        backend.close()
+        statement, params = _plans()[label]
+        import psycopg
+
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute("SET enable_seqscan = off")
+            plan = "\n".join(
+                r[0]
+                for r in conn.execute(f"EXPLAIN {statement}", params)  # type: ignore[call-overload]
+            )
+        scans = re.findall(r"Seq Scan on (\w+)", plan)
+        assert [] == [s for s in scans if s.startswith("executions")], plan
