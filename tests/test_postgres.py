@@ -133,6 +133,54 @@ class TestSameAnswersAsSQLite:
         assert answers[0] == answers[1]
 
 
+class TestConfiguration:
+    @pytest.mark.parametrize("scheme", ["postgresql", "postgres", "PostgreSQL"])
+    def test_both_spellings_record(self, pg_url: str, scheme: str) -> None:
+        """``postgresql://`` and ``postgres://`` (any case) name the same database."""
+        url = scheme + pg_url[len("postgresql") :]
+        execlog.configure(db=url)
+        with execlog.execution("spelled"):
+            pass
+        assert execlog.flush(timeout=10)
+        with execlog.open_store(url) as store:
+            assert ["spelled"] == [e.name for e in store.recent()]
+
+    def test_libpq_environment_variables(
+        self, pg_cluster: Cluster, pg_url: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """``postgresql://`` alone: host, user and options come from PGHOST, PGUSER, PGOPTIONS."""
+        search_path = pg_url.rsplit("%3D", 1)[1]
+        monkeypatch.setenv("PGHOST", pg_cluster.root)
+        monkeypatch.setenv("PGUSER", "execlog")
+        monkeypatch.setenv("PGDATABASE", "postgres")
+        monkeypatch.setenv("PGOPTIONS", f"-csearch_path={search_path}")
+        execlog.configure(db="postgresql://")
+        with execlog.execution("from-env"):
+            pass
+        assert execlog.flush(timeout=10)
+        assert [("from-env",)] == raw(pg_url, "SELECT name FROM executions")
+
+    def test_execlog_db_names_the_store(self, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        """EXECLOG_DB may be a PostgreSQL URL, for recording and for open_store()."""
+        monkeypatch.setenv("EXECLOG_DB", pg_url)
+        RECORDER.reset()
+        with execlog.execution("env"):
+            pass
+        assert execlog.flush(timeout=10)
+        with execlog.open_store() as store:
+            assert ["env"] == [e.name for e in store.recent()]
+
+    def test_unreachable_server_is_reported_at_run_time(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """No server at that address: configure() accepts it, recording goes on, flush False."""
+        execlog.configure(db=f"postgresql://nobody@/x?host={tmp_path}", flush_interval=0.05)
+        with execlog.execution("lost-for-now"):
+            pass
+        assert not execlog.flush(timeout=1)
+        assert any("cannot write" in r.getMessage() for r in caplog.records)
+
+
 class TestWriting:
     def test_running_rows_completed_in_place(self, pg_url: str) -> None:
         """flush() shows a live execution as running; its end replaces that row, once."""

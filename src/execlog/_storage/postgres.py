@@ -258,7 +258,8 @@ class PostgresBackend:
             StoreError: the server cannot be reached, or the database is another application's.
             SchemaError: the schema is newer than this library.
         """
-        self.db = db
+        scheme, rest = db.split("://", 1)
+        self.db = f"{scheme.lower()}://{rest}"  # libpq knows the scheme in lower case only
         self.where = display_db(db)
         self._lock = threading.RLock()
         self._conn: Connection | None = None
