@@ -53,6 +53,7 @@ class Cluster:
         self.log = os.path.join(root, "server.log")
         self._as_owner: list[str] = ["runuser", "-u", "nobody", "--"] if os.geteuid() == 0 else []
         self._schemas = itertools.count()
+        self.fsync = False  # tests need no durability; benchmarks turn it on
 
     def _run(self, tool: str, *args: str) -> None:
         command = [*self._as_owner, os.path.join(self.bin_dir, tool), *args]
@@ -66,7 +67,8 @@ class Cluster:
         )
 
     def start(self) -> None:
-        options = f"-k {self.root} -c listen_addresses='' -c fsync=off -c max_connections=200"
+        fsync = "on" if self.fsync else "off"
+        options = f"-k {self.root} -c listen_addresses='' -c fsync={fsync} -c max_connections=200"
         self._run("pg_ctl", "-D", self.data, "-l", self.log, "-o", options, "-w", "start")
 
     def stop(self, mode: str = "fast") -> None:
@@ -86,7 +88,7 @@ class Cluster:
         run_sql(self.url(), f"DROP SCHEMA IF EXISTS {name} CASCADE")
 
 
-def start_cluster() -> Cluster:
+def start_cluster(*, fsync: bool = False) -> Cluster:
     """Start a cluster, or skip (fail under ``EXECLOG_REQUIRE_POSTGRES=1``) if impossible."""
     required = os.environ.get("EXECLOG_REQUIRE_POSTGRES") == "1"
     bin_dir = _bin_dir()
@@ -100,6 +102,7 @@ def start_cluster() -> Cluster:
             pytest.fail(message + " and EXECLOG_REQUIRE_POSTGRES=1")
         pytest.skip(message)
     cluster = Cluster(bin_dir, tempfile.mkdtemp(prefix="execlog-pg-"))
+    cluster.fsync = fsync
     cluster.init()
     cluster.start()
     return cluster

@@ -20,7 +20,7 @@ import time
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
-from psycopg import sql
+import psycopg.errors
 
 from execlog._config import abandon_horizon_s
 from execlog._storage import COLUMNS, LineageRows, Row, display_db
@@ -166,11 +166,10 @@ PARTITIONS = """
 SELECT c.relname FROM pg_inherits AS i JOIN pg_class AS c ON c.oid = i.inhrelid
 WHERE i.inhparent = to_regclass('executions')
 """
-#: Whether a partition holds only rows of pruned trees (the partition is a quoted identifier).
-_PARTITION_ONLY_PRUNED = (
-    "SELECT NOT EXISTS (SELECT 1 FROM {} AS e WHERE NOT EXISTS "
-    "(SELECT 1 FROM execlog_prune AS d WHERE d.correlation_id = e.correlation_id))"
-)
+#: Create a monthly partition (params: name, low, high): see postgres_schema's functions.
+ADD_PARTITION = "SELECT execlog_add_partition(%s, %s, %s)"
+#: Drop a partition holding only rows of pruned trees; its row count, or 0 if it stays.
+DROP_PRUNED_PARTITION = "SELECT execlog_drop_pruned_partition(%s)"
 
 
 def stats_statement(name: str | None, since_us: int | None) -> tuple[str, list[Any]]:
@@ -396,18 +395,12 @@ class PostgresBackend:
         conn = self.conn
         for month in sorted(m for m in needed if m is not None):
             low, high = schema.month_bounds(month)
-            with conn.transaction():
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (schema.MIGRATION_LOCK,))
-                conn.execute(
-                    sql.SQL(
-                        "CREATE TABLE IF NOT EXISTS {} PARTITION OF executions "
-                        "FOR VALUES FROM ({}) TO ({})"
-                    ).format(
-                        sql.Identifier(schema.partition_name(month)),
-                        sql.Literal(low),
-                        sql.Literal(high),
-                    )
-                )
+            try:
+                with conn.transaction():
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (schema.MIGRATION_LOCK,))
+                    conn.execute(ADD_PARTITION, (schema.partition_name(month), low, high))
+            except (psycopg.errors.DuplicateTable, psycopg.errors.UniqueViolation):
+                pass  # another process made it just now
             self._months.add(month)
 
     @_store_errors
@@ -459,7 +452,8 @@ class PostgresBackend:
     @_store_errors
     def list_rows(self, query: ListQuery) -> list[Row]:
         """Rows matching ``query``: newest first (``started_at``, then id)."""
-        return self._all(*_list_statement(query))
+        statement, params = _list_statement(query)
+        return self._all(statement, params)
 
     @_store_errors
     def children(self, execution_id: str) -> list[Row]:
@@ -506,9 +500,10 @@ class PostgresBackend:
     @_store_errors
     def stats(self, name: str | None, since_us: int | None) -> list[StatsRow]:
         """Per name: finished executions, errors, p50/p95/max duration (computed in SQL)."""
+        statement, params = stats_statement(name, since_us)
         return [
             (str(n), int(count), int(errors), p50, p95, high)
-            for n, count, errors, p50, p95, high in self._all(*stats_statement(name, since_us))
+            for n, count, errors, p50, p95, high in self._all(statement, params)
         ]
 
     # -- removing -----------------------------------------------------------------------
@@ -552,14 +547,10 @@ class PostgresBackend:
             month = schema.month_of_name(str(name))
             if month is None or schema.month_bounds(month)[1] > before_us:
                 continue
-            table = sql.Identifier(str(name))
-            only_pruned = conn.execute(sql.SQL(_PARTITION_ONLY_PRUNED).format(table)).fetchone()
-            if not only_pruned or not only_pruned[0]:
-                continue
-            count = conn.execute(sql.SQL("SELECT COUNT(*) FROM {}").format(table)).fetchone()
-            removed += int(count[0]) if count is not None else 0
-            conn.execute(sql.SQL("DROP TABLE {}").format(table))
-            self._months.discard(month)
+            found = conn.execute(DROP_PRUNED_PARTITION, (str(name),)).fetchone()
+            if found is not None and found[0]:
+                removed += int(found[0])
+                self._months.discard(month)
         return removed
 
     @_store_errors

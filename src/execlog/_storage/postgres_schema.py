@@ -7,8 +7,11 @@ first takes a transaction-level advisory lock, then reads the version again.
 
 ``executions`` is range-partitioned on ``started_at`` (microseconds since the epoch), one
 partition per calendar month (UTC), created on demand by the writer before it inserts into a
-new month. Two fixed partitions take what lies outside 1970-01 .. 9999-12. Text that is sorted
-or compared (ids, names) uses the ``"C"`` collation: byte order, as SQLite sorts it.
+new month. Two fixed partitions take what lies outside 1970-01 .. 9999-12. Creating and
+dropping a partition goes through two small PL/pgSQL functions that quote its name with
+``format('%I')``, so every statement the package sends is constant text with bound values.
+Text that is sorted or compared (ids, names) uses the ``"C"`` collation: byte order, as SQLite
+sorts it.
 """
 
 from __future__ import annotations
@@ -94,7 +97,35 @@ _register(
         host        TEXT   NOT NULL,
         pid         BIGINT NOT NULL,
         count       BIGINT NOT NULL
-    )
+    );
+    CREATE FUNCTION execlog_add_partition(part TEXT, low BIGINT, high BIGINT) RETURNS VOID
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        EXECUTE format(
+            'CREATE TABLE IF NOT EXISTS %I PARTITION OF executions FOR VALUES FROM (%s) TO (%s)',
+            part, low, high
+        );
+    END
+    $$;
+    CREATE FUNCTION execlog_drop_pruned_partition(part TEXT) RETURNS BIGINT
+    LANGUAGE plpgsql AS $$
+    DECLARE
+        only_pruned BOOLEAN;
+        removed BIGINT;
+    BEGIN
+        EXECUTE format(
+            'SELECT NOT EXISTS (SELECT 1 FROM %I AS e WHERE NOT EXISTS '
+            '(SELECT 1 FROM execlog_prune AS d WHERE d.correlation_id = e.correlation_id))',
+            part
+        ) INTO only_pruned;
+        IF NOT only_pruned THEN
+            RETURN 0;
+        END IF;
+        EXECUTE format('SELECT count(*) FROM %I', part) INTO removed;
+        EXECUTE format('DROP TABLE %I', part);
+        RETURN removed;
+    END
+    $$
     """,
 )
 
@@ -121,11 +152,16 @@ def applied_version(conn: psycopg.Connection[tuple[Any, ...]]) -> int:
     Raises:
         StoreError: an ``executions`` or ``schema_migrations`` table of another application.
     """
-    found = conn.execute(
-        "SELECT to_regclass('schema_migrations') IS NOT NULL, to_regclass('executions') IS NOT NULL"
-    ).fetchone()
-    assert found is not None
-    has_migrations, has_executions = found
+    # pg_tables, not to_regclass(): a plain query sees what another session committed while
+    # this one waited for the advisory lock; the relation cache may not have caught up yet.
+    tables = {
+        str(name)
+        for (name,) in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+            "AND tablename IN ('schema_migrations', 'executions')"
+        )
+    }
+    has_migrations, has_executions = "schema_migrations" in tables, "executions" in tables
     if not has_migrations:
         if has_executions:
             raise StoreError(
@@ -158,9 +194,7 @@ def migrate(conn: psycopg.Connection[tuple[Any, ...]], where: str) -> int:
         if todo:
             conn.execute(_BOOTSTRAP)
         for m in todo:
-            for statement in (s.strip() for s in m.sql.split(";")):
-                if statement:
-                    conn.execute(statement)
+            conn.execute(m.sql)  # one script (no parameters: psycopg sends it as it is)
             conn.execute(
                 "INSERT INTO schema_migrations (version, description, applied_at) "
                 "VALUES (%s, %s, %s)",
