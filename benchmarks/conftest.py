@@ -9,6 +9,8 @@ printed at the end of the run.
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -16,6 +18,9 @@ import pytest
 # Measure what a user gets: no inherited lineage, recording on, internal errors not re-raised.
 for _name in ("EXECLOG_DISABLED", "EXECLOG_PARENT_ID", "EXECLOG_CORRELATION_ID", "EXECLOG_STRICT"):
     os.environ.pop(_name, None)
+
+# tests/pgcluster.py starts the throw-away PostgreSQL server the PostgreSQL benchmarks use.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import execlog  # noqa: E402 - after the environment is cleaned
 from execlog._recorder import RECORDER  # noqa: E402

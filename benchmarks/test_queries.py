@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 import execlog
-from execlog._storage import COLUMNS
+from execlog._storage import COLUMNS, open_backend
 from execlog._storage.migrations import LATEST
 
 if TYPE_CHECKING:
@@ -315,9 +315,58 @@ def history(request: pytest.FixtureRequest) -> History:
     return History(path, total, Sample(**json.loads(sample_file.read_text())))
 
 
-@pytest.fixture(scope="module")
-def store(history: History) -> Iterator[execlog.Store]:
-    with execlog.open_store(history.path) as opened:
+def build_postgres(url: str, total: int) -> None:
+    """The same rows as :func:`build`, COPYed into a PostgreSQL schema, then ``ANALYZE``
+    (which autovacuum does on a server after a bulk load: a user's database is analysed)."""
+    import psycopg
+
+    execlog.open_store(url).close()
+    rows, _ = generate(total)
+    backend = open_backend(url)
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            while True:
+                chunk = list(itertools.islice(rows, 100_000))
+                if not chunk:
+                    break
+                backend._ensure_partitions(chunk)  # type: ignore[attr-defined]
+                with conn.cursor() as cur, cur.copy(POSTGRES_COPY) as copy:
+                    for row in chunk:
+                        copy.write_row(row)
+            conn.execute("ANALYZE executions")
+    finally:
+        backend.close()
+
+
+POSTGRES_COPY = f"COPY executions ({', '.join(COLUMNS)}) FROM STDIN"
+
+
+@pytest.fixture(scope="session")
+def postgres_history(history: History) -> Iterator[str]:
+    """The same history in a throw-away PostgreSQL cluster (built anew for each session)."""
+    from pgcluster import start_cluster
+
+    cluster = start_cluster()
+    try:
+        url = cluster.url(cluster.new_schema())
+        start = time.perf_counter()
+        build_postgres(url, history.rows)
+        print(f"\nbuilt PostgreSQL ({history.rows:,} rows) in {time.perf_counter() - start:.1f} s")
+        yield url
+    finally:
+        cluster.stop("immediate")
+        shutil.rmtree(cluster.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, history: History) -> Iterator[execlog.Store]:
+    """The history on each backend in turn: one SQLite file, one PostgreSQL database."""
+    target = (
+        request.getfixturevalue("postgres_history")
+        if request.param == "postgresql"
+        else history.path
+    )
+    with execlog.open_store(target) as opened:
         yield opened
 
 

@@ -123,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2,000 executions per process")
     parser.add_argument("--per-process", type=int, default=100_000)
+    parser.add_argument(
+        "--batch-rows", type=int, default=204_800, help="rows per batch-method comparison"
+    )
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
     per_process = 2_000 if args.quick else args.per_process
@@ -139,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         schema = cluster.new_schema()
         results["postgres_batch"] = batch_methods(
-            cluster.url(schema), 20_480 if args.quick else 204_800
+            cluster.url(schema), 20_480 if args.quick else args.batch_rows
         )
     finally:
         cluster.stop("fast")
