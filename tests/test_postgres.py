@@ -7,6 +7,7 @@ and query suite itself runs on both backends in tests/test_store.py.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import re
 import subprocess
@@ -179,6 +180,39 @@ class TestConfiguration:
             pass
         assert not execlog.flush(timeout=1)
         assert any("cannot write" in r.getMessage() for r in caplog.records)
+
+
+class TestRunCommand:
+    def test_child_records_into_postgres_without_the_password_in_execlog_db(
+        self, pg_cluster: Cluster, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    ) -> None:
+        """``execlog run --db postgresql://u:pw@...``: the command nests under it, and gets
+        the URL without the password in EXECLOG_DB, the password as PGPASSWORD."""
+        schema_name = pg_cluster.new_schema()
+        url = pg_cluster.url(schema_name, password="run-Secret")
+        seen = tmp_path / "env.json"
+        child = (
+            "import json, os, sys, execlog\n"
+            "json.dump({k: os.environ.get(k) for k in ('EXECLOG_DB', 'PGPASSWORD')},"
+            " open(sys.argv[1], 'w'))\n"
+            "with execlog.execution('inside'):\n    pass\n"
+            "assert execlog.flush(timeout=10)\n"
+        )
+        try:
+            assert 0 == main(
+                ["run", "--db", url, "--name", "job", "--", sys.executable, "-c", child, str(seen)]
+            )
+            execlog.shutdown()
+            env = json.loads(seen.read_text())
+            assert "run-Secret" == env["PGPASSWORD"]
+            assert pg_cluster.url(schema_name) == env["EXECLOG_DB"]
+            with execlog.open_store(pg_cluster.url(schema_name)) as store:
+                job = store.list(name="job")[0]
+                assert ["inside"] == [e.name for e in store.children(job.execution_id)]
+        finally:
+            RECORDER.reset()
+            pg_cluster.drop_schema(schema_name)
+        assert "run-Secret" not in "".join(capsys.readouterr())
 
 
 class TestWriting:

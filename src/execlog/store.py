@@ -513,8 +513,8 @@ def open_store(db: str | os.PathLike[str] | None = None) -> Store:
     ``abandoned`` on open.
 
     Args:
-        db: A path, ``sqlite:///path`` or ``:memory:``; default ``EXECLOG_DB`` or
-            ``./execlog.db``.
+        db: A path, ``sqlite:///path`` or ``:memory:``, or a ``postgresql://`` URL (extra
+            ``execlog[postgres]``); default ``EXECLOG_DB`` or ``./execlog.db``.
 
     Returns:
         A :class:`Store`.

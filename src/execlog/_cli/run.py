@@ -125,6 +125,7 @@ def cmd_run(args: argparse.Namespace, term: Terminal) -> int:  # noqa: ARG001 - 
     """``execlog run``: record the command, pass its exit status through."""
     import execlog  # noqa: PLC0415
     from execlog._cli.commands import _local_path  # noqa: PLC0415
+    from execlog._storage import split_password  # noqa: PLC0415
 
     argv = list(args.command)
     if argv[:1] == ["--"]:
@@ -134,14 +135,19 @@ def cmd_run(args: argparse.Namespace, term: Terminal) -> int:  # noqa: ARG001 - 
         raise CLIError(msg, code=2)
     name = args.name or os.path.basename(argv[0]) or argv[0]
     path = _local_path(args.db)
-    child_db = os.path.abspath(path) if path is not None else args.db
+    # A PostgreSQL password reaches the command as libpq's PGPASSWORD, not inside EXECLOG_DB.
+    child_db, password = split_password(args.db)
+    child_db = os.path.abspath(path) if path is not None else child_db
     execlog.configure(db=args.db)
     handle = execlog.execution(name, kind="command", inputs={"argv": argv})
     recorded: BaseException | None = None
     handle.__enter__()
     try:
         env = execlog.inject(dict(os.environ))
-        env.setdefault("EXECLOG_DB", child_db)
+        if "EXECLOG_DB" not in env:
+            env["EXECLOG_DB"] = child_db
+            if password is not None:
+                env.setdefault("PGPASSWORD", password)
         code, _, output, recorded = _start(argv, env)
         handle.set_output(output)
     except CLIError as exc:  # the command could not be started

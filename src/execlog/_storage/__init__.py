@@ -8,6 +8,7 @@ read), times are integer microseconds since the Unix epoch (UTC).
 from __future__ import annotations
 
 import re
+import urllib.parse
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -25,6 +26,7 @@ __all__ = [
     "display_db",
     "is_postgres",
     "open_backend",
+    "split_password",
 ]
 
 COLUMNS = (
@@ -144,6 +146,30 @@ def display_db(db: str) -> str:
     from execlog._redaction import URL_MASK, mask_urls  # noqa: PLC0415 - rare path
 
     return _PASSWORD_PARAMETER.sub(lambda m: m.group("head") + URL_MASK, mask_urls(db))
+
+
+_URL_USER_PASSWORD = re.compile(r"^(?P<head>[A-Za-z][\w+.-]*://[^\s:/@]*):(?P<password>[^\s/]*)@")
+_QUERY_PASSWORD = re.compile(r"(?P<sep>[?&])password=(?P<password>[^&]*)&?")
+
+
+def split_password(db: str) -> tuple[str, str | None]:
+    """``db`` without the password of a PostgreSQL URL, and that password (or None).
+
+    What a child process is given: the URL in ``EXECLOG_DB``, the password in libpq's
+    ``PGPASSWORD``, so that no URL passed around holds a credential.
+    """
+    if not is_postgres(db):
+        return db, None
+    password = None
+    found = _URL_USER_PASSWORD.match(db)
+    if found is not None:
+        password = urllib.parse.unquote(found.group("password"))
+        db = found.group("head") + "@" + db[found.end() :]
+    query = _QUERY_PASSWORD.search(db)
+    if query is not None:
+        password = urllib.parse.unquote(query.group("password"))
+        db = (db[: query.start()] + query.group("sep") + db[query.end() :]).rstrip("?&")
+    return db, password
 
 
 def is_postgres(db: str) -> bool:
