@@ -313,6 +313,28 @@ class TestPrunePartitions:
         assert execlog.flush(timeout=10)
         assert 2 == count(pg_url)
 
+    def test_a_month_dropped_by_another_process_is_made_again(self, pg_url: str) -> None:
+        """A writer that saw a month whose partition another process's prune() dropped
+        writes into it again (the partition is made anew), losing nothing."""
+        jan = 1_767_225_600_000_000
+        rest = (None, 1.0, None, None, None, None, None, None)
+
+        def row(eid: str) -> tuple[Any, ...]:
+            return (eid, "n", "k", "success", jan, *rest, eid, "manual", None, None, 1, 1, "h")
+
+        writer, pruner = open_backend(pg_url), open_backend(pg_url)
+        try:
+            assert 0 == writer.write([row("first")], [], 0)
+            assert 1 == pruner.prune(1_769_904_000_000_000)  # 2026-02-01
+            assert "executions_p202601" not in {
+                r[0] for r in raw(pg_url, "SELECT tablename FROM pg_tables")
+            }
+            assert 0 == writer.write([row("late")], [], 0)
+        finally:
+            writer.close()
+            pruner.close()
+        assert [("late",)] == raw(pg_url, "SELECT execution_id FROM executions")
+
 
 class TestSchema:
     def test_migrations_recorded_and_many_processes_start_at_once(self, pg_url: str) -> None:

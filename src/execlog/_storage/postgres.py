@@ -333,7 +333,14 @@ class PostgresBackend:
         with self._lock:
             self._ensure_partitions([*running, *finals])
             try:
-                self._write_once(running, finals, dropped, clean=_cleaned)
+                try:
+                    self._write_once(running, finals, dropped, clean=_cleaned)
+                except psycopg.errors.CheckViolation:
+                    # No partition for a row: another process's prune() dropped a month this
+                    # one had seen. Make the partitions again and write once more.
+                    self._months.clear()
+                    self._ensure_partitions([*running, *finals])
+                    self._write_once(running, finals, dropped, clean=_cleaned)
             except (psycopg.DataError, UnicodeError, ValueError):
                 # Text PostgreSQL refuses (NUL, lone surrogates): again, every value made safe,
                 # and a row that still fails is counted as dropped rather than block the rest.
