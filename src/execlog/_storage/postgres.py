@@ -37,6 +37,16 @@ __all__ = ["PostgresBackend"]
 
 #: Seconds to wait for a connection (libpq's ``connect_timeout``) unless the URL says otherwise.
 CONNECT_TIMEOUT_S = 5
+#: TCP settings unless the URL gives its own: a server that vanished without closing the
+#: connection (a failover, a cable pulled) is noticed in about half a minute, not after the
+#: operating system's retransmissions (many minutes), and the writer reconnects.
+TCP_DEFAULTS = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,  # ms
+}
 
 _COLUMN_LIST = ", ".join(COLUMNS)
 _SELECT = f"SELECT {_COLUMN_LIST} FROM executions"  # noqa: S608 - constant
@@ -289,6 +299,11 @@ class PostgresBackend:
         options: dict[str, Any] = {"autocommit": True, "application_name": "execlog"}
         if "connect_timeout" not in self.db and not os.environ.get("PGCONNECT_TIMEOUT"):
             options["connect_timeout"] = CONNECT_TIMEOUT_S
+        options.update(
+            (k, v)
+            for k, v in TCP_DEFAULTS.items()
+            if k not in self.db and (k != "tcp_user_timeout" or psycopg.pq.version() >= 120000)
+        )
         conn = psycopg.connect(self.db, **options)
         try:
             schema.migrate(conn, self.where)
