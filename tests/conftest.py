@@ -130,8 +130,22 @@ def any_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 def rows(db_path: str, where: str = "1", params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-    """Read execution rows straight from SQLite (not through execlog), oldest first."""
+    """Read execution rows straight from SQLite (not through execlog), oldest first.
+
+    A PostgreSQL URL reads them from there (``?`` placeholders either way).
+    """
     assert execlog.flush(timeout=10), "flush failed"
+    if is_postgres(db_path):
+        import psycopg
+        from psycopg.rows import dict_row
+
+        condition = "TRUE" if where == "1" else where.replace("?", "%s")
+        with psycopg.connect(db_path, row_factory=dict_row) as conn:
+            cur = conn.execute(
+                f"SELECT * FROM executions WHERE {condition} ORDER BY started_at, execution_id",
+                params,
+            )
+            return list(cur)
     conn = sqlite3.connect(db_path)
     conn.row_factory = sqlite3.Row
     try:

@@ -31,6 +31,7 @@ import execlog
 from conftest import FIELDS, rows
 from execlog._cli import commands, render
 from execlog.cli import main
+from pgcluster import is_postgres
 
 UTC = dt.timezone.utc
 ROOT = Path(__file__).resolve().parent.parent
@@ -125,6 +126,13 @@ class History:
     failed: str
     retry: str
     other: str
+
+
+@pytest.fixture
+def db(any_db: str) -> str:
+    """A fresh database of each backend (SQLite, then PostgreSQL), configured as the target."""
+    execlog.configure(db=any_db)
+    return any_db
 
 
 @pytest.fixture
@@ -807,7 +815,7 @@ class TestRun:
             grandchild["parent_execution_id"],
             grandchild["correlation_id"],
         )
-        assert os.path.abspath(db) == seen.read_text()
+        assert (db if is_postgres(db) else os.path.abspath(db)) == seen.read_text()
 
     def test_exit_code_passes_through(
         self, db: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
