@@ -274,6 +274,7 @@ class PostgresBackend:
         self._conn: Connection | None = None
         self._months: set[int] = set()
         self._staging = False  # the session's staging table exists (made by the first write)
+        self._closed = False
         try:
             self._connect()
         except psycopg.Error as exc:
@@ -296,7 +297,9 @@ class PostgresBackend:
             return conn
         self._conn = None
         self._staging = False
-        options: dict[str, Any] = {"autocommit": True, "application_name": "execlog"}
+        options: dict[str, Any] = {"autocommit": True}
+        if "application_name" not in self.db and not os.environ.get("PGAPPNAME"):
+            options["application_name"] = "execlog"
         if "connect_timeout" not in self.db and not os.environ.get("PGCONNECT_TIMEOUT"):
             options["connect_timeout"] = CONNECT_TIMEOUT_S
         options.update(
@@ -331,8 +334,6 @@ class PostgresBackend:
             msg = f"the store {self.where} is closed"
             raise StoreError(msg)
         return self._connect()
-
-    _closed = False
 
     def replaced(self) -> bool:
         """A server database is never replaced under an open connection (as a file can be)."""
