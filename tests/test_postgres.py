@@ -396,6 +396,28 @@ class TestFaults:
         assert 1 == len(warnings), [r.getMessage() for r in warnings]
         assert "cannot write" in warnings[0].getMessage()
 
+    def test_server_down_with_a_full_queue_on_full_drop(
+        self, pg_cluster: Cluster, pg_url: str
+    ) -> None:
+        """Down long enough to fill the queue: on_full="drop" keeps the program going, counts
+        what it dropped, and the count and the kept records are stored once the server is back."""
+        execlog.configure(db=pg_url, flush_interval=0.05, queue_size=50, on_full="drop")
+        with execlog.execution("before"):
+            pass
+        assert execlog.flush(timeout=10)
+        pg_cluster.stop()
+        try:
+            for _ in range(300):
+                with execlog.execution("during"):
+                    pass
+        finally:
+            pg_cluster.start()
+        assert execlog.flush(timeout=30)
+        with execlog.open_store(pg_url) as store:
+            kept = len(store.list(name="during", limit=1000))
+            assert 0 < kept <= 50
+            assert 300 == kept + store.dropped_count()
+
     def test_connection_dropped_is_reconnected(self, pg_url: str) -> None:
         """The server ends the writer's session (failover, idle kill): it reconnects."""
         execlog.configure(db=pg_url, flush_interval=0.05)
@@ -546,6 +568,12 @@ def _plans() -> dict[str, tuple[str, list[Any]]]:
         "stats": pg.stats_statement(None, None),
         "stats_name": pg.stats_statement("n", None),
         "stats_since": pg.stats_statement(None, 5),
+        "delete": (pg.DELETE_TREE, ["x", "x"]),
+        "prune_candidates": (pg.PRUNE_CANDIDATES, [5]),
+        "prune_keep_running": (pg.PRUNE_KEEP_RUNNING, []),
+        "prune_keep_referenced": (pg.PRUNE_KEEP_REFERENCED, []),
+        "prune_delete": (pg.PRUNE_DELETE, []),
+        "prune_count": (pg.PRUNE_COUNT, []),
     }
     for name in (None, "n"):
         for status in (None, "error"):
@@ -578,6 +606,7 @@ class TestQueryPlans:
 
         with psycopg.connect(pg_url, autocommit=True) as conn:
             conn.execute("SET enable_seqscan = off")
+            conn.execute(pg.PRUNE_CREATE.replace(" ON COMMIT DROP", ""))
             plan = "\n".join(
                 r[0]
                 for r in conn.execute(f"EXPLAIN {statement}", params)  # type: ignore[call-overload]
