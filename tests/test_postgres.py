@@ -437,6 +437,22 @@ class TestFaults:
             pass
         assert 51 == count(pg_url)
 
+    def test_a_store_reads_on_after_its_session_was_ended(self, pg_url: str) -> None:
+        """A reader whose connection the server ended (a restart) reconnects and answers."""
+        execlog.configure(db=pg_url)
+        with execlog.execution("x"):
+            pass
+        assert execlog.flush(timeout=10)
+        with execlog.open_store(pg_url) as store:
+            assert ["x"] == [e.name for e in store.recent()]
+            raw(
+                pg_url,
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = 'execlog' AND pid <> pg_backend_pid()",
+            )
+            assert ["x"] == [e.name for e in store.recent()]
+            assert 1 == store.stats()[0].count
+
     def test_password_never_shown(
         self, pg_cluster: Cluster, caplog: pytest.LogCaptureFixture
     ) -> None:

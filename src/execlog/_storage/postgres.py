@@ -254,6 +254,26 @@ def _store_errors(method: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _reads(method: F) -> F:
+    """A read: on a connection the server ended (a restart), reconnect and read once more.
+
+    Then as :func:`_store_errors`. Only reads are retried: they change nothing.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self: PostgresBackend, *args: Any, **kwargs: Any) -> Any:
+        broken_before = self._conn is None or self._conn.closed
+        try:
+            return method(self, *args, **kwargs)
+        except psycopg.OperationalError:
+            if broken_before:
+                raise
+            self._drop_connection()
+            return method(self, *args, **kwargs)
+
+    return _store_errors(wrapper)  # type: ignore[return-value]
+
+
 Connection = psycopg.Connection[tuple[Any, ...]]
 
 
@@ -467,33 +487,33 @@ class PostgresBackend:
         found = self._all(statement, params)
         return found[0] if found else None
 
-    @_store_errors
+    @_reads
     def get(self, execution_id: str) -> Row | None:
         """The row of ``execution_id``, or None."""
         return self._one(GET, (execution_id,))
 
-    @_store_errors
+    @_reads
     def list_rows(self, query: ListQuery) -> list[Row]:
         """Rows matching ``query``: newest first (``started_at``, then id)."""
         statement, params = _list_statement(query)
         return self._all(statement, params)
 
-    @_store_errors
+    @_reads
     def children(self, execution_id: str) -> list[Row]:
         """Direct children of ``execution_id``, by start time."""
         return self._all(CHILDREN, (execution_id,))
 
-    @_store_errors
+    @_reads
     def correlation(self, correlation_id: str) -> list[Row]:
         """Every execution of one correlation, by start time."""
         return self._all(CORRELATION, (correlation_id,))
 
-    @_store_errors
+    @_reads
     def root(self, correlation_id: str) -> Row | None:
         """The execution of a correlation that has no parent inside it (the earliest such)."""
         return self._one(ROOT, (correlation_id, correlation_id))
 
-    @_store_errors
+    @_reads
     def lineage(self, execution_id: str, depth: int) -> LineageRows | None:
         """Ancestors (root first), descendants (breadth first), siblings; None if unknown."""
         with self._lock, self._snapshot():
@@ -520,7 +540,7 @@ class PostgresBackend:
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             yield
 
-    @_store_errors
+    @_reads
     def stats(self, name: str | None, since_us: int | None) -> list[StatsRow]:
         """Per name: finished executions, errors, p50/p95/max duration (computed in SQL)."""
         statement, params = stats_statement(name, since_us)
@@ -576,7 +596,7 @@ class PostgresBackend:
                 self._months.discard(month)
         return removed
 
-    @_store_errors
+    @_reads
     def dropped_total(self) -> int:
         """Sum of the drop counts writers persisted."""
         found = self._one("SELECT COALESCE(SUM(count), 0) FROM dropped_records", ())
