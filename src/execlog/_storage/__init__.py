@@ -7,6 +7,8 @@ read), times are integer microseconds since the Unix epoch (UTC).
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -22,6 +24,7 @@ __all__ = [
     "Row",
     "StatsRow",
     "open_backend",
+    "shareable_location",
 ]
 
 COLUMNS = (
@@ -137,3 +140,37 @@ def open_backend(db: str) -> Backend:
     from execlog._storage.sqlite import SQLiteBackend  # noqa: PLC0415 - one backend per URL
 
     return SQLiteBackend(db)
+
+
+_USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)([^/@]*)@")
+_SECRET_PARAMS = frozenset({"password", "passwd", "token", "sslpassword"})
+
+
+def shareable_location(db: str) -> str | None:
+    """The ``db`` setting as another process can use it, or None when it cannot be shared.
+
+    A path (also ``sqlite:///path``) becomes an absolute path, resolved against the current
+    directory, so that a child started elsewhere finds the same file. A URL keeps its user
+    name but loses its password, in the user part or the query (a child gets credentials the
+    way its parent did). ``:memory:`` (and a ``file:`` URI of an in-memory database) belongs to
+    this process alone: None.
+    """
+    if db == ":memory:" or (db.startswith("file:") and "mode=memory" in db):
+        return None
+    if db.startswith("file:"):
+        return db
+    db = db.removeprefix("sqlite:///")  # sqlite:////absolute, sqlite:///relative
+    if "://" not in db:
+        return os.path.abspath(os.path.expanduser(db))
+    db = _USERINFO.sub(_without_password, db)
+    base, _, query = db.partition("?")
+    if not query:
+        return base
+    kept = [p for p in query.split("&") if p.split("=", 1)[0].lower() not in _SECRET_PARAMS]
+    return f"{base}?{'&'.join(kept)}" if kept else base
+
+
+def _without_password(match: re.Match[str]) -> str:
+    """``scheme://user:password@`` as ``scheme://user@`` (``scheme://`` without a user)."""
+    user = match[2].split(":", 1)[0]
+    return match[1] + (f"{user}@" if user else "")
