@@ -257,7 +257,7 @@ def generate(total: int, seed: int = 3) -> tuple[Iterator[tuple[Any, ...]], Samp
 
 def build(path: Path, total: int) -> Sample:
     """Create ``path`` with :func:`execlog.open_store` and fill it with ``total`` rows."""
-    execlog.open_store(path).close()
+    execlog.open_store(path, create=True).close()
     rows, sample = generate(total)
     insert = (
         f"INSERT INTO executions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"

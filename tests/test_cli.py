@@ -96,7 +96,7 @@ def row(execution_id: str, started: dt.datetime, **values: Any) -> dict[str, Any
 
 def insert(db: str, *rows_or_id: Any, **values: Any) -> None:
     """Insert synthetic executions: ``insert(db, row, row...)`` or ``insert(db, id, started)``."""
-    with execlog.open_store(db):  # created and migrated
+    with execlog.open_store(db, create=True):  # created and migrated
         pass
     if isinstance(rows_or_id[0], str):
         rows_or_id = (row(*rows_or_id, **values),)

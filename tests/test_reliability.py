@@ -384,7 +384,7 @@ class TestDropUnderASlowDisk:
     def test_drop_never_blocks_and_every_record_is_written_or_counted(self, db: str) -> None:
         """A producer far faster than a database locked 90% of the time: never waits, no loss."""
         execlog.configure(queue_size=500, on_full="drop", batch_size=8, flush_interval=0.01)
-        execlog.open_store(db).close()
+        execlog.open_store(db, create=True).close()
         stop = threading.Event()
         cycles = [0]
 
@@ -436,7 +436,7 @@ class TestDropUnderASlowDisk:
         """An execution already shown as `running` whose end is dropped (queue full) must not
         stay `running` for ever; and it is counted once, not as a row and a drop."""
         execlog.configure(queue_size=10, on_full="drop", flush_interval=0.05)
-        execlog.open_store(db).close()
+        execlog.open_store(db, create=True).close()
         lock = sqlite3.connect(db, isolation_level=None, timeout=10)
         try:
             with execlog.execution("long") as long:
@@ -1232,7 +1232,7 @@ class TestUpgradeFromReleasedSchemas:
         assert before["dropped_records"]
 
         if opener == "store":
-            execlog.open_store(copy).close()
+            execlog.open_store(copy, create=True).close()
         else:
             execlog.configure(db=str(copy))
             assert 7 == fast(7)
@@ -1314,14 +1314,14 @@ def _status_of(db: str, execution_id: str) -> str:
 
 class TestOtherHosts:
     def _prepare(self, db: str) -> None:
-        execlog.open_store(db).close()  # create the schema
+        execlog.open_store(db, create=True).close()  # create the schema
         _insert_running(db, "old-elsewhere", "other-host", age_s=2 * 86_400)
         _insert_running(db, "new-elsewhere", "other-host", age_s=120)
 
     def test_other_hosts_are_left_alone_by_default(self, db: str) -> None:
         """Without EXECLOG_ABANDON_AFTER, another host's running rows are never rewritten."""
         self._prepare(db)
-        execlog.open_store(db).close()
+        execlog.open_store(db, create=True).close()
         assert "running" == _status_of(db, "old-elsewhere")
         assert "running" == _status_of(db, "new-elsewhere")
 
@@ -1329,7 +1329,7 @@ class TestOtherHosts:
         """With a one-day horizon, an older running row of another host becomes abandoned."""
         self._prepare(db)
         monkeypatch.setenv("EXECLOG_ABANDON_AFTER", "86400")
-        execlog.open_store(db).close()
+        execlog.open_store(db, create=True).close()
         assert "abandoned" == _status_of(db, "old-elsewhere")
         assert "running" == _status_of(db, "new-elsewhere")
 
@@ -1337,10 +1337,10 @@ class TestOtherHosts:
         """EXECLOG_ABANDON_AFTER sets the horizon in seconds; 0 turns it off."""
         self._prepare(db)
         monkeypatch.setenv("EXECLOG_ABANDON_AFTER", "0")
-        execlog.open_store(db).close()
+        execlog.open_store(db, create=True).close()
         assert "running" == _status_of(db, "old-elsewhere")
         monkeypatch.setenv("EXECLOG_ABANDON_AFTER", "60")
-        execlog.open_store(db).close()
+        execlog.open_store(db, create=True).close()
         assert "abandoned" == _status_of(db, "old-elsewhere")
         assert "abandoned" == _status_of(db, "new-elsewhere")
 
@@ -1351,7 +1351,7 @@ class TestOtherHosts:
         self._prepare(db)
         monkeypatch.setenv("EXECLOG_ABANDON_AFTER", "soon")
         with caplog.at_level(logging.WARNING, logger="execlog"):
-            execlog.open_store(db).close()
+            execlog.open_store(db, create=True).close()
         assert any("EXECLOG_ABANDON_AFTER" in r.getMessage() for r in caplog.records)
         assert "running" == _status_of(db, "old-elsewhere")
 

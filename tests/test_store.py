@@ -118,7 +118,7 @@ def orphans(db: str | Path) -> set[str]:
 def path(tmp_path: Path) -> Path:
     """A new, migrated, empty database file."""
     db = tmp_path / "q.db"
-    execlog.open_store(db).close()
+    execlog.open_store(db, create=True).close()
     return db
 
 
@@ -481,7 +481,7 @@ class TestStats:
         """For any mix of names, statuses and durations (ties, gaps), SQL == Python."""
         with tempfile.TemporaryDirectory() as folder:
             db = Path(folder) / "s.db"
-            execlog.open_store(db).close()
+            execlog.open_store(db, create=True).close()
             insert(
                 db,
                 [
@@ -761,7 +761,7 @@ def model_prune(rows: Forest, cut: int) -> set[str]:
 
 def _forest_db(folder: str, rows: Forest) -> Path:
     db = Path(folder) / "f.db"
-    execlog.open_store(db).close()
+    execlog.open_store(db, create=True).close()
     insert(
         db,
         [
@@ -852,7 +852,7 @@ class TestList:
         """Any combination of filters: newest first, then id descending; since <= t < until."""
         with tempfile.TemporaryDirectory() as folder:
             db = Path(folder) / "l.db"
-            execlog.open_store(db).close()
+            execlog.open_store(db, create=True).close()
             insert(
                 db,
                 [
@@ -1150,3 +1150,68 @@ class TestWhileAnotherProcessWrites:
         assert set() == orphans(path)
         jobs = int(out.split()[-1])
         assert 9 * (jobs - len(deleting)) == len(all_ids(path))
+
+
+class TestOpenStore:
+    """open_store() fails fast on a database that does not exist, unless asked to create it."""
+
+    @pytest.mark.parametrize("spelling", ["{path}", "sqlite:///{path}"])
+    def test_missing_database_raises_and_creates_nothing(
+        self, tmp_path: Path, spelling: str
+    ) -> None:
+        """A mistyped path is an error naming it, not an empty store; no file appears."""
+        missing = tmp_path / "missing.db"
+
+        with pytest.raises(execlog.StoreNotFoundError, match=r"missing\.db") as caught:
+            execlog.open_store(spelling.format(path=missing))
+
+        assert isinstance(caught.value, FileNotFoundError)
+        assert isinstance(caught.value, execlog.StoreError)
+        assert spelling.format(path=missing) == caught.value.filename
+        assert "create=True" in str(caught.value)
+        assert not str(caught.value).startswith("[Errno")
+        assert [] == list(tmp_path.iterdir())
+
+    def test_missing_default_database_raises(self, tmp_path: Path) -> None:
+        """Without an argument, a missing ./execlog.db is an error too."""
+        with pytest.raises(FileNotFoundError, match=r"execlog\.db"):
+            execlog.open_store()
+
+        assert not (tmp_path / "execlog.db").exists()
+
+    def test_missing_directory_raises(self, tmp_path: Path) -> None:
+        """A path in a directory that does not exist is missing too."""
+        with pytest.raises(execlog.StoreNotFoundError):
+            execlog.open_store(tmp_path / "no-such-dir" / "runs.db")
+
+    def test_create_true_creates_an_empty_store(self, tmp_path: Path) -> None:
+        """create=True creates and migrates a new database."""
+        with execlog.open_store(tmp_path / "new.db", create=True) as store:
+            assert [] == store.recent()
+
+        with execlog.open_store(tmp_path / "new.db") as store:  # exists now
+            assert [] == store.recent()
+
+    def test_memory_database_needs_no_create(self) -> None:
+        """:memory: is never missing."""
+        with execlog.open_store(":memory:") as store:
+            assert [] == store.recent()
+
+    def test_database_the_writer_created_opens(self, tmp_path: Path) -> None:
+        """The usual case: read what the program recorded."""
+        execlog.configure(db=str(tmp_path / "runs.db"))
+        with execlog.execution("job"):
+            pass
+        assert execlog.flush(timeout=10)
+
+        with execlog.open_store(tmp_path / "runs.db") as store:
+            assert ["job"] == [e.name for e in store.recent()]
+
+    @pytest.mark.parametrize(
+        ("bad", "error"),
+        [(b"runs.db", TypeError), (3, TypeError), ("", ValueError), (Path(), execlog.StoreError)],
+    )
+    def test_bad_path(self, bad: Any, error: type[Exception]) -> None:
+        """Not a str or os.PathLike, empty, or a directory: an error naming what is wrong."""
+        with pytest.raises(error, match=r"db|directory"):
+            execlog.open_store(bad)

@@ -6,7 +6,9 @@ that is not (or is a newer) execlog database. Failures while recording never rea
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "ExeclogError", "SchemaError", "StoreError"]
+import errno
+
+__all__ = ["ConfigError", "ExeclogError", "SchemaError", "StoreError", "StoreNotFoundError"]
 
 
 class ExeclogError(Exception):
@@ -23,3 +25,20 @@ class StoreError(ExeclogError):
 
 class SchemaError(StoreError):
     """The database schema is newer than this version of execlog understands."""
+
+
+class StoreNotFoundError(StoreError, FileNotFoundError):
+    """No database at the path given to ``open_store`` (without ``create=True``).
+
+    Both a :class:`StoreError` and a :class:`FileNotFoundError`; ``filename`` is the path.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(self, message: str, path: str) -> None:
+        """``message`` for the user; ``path`` the database that does not exist."""
+        super().__init__(errno.ENOENT, message, path)
+
+    def __str__(self) -> str:
+        """The message alone (not ``[Errno 2] ...``)."""
+        return str(self.strerror)

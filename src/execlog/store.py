@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from execlog._config import DEFAULT_DB
-from execlog._storage import COLUMNS, ListQuery, Row, open_backend
+from execlog._storage import COLUMNS, ListQuery, Row, local_path, open_backend
+from execlog.exceptions import StoreError, StoreNotFoundError
 
 if TYPE_CHECKING:
     import builtins
@@ -501,13 +502,17 @@ class Store:
         self.close()
 
 
-def open_store(db: str | os.PathLike[str] | None = None) -> Store:
-    """Open an execlog database for querying (created and migrated if needed).
+def open_store(db: str | os.PathLike[str] | None = None, *, create: bool = False) -> Store:
+    """Open an execlog database for querying (migrated to this version's schema if needed).
 
     Example::
 
         store = execlog.open_store("runs.db")
         store.recent(5)
+        empty = execlog.open_store("new.db", create=True)
+
+    A database file that does not exist is an error, so that a mistyped path fails at once
+    instead of answering every query with nothing; ``create=True`` creates it instead.
 
     Running rows left by processes of this host that no longer exist are marked
     ``abandoned`` on open.
@@ -515,17 +520,38 @@ def open_store(db: str | os.PathLike[str] | None = None) -> Store:
     Args:
         db: A path, ``sqlite:///path`` or ``:memory:``; default ``EXECLOG_DB`` or
             ``./execlog.db``.
+        create: Create the database when there is none at the path.
 
     Returns:
         A :class:`Store`.
 
     Raises:
+        StoreNotFoundError: no database at the path and ``create`` is False (it is both a
+            :class:`StoreError` and a :class:`FileNotFoundError`).
         StoreError: not an execlog database, corrupt, or cannot be opened.
+        TypeError: ``db`` is not a str or ``os.PathLike``.
+        ValueError: ``db`` is empty.
         SchemaError: the schema is newer than this library.
 
     .. versionadded:: 0.1.0
     """
+    if db is not None and not isinstance(db, (str, os.PathLike)):
+        msg = f"db must be a str or os.PathLike, got {db!r}"
+        raise TypeError(msg)
     target = os.fspath(db) if db is not None else (os.environ.get("EXECLOG_DB") or DEFAULT_DB)
+    if not isinstance(target, str):
+        msg = f"db must be a str or os.PathLike of str, got {db!r}"
+        raise TypeError(msg)
+    if not target.strip():
+        msg = f"db must not be empty, got {db!r}"
+        raise ValueError(msg)
+    path = local_path(target)
+    if not create and path is not None and not os.path.exists(path):
+        msg = f"no execlog database at {target!r} (open_store(..., create=True) creates one)"
+        raise StoreNotFoundError(msg, target)
+    if path is not None and os.path.isdir(path):
+        msg = f"{target!r} is a directory, not an execlog database"
+        raise StoreError(msg)
     backend = open_backend(target)
     try:
         backend.abandon_dead()

@@ -23,6 +23,7 @@ __all__ = [
     "ListQuery",
     "Row",
     "StatsRow",
+    "local_path",
     "open_backend",
     "shareable_location",
 ]
@@ -174,3 +175,13 @@ def _without_password(match: re.Match[str]) -> str:
     """``scheme://user:password@`` as ``scheme://user@`` (``scheme://`` without a user)."""
     user = match[2].split(":", 1)[0]
     return match[1] + (f"{user}@" if user else "")
+
+
+def local_path(db: str) -> str | None:
+    """The file a ``db`` setting names, or None when it is not a local file path."""
+    if db == ":memory:" or db.startswith("file:"):
+        return None
+    db = db.removeprefix("sqlite:///")
+    if "://" in db:
+        return None
+    return os.path.expanduser(db)
