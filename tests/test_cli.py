@@ -752,6 +752,75 @@ class TestUsage:
         assert (2, "") == (code, out)
         assert err.startswith("usage: execlog")
 
+    @pytest.mark.parametrize(
+        ("argv", "option"),
+        [
+            (["list", "--limit", "99999999999999999999"], "--limit"),
+            (["list", "--limit", "0"], "--limit"),
+            (["list", "--limit", "1000001"], "--limit"),
+            (["list", "--limit", "1e3"], "--limit"),
+            (["list", "--limit", "9" * 5000], "--limit"),
+            (["list", "--offset", "99999999999999999999"], "--offset"),
+            (["list", "--offset", "-1"], "--offset"),
+            (["lineage", "x", "--depth", "99999999999999999999"], "--depth"),
+            (["lineage", "x", "--depth", "1001"], "--depth"),
+            (["lineage", "x", "--depth", "-1"], "--depth"),
+            (["list", "--since", "9999-12-31T23:59:59-01:00"], "--since"),
+            (["list", "--until", "0001-01-01T00:00:00+01:00"], "--until"),
+            (["export", "--since", "9999-12-31T23:59:59.999999-00:01"], "--since"),
+            (["stats", "--since", "99999999999999999999w"], "--since"),
+            (["prune", "--older-than", "1" * 400 + "d", "--yes"], "--older-than"),
+        ],
+    )
+    def test_out_of_range_values_are_usage_errors(
+        self, history: History, argv: list[str], option: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Every number and time is range-checked by the parser: exit 2, the usage, the option
+        named, and never an OverflowError traceback."""
+        code, out, err = cli(capsys, *argv, "--db", history.db)
+        assert (2, "") == (code, out)
+        assert err.startswith("usage: execlog")
+        assert f"argument {option}: " in err
+        assert "Traceback" not in err
+
+    def test_largest_values_are_accepted(
+        self, history: History, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The bounds themselves are valid."""
+        found = cli_json(
+            capsys, "list", "--limit", "1000000", "--offset", "1000000000", "--db", history.db
+        )
+        assert [] == found
+        lineage = cli_json(capsys, "lineage", history.root, "--depth", "1000", "--db", history.db)
+        assert history.root == lineage["execution"]["execution_id"]
+
+    def test_every_integer_option_is_bounded(self) -> None:
+        """No option of any command parses a bare int (unbounded, so it could overflow)."""
+        from execlog.cli import _Bounded, _parser
+
+        parser = _parser()
+        [sub] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        counted = []
+        for name, command in sub.choices.items():
+            for action in command._actions:
+                assert action.type is not int, (name, action.dest)
+                if isinstance(action.type, _Bounded):
+                    counted.append(f"{name} {action.option_strings[0]}")
+        assert ["list --limit", "list --offset", "lineage --depth"] == counted
+
+    def test_out_of_range_in_a_real_process(self, history: History) -> None:
+        """The console script answers a huge --limit with the usage, not a traceback."""
+        result = subprocess.run(
+            [CONSOLE_SCRIPT, "list", "--limit", "99999999999999999999", "--db", history.db],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert (2, "") == (result.returncode, result.stdout)
+        assert "argument --limit: invalid value" in result.stderr
+        assert "Traceback" not in result.stderr
+
     def test_version(self, capsys: pytest.CaptureFixture[str]) -> None:
         """--version prints the installed version."""
         assert (0, f"execlog {execlog.__version__}\n", "") == cli(capsys, "--version")
@@ -766,7 +835,17 @@ class TestUsage:
         assert now - dt.timedelta(seconds=45) == moment("45s", now)
         assert dt.datetime(2026, 11, 1, tzinfo=UTC) == moment("2026-11-01", now)
         assert dt.datetime(2026, 11, 1, 7, 30, tzinfo=UTC) == moment("2026-11-01T08:30+01:00")
-        for bad in ("", "1y", "-1d", "soon", "2026-13-01", "99999999999d"):
+        for bad in (
+            "",
+            "1y",
+            "-1d",
+            "soon",
+            "2026-13-01",
+            "99999999999d",
+            "9999-12-31T23:59:59-01:00",
+            "0001-01-01T00:00:00+01:00",
+            "1" * 400 + "d",
+        ):
             with pytest.raises(argparse.ArgumentTypeError):
                 moment(bad, now)
 

@@ -730,6 +730,14 @@ class TestIdsAndMetadata:
         assert "child" == stored_child.trigger_kind
 
 
+class TestPropagateChecksItsArgument:
+    @pytest.mark.parametrize("bad", [None, 5, "work"])
+    def test_not_callable(self, bad: Any) -> None:
+        """propagate() of something that cannot be called fails at once, not later in a pool."""
+        with pytest.raises(TypeError, match="callable"):
+            execlog.propagate(bad)
+
+
 class TestShareableLocation:
     """What inject() puts in EXECLOG_DB for each kind of ``db`` setting."""
 

@@ -1355,6 +1355,21 @@ class TestOtherHosts:
         assert any("EXECLOG_ABANDON_AFTER" in r.getMessage() for r in caplog.records)
         assert "running" == _status_of(db, "old-elsewhere")
 
+    @pytest.mark.parametrize("horizon", ["1e300", "9223372036854775807"])
+    def test_a_horizon_beyond_recorded_time_abandons_nothing_and_breaks_nothing(
+        self, db: str, monkeypatch: pytest.MonkeyPatch, horizon: str
+    ) -> None:
+        """A huge EXECLOG_ABANDON_AFTER means never: stores open and the writer writes."""
+        self._prepare(db)
+        monkeypatch.setenv("EXECLOG_ABANDON_AFTER", horizon)
+        execlog.open_store(db).close()
+        with execlog.execution("still-recorded"):
+            pass
+        assert execlog.flush(timeout=10)
+        assert "running" == _status_of(db, "old-elsewhere")
+        with execlog.open_store(db) as store:
+            assert ["still-recorded"] == [e.name for e in store.list(name="still-recorded")]
+
     def test_a_late_end_replaces_abandoned(self, db: str) -> None:
         """Should the execution still end, its final row gives the real status."""
         with execlog.execution("slow-elsewhere") as ex:

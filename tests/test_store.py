@@ -283,6 +283,7 @@ class TestLineage:
             ("3", TypeError),
             (True, TypeError),
             (None, TypeError),
+            (2**63, ValueError),
         ],
     )
     def test_bad_depth(self, path: Path, depth: Any, error: type[Exception]) -> None:
@@ -900,6 +901,9 @@ class TestList:
             ({"limit": -1}, ValueError),
             ({"offset": -1}, ValueError),
             ({"offset": 1.0}, TypeError),
+            ({"limit": 2**63}, ValueError),
+            ({"limit": 10**20}, ValueError),
+            ({"offset": 2**63}, ValueError),
         ],
     )
     def test_bad_arguments(
@@ -908,6 +912,17 @@ class TestList:
         """Wrong types raise TypeError, negative counts ValueError, naming the argument."""
         with execlog.open_store(path) as store, pytest.raises(error, match=next(iter(kwargs))):
             store.list(**kwargs)
+
+    def test_largest_counts_work(self, path: Path) -> None:
+        """limit and offset up to 2**63 - 1 (SQLite's largest integer) are answered."""
+        insert(path, [node("a")])
+        with execlog.open_store(path) as store:
+            assert ["a"] == ids(store.list(limit=2**63 - 1))
+            assert [] == store.list(offset=2**63 - 1)
+            assert ["a"] == ids(store.recent(2**63 - 1))
+            assert "a" == store.lineage("a", depth=2**63 - 1).execution.execution_id
+            with pytest.raises(ValueError, match="limit"):
+                store.recent(10**20)
 
     def test_naive_datetimes_are_utc(self, path: Path) -> None:
         """A naive since/until means UTC."""

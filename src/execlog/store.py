@@ -65,12 +65,19 @@ def _id(value: str, option: str) -> str:
     return value
 
 
+#: The largest integer SQLite stores (and binds): limits, offsets and depths stay within it.
+_MAX_INT = 2**63 - 1
+
+
 def _count(value: int, option: str) -> int:
     if type(value) is not int:
         msg = f"{option} must be an int, got {value!r}"
         raise TypeError(msg)
     if value < 0:
         msg = f"{option} must not be negative, got {value!r}"
+        raise ValueError(msg)
+    if value > _MAX_INT:
+        msg = f"{option} must be at most 2**63 - 1, got {value!r}"
         raise ValueError(msg)
     return value
 
@@ -298,7 +305,7 @@ class Store:
 
         Raises:
             TypeError: A filter of the wrong type.
-            ValueError: A negative ``limit`` or ``offset``.
+            ValueError: A negative ``limit`` or ``offset``, or one above ``2**63 - 1``.
 
         .. versionadded:: 0.1.0
         """
@@ -349,7 +356,7 @@ class Store:
             KeyError: No execution has this id (like ``mapping[key]``; :meth:`get` is the
                 lookup that returns None).
             TypeError: ``depth`` is not an int.
-            ValueError: ``depth`` is negative.
+            ValueError: ``depth`` is negative or above ``2**63 - 1``.
 
         .. versionadded:: 0.1.0
         """

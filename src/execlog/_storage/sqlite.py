@@ -572,7 +572,9 @@ class SQLiteBackend:
         changed = self._abandon_dead_here()
         horizon = abandon_horizon_s()
         if horizon:
-            cutoff = time.time_ns() // 1000 - int(horizon * 1_000_000)
+            # A horizon longer than recorded time (EXECLOG_ABANDON_AFTER=1e300) must still
+            # bind as an SQLite integer: the oldest instant it can hold abandons nothing.
+            cutoff = max(time.time_ns() // 1000 - int(horizon * 1_000_000), -(2**63))
             with self.atomic() as conn:
                 changed += conn.execute(
                     "UPDATE executions SET status = 'abandoned' "
