@@ -23,6 +23,7 @@ from execlog._execution import ExecutionHandle, execution
 from execlog._propagation import PropagationContext, extract, inject
 from execlog._recorder import RECORDER as _RECORDER
 from execlog.exceptions import (
+    AmbiguousIdError,
     ConfigError,
     ExeclogError,
     SchemaError,
@@ -32,6 +33,7 @@ from execlog.exceptions import (
 from execlog.store import Execution, Lineage, Stats, Store, open_store
 
 __all__ = [
+    "AmbiguousIdError",
     "ConfigError",
     "ExeclogError",
     "Execution",

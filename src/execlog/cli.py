@@ -135,10 +135,19 @@ def _parser() -> argparse.ArgumentParser:
         "tree",
         "show a correlation's execution tree as a text waterfall",
         "Show the execution tree of ID's correlation, one line per execution with its status,\n"
-        "duration and a bar on the tree's timeline; ID is marked with ◀.",
+        "duration and a bar on the tree's timeline; ID is marked with ◀. Without ID: --last\n"
+        "draws the newest run (the newest root execution that has children), --name NAME the\n"
+        "newest root execution called NAME.",
     )
     p.add_argument("id", metavar="ID", nargs="?", help="any execution of the tree")
-    p.add_argument("--last", action="store_true", help="the tree of the newest root execution")
+    p.add_argument(
+        "--last",
+        action="store_true",
+        help="the tree of the newest root execution that has children",
+    )
+    p.add_argument(
+        "--name", metavar="NAME", help="the tree of the newest root execution named NAME"
+    )
     p.add_argument("--below", action="store_true", help="only ID and what it called")
     json_flag(p, "the tree (nested, each execution with its 'children')")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -19,6 +19,7 @@ __all__ = [
     "COLUMNS",
     "NULL",
     "Backend",
+    "IdColumn",
     "LineageRows",
     "ListQuery",
     "Row",
@@ -59,6 +60,9 @@ Row = tuple[Any, ...]
 #: look-ups: about 3,000 instructions each, with the GIL held), and a record has about six
 #: NULL columns; the C hot path uses this. Rows may hold None as well.
 NULL = float("nan")
+
+#: The columns whose values can be looked up by prefix.
+IdColumn = Literal["execution_id", "correlation_id"]
 
 #: One line of ``Store.stats``: name, count, errors, p50, p95 and max duration (ms).
 StatsRow = tuple[str, int, int, float | None, float | None, float | None]
@@ -131,6 +135,15 @@ class Backend(Protocol):
 
     def dropped_total(self) -> int:
         """How many records writers reported as dropped."""
+
+    def ids_from(self, column: IdColumn, start: str, limit: int) -> list[str]:
+        """Distinct values of ``column`` from ``start`` on (byte order), sorted, at most ``limit``.
+
+        The values starting with a prefix come first, together: this is id-prefix lookup.
+        """
+
+    def id_neighbours(self, execution_id: str) -> tuple[str | None, str | None]:
+        """The execution ids just before and just after ``execution_id`` in byte order."""
 
     def close(self) -> None:
         """Release the connection (safe to call twice)."""
