@@ -412,6 +412,21 @@ class TestCarriers:
         assert expected.format(cwd=cwd) == carrier["EXECLOG_DB"]
         assert os.path.isabs(carrier["EXECLOG_DB"])
 
+    def test_inject_names_the_file_written_after_a_chdir(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A relative db is where the writer opened it, not where the process is now."""
+        execlog.configure(db="runs.db")
+        with execution("first"):
+            pass
+        assert execlog.flush(timeout=10)
+        (tmp_path / "work").mkdir()
+        monkeypatch.chdir(tmp_path / "work")
+        with execution("outer"):
+            carrier = execlog.inject({})
+
+        assert str(tmp_path / "runs.db") == carrier["EXECLOG_DB"]
+
     def test_inject_keeps_the_carriers_own_database(self, db: str) -> None:
         """A carrier that already names a database keeps it (the caller chose it)."""
         with execution("outer"):

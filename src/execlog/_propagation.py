@@ -82,7 +82,12 @@ def inject(carrier: C, style: Literal["env", "http"] = "env") -> C:
         from execlog._recorder import RECORDER  # noqa: PLC0415 - avoids an import cycle
         from execlog._storage import shareable_location  # noqa: PLC0415
 
-        location = shareable_location(RECORDER.config.db)
+        writer = RECORDER.writer  # running: where it writes, even after a chdir
+        location = (
+            writer.location
+            if writer is not None and writer.db == RECORDER.config.db
+            else shareable_location(RECORDER.config.db)
+        )
         if location is not None:
             carrier[ENV_DB] = location
     return carrier
