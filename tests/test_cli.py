@@ -1107,8 +1107,8 @@ class TestRun:
         child = textwrap.dedent(
             f"""
             import pathlib, time
-            pathlib.Path({str(ready)!r}).touch()
-            try:
+            try:  # ready only once a SIGINT lands inside the try
+                pathlib.Path({str(ready)!r}).touch()
                 time.sleep(30)
             except KeyboardInterrupt:
                 print("child interrupted")

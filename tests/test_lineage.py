@@ -437,10 +437,13 @@ class TestCarriers:
     def test_inject_passes_no_private_memory_database(self) -> None:
         """``:memory:`` belongs to this process: no EXECLOG_DB for a child."""
         execlog.configure(db=":memory:")
-        with execution("outer"):
+        with execution("outer") as outer:
             carrier = execlog.inject({})
 
         assert {"EXECLOG_PARENT_ID", "EXECLOG_CORRELATION_ID"} == set(carrier)
+        assert execlog.flush(timeout=10)
+        with execlog.open_store(":memory:") as store:  # shared by the process: leave it empty
+            assert 1 == store.delete(outer.execution_id)
 
     def test_http_style_carries_no_database(self, db: str) -> None:
         """Headers never name a database: a server records where it is configured to."""
