@@ -273,7 +273,8 @@ def _reader_process(db: str, stderr_path: str, conn: Connection) -> None:
         conn.recv()
         while not conn.poll():
             try:
-                with execlog.open_store(db) as store:
+                # create=True: the reader may start before any writer has made the file
+                with execlog.open_store(db, create=True) as store:
                     recent = store.recent(20)
                     store.list(name=proc_work.__qualname__, status="success", limit=50)
                     stats = store.stats()
