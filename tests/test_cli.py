@@ -382,6 +382,20 @@ class TestIdsOnATerminal:
         _, out, _ = cli(capsys, "chain", history.root, "--db", history.db)
         assert history.root == out.splitlines()[2].split()[1]
 
+    def test_long_listings_keep_whole_ids(
+        self,
+        history: History,
+        tty80: None,
+        capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """Beyond SHORT_IDS_UP_TO rows, ids are not shortened (two look-ups per id)."""
+        monkeypatch.setattr(commands, "SHORT_IDS_UP_TO", 3)
+        _, out, _ = cli(capsys, "list", "--limit", "3", "--db", history.db)
+        assert 36 > len(out.splitlines()[1].split()[0])
+        _, out, _ = cli(capsys, "list", "--limit", "4", "--db", history.db)
+        assert 36 == len(out.splitlines()[1].split()[0])
+
     def test_list_says_when_more_rows_exist(
         self, history: History, tty80: None, capsys: pytest.CaptureFixture[str]
     ) -> None:
