@@ -144,10 +144,9 @@ def cmd_run(args: argparse.Namespace, term: Terminal) -> int:  # noqa: ARG001 - 
     handle.__enter__()
     try:
         env = execlog.inject(dict(os.environ))
-        if "EXECLOG_DB" not in env:
-            env["EXECLOG_DB"] = child_db
-            if password is not None:
-                env.setdefault("PGPASSWORD", password)
+        env.setdefault("EXECLOG_DB", child_db)
+        if password is not None and env["EXECLOG_DB"] != os.environ.get("EXECLOG_DB"):
+            env.setdefault("PGPASSWORD", password)  # the command records where we do
         code, _, output, recorded = _start(argv, env)
         handle.set_output(output)
     except CLIError as exc:  # the command could not be started

@@ -31,7 +31,7 @@ from execlog.exceptions import StoreError
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
-    from execlog._storage import ListQuery, StatsRow
+    from execlog._storage import IdColumn, ListQuery, StatsRow
 
 __all__ = ["PostgresBackend"]
 
@@ -171,6 +171,16 @@ PRUNE_COUNT = (
     "SELECT COUNT(*) FROM executions "
     "WHERE correlation_id IN (SELECT correlation_id FROM execlog_prune)"
 )
+#: Id-prefix lookup, as sqlite.IDS_FROM (ids sort in byte order: the "C" collation).
+IDS_FROM = (
+    "SELECT execution_id FROM executions WHERE execution_id >= %s ORDER BY execution_id LIMIT %s"
+)
+CORRELATIONS_FROM = (
+    "SELECT correlation_id FROM executions WHERE correlation_id >= %s "
+    "GROUP BY correlation_id ORDER BY correlation_id LIMIT %s"
+)
+ID_BEFORE = "SELECT max(execution_id) FROM executions WHERE execution_id < %s"
+ID_AFTER = "SELECT min(execution_id) FROM executions WHERE execution_id > %s"
 #: Monthly partitions of ``executions`` (name, upper bound known from the name).
 PARTITIONS = """
 SELECT c.relname FROM pg_inherits AS i JOIN pg_class AS c ON c.oid = i.inhrelid
@@ -601,6 +611,23 @@ class PostgresBackend:
         """Sum of the drop counts writers persisted."""
         found = self._one("SELECT COALESCE(SUM(count), 0) FROM dropped_records", ())
         return int(found[0]) if found is not None else 0
+
+    @_reads
+    def ids_from(self, column: IdColumn, start: str, limit: int) -> list[str]:
+        """Distinct ids of ``column`` from ``start`` on, sorted, at most ``limit``."""
+        statement = IDS_FROM if column == "execution_id" else CORRELATIONS_FROM
+        return [str(r[0]) for r in self._all(statement, (start, limit))]
+
+    @_reads
+    def id_neighbours(self, execution_id: str) -> tuple[str | None, str | None]:
+        """The execution ids just before and after ``execution_id``."""
+        with self._lock, self._snapshot():
+            before = self._one(ID_BEFORE, (execution_id,))
+            after = self._one(ID_AFTER, (execution_id,))
+        return (
+            None if before is None else before[0],
+            None if after is None else after[0],
+        )
 
     def close(self) -> None:
         """Close the connection; safe to call twice."""
