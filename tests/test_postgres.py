@@ -171,6 +171,19 @@ class TestConfiguration:
         with execlog.open_store() as store:
             assert ["env"] == [e.name for e in store.recent()]
 
+    def test_inject_hands_children_the_url_without_the_password(self, pg_cluster: Cluster) -> None:
+        """inject() sets EXECLOG_DB to the PostgreSQL URL with its password left out."""
+        schema_name = pg_cluster.new_schema()
+        try:
+            execlog.configure(db=pg_cluster.url(schema_name, password="inject-Secret"))
+            with execlog.execution("parent"):
+                env = execlog.inject({})
+            assert pg_cluster.url(schema_name) == env["EXECLOG_DB"]
+            execlog.shutdown()
+        finally:
+            RECORDER.reset()
+            pg_cluster.drop_schema(schema_name)
+
     def test_unreachable_server_is_reported_at_run_time(
         self, tmp_path: Path, caplog: pytest.LogCaptureFixture
     ) -> None:
