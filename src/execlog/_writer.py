@@ -161,10 +161,12 @@ class Writer:
         flush_interval: float,
         io_lock: threading.Lock,
         tick: Callable[[], None] | None = None,
+        token: str | None = None,
     ) -> None:
         """Prepare (but do not start) a writer for ``db``; ``tick`` runs at each wake-up."""
         self.channel = channel
         self.db = db
+        self.token = token
         self.batch_size = batch_size
         self.flush_interval = flush_interval
         self.io_lock = io_lock
@@ -319,7 +321,7 @@ class Writer:
         try:
             with self.io_lock:
                 if self.backend is None:
-                    self.backend = open_backend(self.db)
+                    self.backend = open_backend(self.db, self.token)
                     self.backend.abandon_dead()
                 if self.backend.replaced():
                     self._reopen_replaced()
@@ -365,7 +367,7 @@ class Writer:
             self.db,
         )
         self._reset_backend()
-        self.backend = open_backend(self.db)
+        self.backend = open_backend(self.db, self.token)
 
     def _reset_backend(self) -> None:
         backend, self.backend = self.backend, None
