@@ -32,6 +32,24 @@ def record_quickstart(db: str, runs: int = 2) -> list[str]:
     return roots
 
 
+def run_quickstart(directory: Path, runs: int = 1) -> str:
+    """Run ``examples/quickstart.py`` (as a user would) ``runs`` times in ``directory``.
+
+    Returns the path of the ``execlog.db`` it records into.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EXECLOG_")}
+    for _ in range(runs):
+        subprocess.run(
+            [sys.executable, str(QUICKSTART)],
+            cwd=directory,
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            timeout=120,
+        )
+    return str(directory / "execlog.db")
+
+
 def free_port() -> int:
     """A TCP port nothing listens on right now."""
     with socket.socket() as s:
