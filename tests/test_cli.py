@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 PYTHON = sys.executable
 CONSOLE_SCRIPT = str(Path(sys.executable).with_name("execlog"))
-COMMANDS = ["list", "show", "tree", "lineage", "chain", "stats", "prune", "export", "run"]
+COMMANDS = ["list", "show", "tree", "lineage", "chain", "stats", "prune", "export", "serve", "run"]
 
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

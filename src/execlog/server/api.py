@@ -8,12 +8,14 @@ take what the command line takes (ISO 8601, a date, an age such as ``1h``).
 from __future__ import annotations
 
 import argparse
+import operator
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 
 from execlog._cli.times import moment
+from execlog._storage import COLUMNS
 from execlog.server import models
 from execlog.server.models import JSONAnswer
 from execlog.store import HISTOGRAM_BOUNDS_MS, Execution
@@ -23,7 +25,7 @@ if TYPE_CHECKING:
 
     from execlog.store import Store
 
-__all__ = ["parse_time", "router", "store_of", "tree_of"]
+__all__ = ["parse_time", "plain", "router", "store_of", "tree_of"]
 
 router = APIRouter(prefix="/api", tags=["read"])
 
@@ -57,6 +59,14 @@ Until = Annotated[
 Limit = Annotated[int, Query(ge=1, le=1000, description="At most this many (1..1000)")]
 Offset = Annotated[int, Query(ge=0, description="Skip this many first")]
 Id = Annotated[str, Path(description="An execution id")]
+
+
+_FIELDS = operator.attrgetter(*COLUMNS)
+
+
+def plain(ex: Execution) -> dict[str, Any]:
+    """``ex.to_dict()`` for orjson, which writes aware datetimes as ISO 8601 itself (faster)."""
+    return dict(zip(COLUMNS, _FIELDS(ex)))
 
 
 def store_of(request: Request) -> Store:
@@ -109,7 +119,7 @@ def list_executions(
     )
     return JSONAnswer(
         {
-            "executions": [e.to_dict() for e in found[:limit]],
+            "executions": [plain(e) for e in found[:limit]],
             "limit": limit,
             "offset": offset,
             "has_more": len(found) > limit,
@@ -125,7 +135,7 @@ def list_executions(
 )
 def get_execution(request: Request, execution_id: Id) -> Any:
     """Every field of one execution."""
-    return JSONAnswer(_execution(store_of(request), execution_id).to_dict())
+    return JSONAnswer(plain(_execution(store_of(request), execution_id)))
 
 
 @router.get(
@@ -144,7 +154,14 @@ def get_lineage(
         lineage = store_of(request).lineage(execution_id, depth=depth)
     except KeyError:
         raise HTTPException(404, f"no execution with id {execution_id!r}") from None
-    return JSONAnswer(lineage.to_dict())
+    return JSONAnswer(
+        {
+            "execution": plain(lineage.execution),
+            "ancestors": [plain(e) for e in lineage.ancestors],
+            "descendants": [plain(e) for e in lineage.descendants],
+            "siblings": [plain(e) for e in lineage.siblings],
+        }
+    )
 
 
 def tree_of(top: Execution, below: list[Execution]) -> dict[str, Any]:
@@ -161,7 +178,9 @@ def tree_of(top: Execution, below: list[Execution]) -> dict[str, Any]:
         )
         kids = [k for k in kids if k.execution_id not in seen]
         seen.update(k.execution_id for k in kids)
-        return {**ex.to_dict(), "children": [node(k) for k in kids]}
+        found = plain(ex)
+        found["children"] = [node(k) for k in kids]
+        return found
 
     return node(top)
 
@@ -202,7 +221,7 @@ def get_correlation(
             "correlation_id": correlation_id,
             "total_executions": len(chain),
             "root_execution_id": None if root is None else root.execution_id,
-            "executions": [e.to_dict() for e in chain],
+            "executions": [plain(e) for e in chain],
         }
     )
 
@@ -237,7 +256,15 @@ def list_runs(
     )
     return JSONAnswer(
         {
-            "runs": [r.to_dict() for r in found[:limit]],
+            "runs": [
+                {
+                    **plain(r.root),
+                    "executions": r.executions,
+                    "errors": r.errors,
+                    "running": r.running,
+                }
+                for r in found[:limit]
+            ],
             "limit": limit,
             "offset": offset,
             "has_more": len(found) > limit,

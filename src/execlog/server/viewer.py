@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import re
 import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -80,6 +81,16 @@ def pretty(value: Any) -> str:
         return repr(value)
 
 
+_URL_SAFE = re.compile(r"[A-Za-z0-9._~-]+")
+
+
+def quote(value: str) -> str:
+    """``value`` as one URL path segment (ids are usually safe as they are: checked first)."""
+    if _URL_SAFE.fullmatch(value):
+        return value
+    return urllib.parse.quote(value, safe="")
+
+
 def is_truncated(value: Any) -> bool:
     """Whether a captured value is execlog's truncation marker."""
     return isinstance(value, dict) and value.get("truncated") is True and "preview" in value
@@ -94,6 +105,7 @@ _env = Environment(
 _env.filters["duration"] = duration
 _env.filters["moment"] = moment
 _env.filters["pretty"] = pretty
+_env.filters["segment"] = quote
 _env.tests["truncated"] = is_truncated
 _env.globals["version"] = _version()
 _env.globals["statuses"] = sorted(STATUSES)
@@ -248,17 +260,20 @@ def waterfall(chain: list[Execution], now: dt.datetime) -> dict[str, Any]:
     for ex, depth in order:
         x = (ex.started_at - start) / dt.timedelta(milliseconds=1) / span_ms * 1000
         width = (end_of(ex) - ex.started_at) / dt.timedelta(milliseconds=1) / span_ms * 1000
+        running = ex.status == "running"
         rows.append(
             {
-                "ex": ex,
-                "depth": depth,
+                "id": ex.execution_id,
+                "href": "/execution/" + quote(ex.execution_id),
+                "name": ex.name,
+                "status": ex.status,
+                "deep": depth - MAX_INDENT if depth > MAX_INDENT else 0,
                 "indent": min(depth, MAX_INDENT),
-                "x": round(x, 2),
-                "width": round(max(width, 1.5), 2),
-                "open": ex.status == "running",
-                "retry_of": ex.parent_execution_id
-                if ex.trigger_kind in RETRY_KINDS and ex.parent_execution_id
-                else None,
+                "x": f"{x:.2f}",
+                "width": f"{max(width, 1.5):.2f}",
+                "open": running,
+                "duration": "running" if running else duration(ex.duration_ms),
+                "retry": ex.trigger_kind in RETRY_KINDS and bool(ex.parent_execution_id),
             }
         )
     return {
