@@ -37,6 +37,23 @@ PAGE = 50
 #: Deepest visual indent of the waterfall (deeper levels are drawn at this one).
 MAX_INDENT = 12
 RETRY_KINDS = frozenset({"retry", "repair"})
+#: Outcomes that a later attempt (an execution naming this one as its parent) may repeat.
+_FAILED = frozenset({"error", "cancelled", "abandoned", "partial"})
+
+
+def is_retry(ex: Execution, parent: Execution | None) -> bool:
+    """Whether ``ex`` repeats its parent (the attempt its diff compares it with).
+
+    So it is when triggered as a retry or repair, or (an explicit ``parent=`` with the default
+    trigger) when named like a parent that did not succeed.
+    """
+    if not ex.parent_execution_id:
+        return False
+    if ex.trigger_kind in RETRY_KINDS:
+        return True
+    return parent is not None and parent.name == ex.name and parent.status in _FAILED
+
+
 _UTC = dt.timezone.utc
 
 
@@ -231,7 +248,8 @@ def waterfall(chain: list[Execution], now: dt.datetime) -> dict[str, Any]:
     """Rows of a trace's waterfall: nested order, depth, bar position (0..1000) and marks."""
     if not chain:
         return {"rows": [], "running": False, "span_ms": 0.0, "ticks": []}
-    ids = {e.execution_id for e in chain}
+    by_id = {e.execution_id: e for e in chain}
+    ids = by_id.keys()
     children: dict[str | None, list[Execution]] = {}
     for ex in chain:  # chain is by start time, so each list is too
         parent = ex.parent_execution_id if ex.parent_execution_id in ids else None
@@ -273,7 +291,7 @@ def waterfall(chain: list[Execution], now: dt.datetime) -> dict[str, Any]:
                 "width": f"{max(width, 1.5):.2f}",
                 "open": running,
                 "duration": "running" if running else duration(ex.duration_ms),
-                "retry": ex.trigger_kind in RETRY_KINDS and bool(ex.parent_execution_id),
+                "retry": is_retry(ex, by_id.get(ex.parent_execution_id or "")),
             }
         )
     return {
@@ -327,23 +345,18 @@ def waterfall_fragment(request: Request, correlation_id: str) -> HTMLResponse:
 
 def _execution_context(request: Request, ex: Execution, *, brief: bool) -> dict[str, Any]:
     store = store_of(request)
-    repeats = (
-        ex.parent_execution_id
-        if ex.parent_execution_id
-        and (ex.trigger_kind in RETRY_KINDS or ex.correlation_id != ex.execution_id)
-        else None
-    )
-    context: dict[str, Any] = {"ex": ex, "retry": ex.trigger_kind in RETRY_KINDS and repeats}
+    parent = store.get(ex.parent_execution_id) if ex.parent_execution_id else None
+    context: dict[str, Any] = {"ex": ex, "retry": is_retry(ex, parent)}
     if brief:
         return context
     lineage = store.lineage(ex.execution_id, depth=20)
     children = store.children(ex.execution_id)
     context.update(
         lineage=lineage,
-        parent=lineage.ancestors[-1] if lineage.ancestors else None,
+        parent=parent,
         root=store.root(ex.correlation_id),
         children=children,
-        retries=[c for c in children if c.trigger_kind in RETRY_KINDS],
+        retries=[c for c in children if is_retry(c, ex)],
     )
     return context
 
