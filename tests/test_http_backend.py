@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import signal
@@ -78,8 +79,18 @@ class TestRecording:
             with execlog.open_store(url) as store:
                 assert "running" == store.get(slow.execution_id).status  # type: ignore[union-attr]
         assert execlog.flush(timeout=10)
-        rows = sqlite3.connect(db).execute("SELECT status FROM executions").fetchall()
-        assert [("success",)] == rows
+        with contextlib.closing(sqlite3.connect(db)) as conn:
+            assert [("success",)] == conn.execute("SELECT status FROM executions").fetchall()
+
+    def test_batches_over_the_body_limit_are_split(self, collector: tuple[str, str]) -> None:
+        """A batch whose records add up to more than the collector's 10 MB arrives whole."""
+        url, db = collector
+        execlog.configure(db=url, token="t0ken", max_payload_bytes=1_000_000)
+        for i in range(25):
+            with execlog.execution("big", inputs={"i": i, "blob": "x" * 600_000}):
+                pass
+        assert execlog.flush(timeout=30)
+        assert 25 == stored(db)
 
     def test_cli_reads_a_server(
         self, collector: tuple[str, str], capsys: pytest.CaptureFixture[str]
