@@ -315,6 +315,11 @@ class TestPublic:
                 assert "token" not in first.headers["location"]
                 assert "httponly" in first.headers["set-cookie"].lower()
                 assert 200 == browser.get("/api/executions").status_code
+            elsewhere = httpx.get(url + "//evil.example/x?token=s3cret&a=1")
+            assert (303, "/evil.example/x?a=1") == (
+                elsewhere.status_code,
+                elsewhere.headers["location"],
+            )
         store.close()
 
     def test_public_without_token_refused(self, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import urllib.parse
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
@@ -136,7 +137,9 @@ async def _remember_token(
 ) -> None:
     """Set the viewer's cookie and send the browser to the same page without ``?token=``."""
     query = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
-    target = request.url.path + ("?" + "&".join(f"{k}={v}" for k, v in query) if query else "")
+    # One leading slash: "//host/..." would send the browser to another site.
+    path = "/" + urllib.parse.quote(request.url.path.lstrip("/"), safe="/")
+    target = path + ("?" + urllib.parse.urlencode(query) if query else "")
     response = Response(status_code=303, headers={"location": target})
     response.set_cookie(_COOKIE, token, httponly=True, samesite="strict", path="/")
     response.raw_headers.extend(_SECURITY_HEADERS)
