@@ -345,10 +345,23 @@ def runs_statement(query: RunsQuery) -> tuple[str, list[Any]]:
     return sql, [*params, query.limit, query.offset]
 
 
+#: The bucket of a duration: i for ``duration_ms < HISTOGRAM_BOUNDS_MS[i]``, else the last.
+_BUCKET = (
+    "CASE WHEN duration_ms < 1.0 THEN 0 WHEN duration_ms < 10.0 THEN 1 "
+    "WHEN duration_ms < 100.0 THEN 2 WHEN duration_ms < 1000.0 THEN 3 "
+    "WHEN duration_ms < 10000.0 THEN 4 WHEN duration_ms < 60000.0 THEN 5 "
+    "WHEN duration_ms < 600000.0 THEN 6 ELSE 7 END"
+)
+assert (
+    "CASE "
+    + " ".join(f"WHEN duration_ms < {b!r} THEN {i}" for i, b in enumerate(HISTOGRAM_BOUNDS_MS))
+    + f" ELSE {len(HISTOGRAM_BOUNDS_MS)} END"
+    == _BUCKET
+), "HISTOGRAM_BOUNDS_MS and _BUCKET disagree"
+
+
 def histogram_statement(name: str | None, since_us: int | None) -> tuple[str, list[Any]]:
     """The SQL and parameters of the duration histogram (buckets of HISTOGRAM_BOUNDS_MS)."""
-    bounds = enumerate(HISTOGRAM_BOUNDS_MS)
-    cases = " ".join(f"WHEN duration_ms < {float(b)!r} THEN {i}" for i, b in bounds)
     where = ["status <> 'running'", "duration_ms IS NOT NULL"]
     params: list[Any] = []
     # As in stats_statement: a time range is led by executions_started, not by a scan of the
@@ -360,9 +373,8 @@ def histogram_statement(name: str | None, since_us: int | None) -> tuple[str, li
     if since_us is not None:
         where.append("started_at >= ?")
         params.append(since_us)
-    last = len(HISTOGRAM_BOUNDS_MS)
     sql = (
-        f"SELECT name, CASE {cases} ELSE {last} END AS bucket, COUNT(*) "  # noqa: S608
+        f"SELECT name, {_BUCKET} AS bucket, COUNT(*) "  # noqa: S608 - constants only
         f"FROM {table} WHERE {' AND '.join(where)} "
         "GROUP BY name, bucket ORDER BY name, bucket"
     )
