@@ -12,7 +12,7 @@ import pytest
 
 import execlog
 from execlog.server import create_app
-from server_support import live, record_quickstart
+from server_support import live, record_quickstart, serving
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -30,7 +30,7 @@ def quickstart_db(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="module")
 def api(quickstart_db: str) -> Iterator[httpx.Client]:
     store = execlog.open_store(quickstart_db)
-    with live(create_app(store)) as url, httpx.Client(base_url=url) as client:
+    with live(create_app(store, loopback_only=True)) as url, httpx.Client(base_url=url) as client:
         yield client
     store.close()
 
@@ -298,6 +298,20 @@ class TestIngest:
         assert 401 == wrong.status_code
         assert {"detail": "unauthorized"} == wrong.json()
         assert 200 == httpx.get(url + "/api/executions").status_code
+
+
+class TestServeCommand:
+    def test_serves_on_loopback_and_checks_the_host(self, quickstart_db: str) -> None:
+        """`execlog serve` answers on 127.0.0.1 and refuses a Host that is not loopback."""
+        with serving(quickstart_db) as url:
+            assert 200 == httpx.get(url + "/api/stats").status_code
+            assert 200 == httpx.get(url + "/", headers={"host": "localhost:1"}).status_code
+            assert 400 == httpx.get(url + "/", headers={"host": "rebound.example"}).status_code
+
+    def test_an_app_built_directly_takes_any_host(self, quickstart_db: str) -> None:
+        """create_app() alone leaves the Host check to whoever serves it (tests, proxies)."""
+        with execlog.open_store(quickstart_db) as store, live(create_app(store)) as url:
+            assert 200 == httpx.get(url + "/api/stats", headers={"host": "testserver"}).status_code
 
 
 class TestPublic:

@@ -43,7 +43,7 @@ def cmd_serve(args: argparse.Namespace, term: Terminal) -> int:
         store = open_store(args.db)
     except StoreError as exc:
         raise CLIError(str(exc)) from None
-    app = create_app(store, token, public=public)
+    app = create_app(store, token, public=public, loopback_only=not public)
     shown = f"[{args.host}]" if ":" in args.host else args.host
     term.note(
         f"execlog serving {args.db} at http://{shown}:{args.port}/"

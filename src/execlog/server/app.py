@@ -68,16 +68,20 @@ class Guard:
     - With a token, ``POST`` needs ``Authorization: Bearer TOKEN``; when the server listens
       beyond loopback, every request needs it (or, for the viewer in a browser, the
       ``execlog_token`` cookie set by opening any page once with ``?token=TOKEN``).
-    - Listening on loopback only, a request whose ``Host`` is not a loopback name is refused:
-      a web page cannot reach the server through a rebound DNS name.
+    - Served on loopback only (``loopback_only``, as ``execlog serve`` does unless told to
+      listen beyond it), a request whose ``Host`` is not a loopback name is refused: a web page
+      cannot reach the server through a rebound DNS name.
     - Every response carries a strict Content-Security-Policy and related headers.
     """
 
-    def __init__(self, app: ASGIApp, token: str | None, *, public: bool) -> None:
+    def __init__(
+        self, app: ASGIApp, token: str | None, *, public: bool, loopback_only: bool
+    ) -> None:
         """Wrap ``app``."""
         self.app = app
         self.token = token.encode() if token else None
         self.public = public
+        self.loopback_only = loopback_only
 
     def _matches(self, presented: str | None) -> bool:
         if self.token is None or presented is None:
@@ -90,7 +94,7 @@ class Guard:
             await self.app(scope, receive, send)
             return
         request = Request(scope)
-        if not self.public:
+        if self.loopback_only:
             host = _host_of(request.headers.get("host", "127.0.0.1"))
             if not is_loopback(host):
                 await _send_plain(scope, receive, send, 400, "unexpected Host header")
@@ -151,6 +155,7 @@ def create_app(
     token: str | None = None,
     *,
     public: bool = False,
+    loopback_only: bool = False,
     max_body_bytes: int = MAX_BODY_BYTES,
 ) -> ASGIApp:
     """The ASGI app serving the viewer at ``/``, the JSON API and the collector.
@@ -165,6 +170,9 @@ def create_app(
         token: The bearer token; with one, ``POST`` needs it (and every request when
             ``public``). Compared in constant time.
         public: The server listens beyond loopback: every request needs the token.
+        loopback_only: The server listens on loopback only: refuse requests whose ``Host``
+            header is not a loopback name (against DNS rebinding). ``execlog serve`` sets it
+            unless ``--host`` is beyond loopback.
         max_body_bytes: Largest ingest body after decompression (413 beyond).
 
     Raises:
@@ -203,7 +211,7 @@ def create_app(
         errors = [{k: v for k, v in e.items() if k in {"loc", "msg", "type"}} for e in exc.errors()]
         return JSONAnswer({"detail": errors}, status_code=422)
 
-    return Guard(app, token, public=public)
+    return Guard(app, token, public=public, loopback_only=loopback_only and not public)
 
 
 def _version() -> str:
