@@ -133,6 +133,7 @@ class TestRead:
             ("/api/executions", {"limit": -1}, "limit"),
             ("/api/executions", {"limit": 1001}, "limit"),
             ("/api/executions", {"offset": -3}, "offset"),
+            ("/api/executions", {"status": "finished"}, "status"),
             ("/api/stats", {"since": "soon"}, "since"),
             ("/api/executions/x/lineage", {"depth": 1001}, "depth"),
             ("/api/executions/x/lineage", {"depth": -1}, "depth"),

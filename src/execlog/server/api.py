@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import operator
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -34,7 +34,8 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
 }
 
 Name = Annotated[str | None, Query(description="Exact name")]
-Status = Annotated[str | None, Query(description="One status value")]
+StatusValue = Literal["running", "success", "error", "partial", "cancelled", "abandoned"]
+Status = Annotated[StatusValue | None, Query(description="One status value")]
 #: The forms ``since``/``until`` take, for the OpenAPI document (the server also accepts what
 #: the command line does beyond it, e.g. a space instead of ``T``).
 TIME_PATTERN = (
