@@ -133,6 +133,8 @@ class TestRead:
             ("/api/executions", {"limit": -1}, "limit"),
             ("/api/executions", {"limit": 1001}, "limit"),
             ("/api/executions", {"offset": -3}, "offset"),
+            ("/api/executions", {"offset": 2**64}, "offset"),
+            ("/api/runs", {"offset": 2**63}, "offset"),
             ("/api/executions", {"status": "finished"}, "status"),
             ("/api/stats", {"since": "soon"}, "since"),
             ("/api/executions/x/lineage", {"depth": 1001}, "depth"),

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from execlog.store import Store
 
-__all__ = ["parse_time", "plain", "router", "store_of", "tree_of"]
+__all__ = ["MAX_OFFSET", "parse_time", "plain", "router", "store_of", "tree_of"]
 
 router = APIRouter(prefix="/api", tags=["read"])
 
@@ -58,7 +58,9 @@ Until = Annotated[
     ),
 ]
 Limit = Annotated[int, Query(ge=1, le=1000, description="At most this many (1..1000)")]
-Offset = Annotated[int, Query(ge=0, description="Skip this many first")]
+#: Largest offset: SQLite's integers are 64-bit.
+MAX_OFFSET = 2**62
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Skip this many first")]
 Id = Annotated[str, Path(description="An execution id")]
 
 

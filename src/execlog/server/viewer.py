@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from execlog.server.api import parse_time, store_of
+from execlog.server.api import MAX_OFFSET, parse_time, store_of
 from execlog.server.records import STATUSES
 from execlog.store import HISTOGRAM_BOUNDS_MS
 
@@ -183,7 +183,7 @@ def runs_page(
     since: Text = None,
     until: Text = None,
     q: Text = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> HTMLResponse:
     """Recent runs (root executions), newest first, with filters held in the URL."""
     filters = {"name": name, "status": status, "since": since, "until": until, "q": q}
@@ -217,7 +217,7 @@ def executions_page(
     name: Text = None,
     status: Text = None,
     since: Text = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> HTMLResponse:
     """Every execution (not only roots) matching the filters, newest first."""
     try:
