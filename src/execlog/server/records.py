@@ -11,6 +11,7 @@ import datetime as dt
 import math
 from typing import Any
 
+from execlog._cli.times import iso_datetime
 from execlog.store import Execution
 
 __all__ = ["STATUSES", "Invalid", "execution_of"]
@@ -51,9 +52,8 @@ def _time(record: dict[str, Any], field: str, *, required: bool) -> dt.datetime 
     text = _text(record, field, required=required)
     if text is None:
         return None
-    raw = text[:-1] + "+00:00" if text[-1:] in ("Z", "z") else text
     try:
-        value = dt.datetime.fromisoformat(raw)
+        value = iso_datetime(text)
     except ValueError:
         raise Invalid(field, f"not an ISO 8601 date and time: {text[:40]!r}") from None
     if value.tzinfo is None:
