@@ -41,9 +41,10 @@ def cmd_serve(args: argparse.Namespace, term: Terminal) -> int:
         raise CLIError(msg, code=2)
     try:
         store = open_store(args.db)
+        ingest = open_store(args.db)  # its own connection: long reads never hold up a batch
     except StoreError as exc:
         raise CLIError(str(exc)) from None
-    app = create_app(store, token, public=public, loopback_only=not public)
+    app = create_app(store, token, public=public, loopback_only=not public, ingest_store=ingest)
     shown = f"[{args.host}]" if ":" in args.host else args.host
     term.note(
         f"execlog serving {args.db} at http://{shown}:{args.port}/"
@@ -61,4 +62,5 @@ def cmd_serve(args: argparse.Namespace, term: Terminal) -> int:
         )
     finally:
         store.close()
+        ingest.close()
     return 0

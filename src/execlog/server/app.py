@@ -157,6 +157,7 @@ def create_app(
     public: bool = False,
     loopback_only: bool = False,
     max_body_bytes: int = MAX_BODY_BYTES,
+    ingest_store: Store | None = None,
 ) -> ASGIApp:
     """The ASGI app serving the viewer at ``/``, the JSON API and the collector.
 
@@ -174,6 +175,8 @@ def create_app(
             header is not a loopback name (against DNS rebinding). ``execlog serve`` sets it
             unless ``--host`` is beyond loopback.
         max_body_bytes: Largest ingest body after decompression (413 beyond).
+        ingest_store: Where the collector writes, when not ``store``: a second connection to
+            the same database, so that a long read never holds up a batch being stored.
 
     Raises:
         ValueError: ``public`` without a token.
@@ -193,6 +196,7 @@ def create_app(
         default_response_class=JSONAnswer,
     )
     app.state.store = store
+    app.state.ingest_store = ingest_store or store
     app.state.max_body_bytes = max_body_bytes
     app.include_router(api.router)
     app.include_router(collector.router)

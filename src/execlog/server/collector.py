@@ -9,7 +9,7 @@ one) and each bad one is reported by index and field, so one bad record never co
 from __future__ import annotations
 
 import zlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from fastapi import APIRouter, HTTPException, Request
@@ -17,9 +17,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 
 from execlog.server import models
-from execlog.server.api import store_of
 from execlog.server.models import JSONAnswer
 from execlog.server.records import Invalid, execution_of
+
+if TYPE_CHECKING:
+    from execlog.store import Store
 
 __all__ = ["read_body", "router"]
 
@@ -109,5 +111,6 @@ async def ingest(request: Request) -> Any:
             accepted.append(execution_of(record))
         except Invalid as exc:
             rejected.append({"index": index, "field": exc.field, "error": exc.error})
-    stored = await run_in_threadpool(store_of(request).upsert, accepted) if accepted else 0
+    store: Store = request.app.state.ingest_store
+    stored = await run_in_threadpool(store.upsert, accepted) if accepted else 0
     return JSONAnswer({"stored": stored, "rejected": rejected})
