@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 def collector(tmp_path: Path) -> Iterator[tuple[str, str]]:
     """A collector with a token on a thread: (base URL, database path)."""
     db = str(tmp_path / "collected.db")
-    store = execlog.open_store(db)
+    store = execlog.open_store(db, create=True)
     with live(create_app(store, token="t0ken")) as url:
         yield url, db
     store.close()
@@ -132,7 +132,7 @@ class TestUnreachable:
         assert 1 == len(problems)
         assert url in problems[0].getMessage()
         db = str(tmp_path / "late.db")
-        store = execlog.open_store(db)
+        store = execlog.open_store(db, create=True)
         import uvicorn
 
         server = uvicorn.Server(

@@ -177,7 +177,7 @@ class TestRead:
 
 @pytest.fixture
 def collector(tmp_path: Path) -> Iterator[tuple[httpx.Client, execlog.Store]]:
-    store = execlog.open_store(str(tmp_path / "collected.db"))
+    store = execlog.open_store(str(tmp_path / "collected.db"), create=True)
     with (
         live(create_app(store, token="t0ken", max_body_bytes=64 * 1024)) as url,
         httpx.Client(base_url=url, headers={"Authorization": "Bearer t0ken"}) as client,
@@ -323,7 +323,7 @@ class TestServeCommand:
 class TestPublic:
     def test_everything_needs_the_token(self, tmp_path: Path) -> None:
         """Listening beyond loopback, every request needs the token; the viewer's cookie works."""
-        store = execlog.open_store(str(tmp_path / "p.db"))
+        store = execlog.open_store(str(tmp_path / "p.db"), create=True)
         with live(create_app(store, token="s3cret", public=True)) as url:
             assert 401 == httpx.get(url + "/api/executions").status_code
             assert 401 == httpx.get(url + "/").status_code
@@ -344,7 +344,7 @@ class TestPublic:
 
     def test_public_without_token_refused(self, tmp_path: Path) -> None:
         """create_app refuses public=True without a token; so does `serve --host 0.0.0.0`."""
-        store = execlog.open_store(str(tmp_path / "p.db"))
+        store = execlog.open_store(str(tmp_path / "p.db"), create=True)
         with pytest.raises(ValueError, match="token"):
             create_app(store, public=True)
         store.close()

@@ -40,7 +40,7 @@ def cmd_serve(args: argparse.Namespace, term: Terminal) -> int:
         msg = f"--db must be a database, not a server URL ({args.db})"
         raise CLIError(msg, code=2)
     try:
-        store = open_store(args.db)
+        store = open_store(args.db, create=True)  # a new collector starts with an empty one
         ingest = open_store(args.db)  # its own connection: long reads never hold up a batch
     except StoreError as exc:
         raise CLIError(str(exc)) from None

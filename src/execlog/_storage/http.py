@@ -34,7 +34,7 @@ from execlog.exceptions import StoreError
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from execlog._storage import ListQuery, RunRow, RunsQuery, StatsRow
+    from execlog._storage import IdColumn, ListQuery, RunRow, RunsQuery, StatsRow
 
 __all__ = ["HTTPBackend", "record_of_row", "row_of_record"]
 
@@ -385,6 +385,20 @@ class HTTPBackend:
             for bucket, count in enumerate(item["counts"])
             if count
         ]
+
+    def ids_from(self, column: IdColumn, start: str, limit: int) -> list[str]:
+        """Only a whole id over HTTP (the API looks ids up exactly): ``[start]`` if it exists."""
+        if limit < 1 or not start:
+            return []
+        if column == "execution_id":
+            found = self._get(f"/api/executions/{self._quote(start)}")
+        else:
+            found = self._get(f"/api/correlations/{self._quote(start)}")
+        return [] if found is None else [start]
+
+    def id_neighbours(self, execution_id: str) -> tuple[str | None, str | None]:
+        """Not known over HTTP: the id itself on both sides, so that ids are shown whole."""
+        return execution_id, execution_id
 
     # -- removing -----------------------------------------------------------------------
 
