@@ -187,6 +187,9 @@ class TestPages:
         client, _ = site
         assert 1 == client.get("/").text.count('class="run"')
         assert 1 == client.get("/", params={"q": "down"}).text.count('class="run"')
+        searched = client.get("/", params={"q": "down"}).text
+        assert "Searching the runs of the last 7d" in searched
+        assert "Searching" not in client.get("/", params={"q": "down", "since": "1h"}).text
         assert 0 == client.get("/", params={"status": "error"}).text.count('class="run"')
         bad = client.get("/", params={"since": "whenever"})
         assert 200 == bad.status_code

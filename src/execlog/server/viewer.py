@@ -34,6 +34,8 @@ __all__ = ["mount_static", "not_found", "router", "wants_page"]
 HERE = Path(__file__).parent
 router = APIRouter(include_in_schema=False)
 PAGE = 50
+#: How far back text search looks when no ``since`` is given.
+SEARCH_LOOKBACK = "7d"
 #: Deepest visual indent of the waterfall (deeper levels are drawn at this one).
 MAX_INDENT = 12
 RETRY_KINDS = frozenset({"retry", "repair"})
@@ -187,11 +189,14 @@ def runs_page(
 ) -> HTMLResponse:
     """Recent runs (root executions), newest first, with filters held in the URL."""
     filters = {"name": name, "status": status, "since": since, "until": until, "q": q}
+    # Text in any execution of a run is looked for run by run: bounded by a default time range
+    # (a text found nowhere would otherwise read the whole history).
+    lookback = SEARCH_LOOKBACK if q and not since else None
     try:
         found = store_of(request).runs(
             name=name or None,
             status=status or None,
-            since=parse_time(since, "since"),
+            since=parse_time(since or lookback, "since"),
             until=parse_time(until, "until"),
             search=q or None,
             limit=PAGE + 1,
@@ -206,6 +211,7 @@ def runs_page(
         runs=found[:PAGE],
         filters=filters,
         problem=problem,
+        lookback=lookback,
         offset=offset,
         pages=_page_links(request, offset, len(found) > PAGE),
     )
