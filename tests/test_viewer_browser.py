@@ -188,6 +188,28 @@ class TestLive:
         assert [] == page.errors
 
 
+class TestLargeTrace:
+    def test_a_trace_of_2000_executions(self, page: Any, tmp_path: Path) -> None:
+        """A fan-out of 2,000 executions draws every bar, and a bar far down still opens."""
+        db = str(tmp_path / "wide.db")
+        execlog.configure(db=db)
+        with execlog.execution("fan-out", kind="workflow") as root:
+            for i in range(2000):
+                with execlog.execution(f"item-{i}", inputs={"i": i}):
+                    pass
+        assert execlog.flush(timeout=30)
+        with serving(db) as url:
+            page.goto(f"{url}/trace/{root.correlation_id}")
+            assert 2001 == page.locator("#waterfall .row").count()
+            last = page.locator("#waterfall .row", has_text="item-1999")
+            last.scroll_into_view_if_needed()
+            last.locator("svg").click()
+            page.wait_for_selector("#panel h2:has-text('item-1999')")
+            assert "1999" in page.locator("#panel").inner_text()
+            shot(page, "trace-2000")
+        assert [] == page.errors
+
+
 PAYLOADS = [
     "<script>window.__xss = 1</script>",
     '<img src=x onerror="window.__xss = 2">',
