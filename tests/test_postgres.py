@@ -6,6 +6,7 @@ and query suite itself runs on both backends in tests/test_store.py.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -22,7 +23,7 @@ import pytest
 import execlog
 from conftest import raw
 from execlog._recorder import RECORDER
-from execlog._storage import COLUMNS, ListQuery, open_backend
+from execlog._storage import COLUMNS, ListQuery, RunsQuery, open_backend
 from execlog._storage import postgres as pg
 from execlog._storage import postgres_schema as schema
 from execlog.cli import main
@@ -129,6 +130,14 @@ class TestSameAnswersAsSQLite:
                         store.children(root),
                         store.stats(),
                         store.stats(name="load"),
+                        store.runs(),
+                        store.runs(status="partial"),
+                        store.runs(search="too many"),
+                        store.runs(search="100%_"),
+                        store.histogram(),
+                        store.histogram(name="load"),
+                        store.resolve_id(retry[:-2]),
+                        store.short_ids([root, retry]),
                     )
                 )
         assert answers[0] == answers[1]
@@ -226,6 +235,30 @@ class TestRunCommand:
             RECORDER.reset()
             pg_cluster.drop_schema(schema_name)
         assert "run-Secret" not in "".join(capsys.readouterr())
+
+
+class TestUpsert:
+    def test_upsert_counts_and_never_lets_running_win(self, tmp_path: Path, pg_url: str) -> None:
+        """Store.upsert (the collector's ingest): same counts on both backends."""
+        sqlite_db = str(tmp_path / "runs.db")
+        execlog.configure(db=sqlite_db)
+        record_workflow()
+        execlog.shutdown()
+        with execlog.open_store(sqlite_db) as source:
+            executions = source.recent(50)
+        running = [dataclasses.replace(e, status="running") for e in executions[:2]]
+        answers = []
+        for db in (str(tmp_path / "copy.db"), pg_url):
+            with execlog.open_store(db, create=True) as store:
+                answers.append(
+                    (
+                        store.upsert(executions),
+                        store.upsert(running),
+                        [e.status for e in store.recent(50)],
+                    )
+                )
+        assert answers[0] == answers[1]
+        assert len(executions) == answers[1][0]
 
 
 class TestWriting:
@@ -598,6 +631,11 @@ def _plans() -> dict[str, tuple[str, list[Any]]]:
         "stats_name": pg.stats_statement("n", None),
         "stats_since": pg.stats_statement(None, 5),
         "delete": (pg.DELETE_TREE, ["x", "x"]),
+        "runs": pg._runs_statement(RunsQuery()),
+        "runs_filtered": pg._runs_statement(RunsQuery("n", "error", 1, 9, "x")),
+        "run_counts": (pg.RUN_COUNTS, ["c"]),
+        "histogram_name": pg._histogram_statement("n", None),
+        "histogram_since": pg._histogram_statement(None, 5),
         "ids_from": (pg.IDS_FROM, ["x", 5]),
         "correlations_from": (pg.CORRELATIONS_FROM, ["x", 5]),
         "id_before": (pg.ID_BEFORE, ["x"]),

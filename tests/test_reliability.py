@@ -875,9 +875,9 @@ class TestFaults:
         attempts: list[float] = []
         open_backend = _writer.open_backend
 
-        def counting_open(db: str, **kwargs: Any) -> Any:
+        def counting_open(db: str, *args: Any, **kwargs: Any) -> Any:
             attempts.append(time.monotonic())
-            return open_backend(db, **kwargs)
+            return open_backend(db, *args, **kwargs)
 
         monkeypatch.setattr(_writer, "open_backend", counting_open)
         blocker = tmp_path / "blocker"

@@ -46,6 +46,7 @@ class Config:
     redact: tuple[str, ...] = ()
     redact_exempt: tuple[str, ...] = ()
     enabled: bool = True
+    token: str | None = dataclasses.field(default=None, repr=False)
 
     def __repr__(self) -> str:
         """The settings, with any password in ``db`` masked."""
@@ -95,7 +96,7 @@ def abandon_horizon_s() -> float:
 def from_env() -> Config:
     """The starting configuration: defaults plus ``EXECLOG_DB`` and ``EXECLOG_DISABLED``."""
     db = os.environ.get("EXECLOG_DB") or DEFAULT_DB
-    return Config(db=db, enabled=not env_disabled())
+    return Config(db=db, enabled=not env_disabled(), token=os.environ.get("EXECLOG_TOKEN") or None)
 
 
 #: Upper bound of ``batch_size``, ``queue_size`` and ``max_payload_bytes``: SQLite's own limit
@@ -140,7 +141,7 @@ def _flag(option: str, value: object) -> bool:
     return value
 
 
-def _check(option: str, value: Any) -> Any:
+def _check(option: str, value: Any) -> Any:  # noqa: PLR0911 - one branch per option
     if option == "db":
         if isinstance(value, os.PathLike):
             value = os.fspath(value)
@@ -170,6 +171,10 @@ def _check(option: str, value: Any) -> Any:
         return _flag(option, value)
     if option in {"redact", "redact_exempt"}:
         return names_option(option, value)
+    if option == "token":
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise ConfigError("token must be a non-empty str or None")
+        return value
     raise ConfigError(f"unknown option {option!r}")  # pragma: no cover - filtered by caller
 
 
@@ -196,7 +201,7 @@ def _check_db_scheme(db: str) -> None:
     if "://" not in db:
         return
     scheme = db.split("://", 1)[0].lower()
-    if scheme == "sqlite":
+    if scheme in {"sqlite", "http", "https"}:
         return
     if scheme in POSTGRES_SCHEMES:
         if importlib.util.find_spec("psycopg") is None:
@@ -208,8 +213,8 @@ def _check_db_scheme(db: str) -> None:
 
     raise ConfigError(
         f"db: unsupported URL scheme {scheme!r} in {display_db(db)!r}; this version records "
-        "to SQLite (a file path, 'sqlite:///path' or ':memory:') or PostgreSQL "
-        "('postgresql://user@host:port/dbname')"
+        "to SQLite (a file path, 'sqlite:///path' or ':memory:'), to PostgreSQL "
+        "('postgresql://user@host:port/dbname') or to a collector ('http://host:port')"
     )
 
 

@@ -161,11 +161,13 @@ class Writer:
         flush_interval: float,
         io_lock: threading.Lock,
         tick: Callable[[], None] | None = None,
+        token: str | None = None,
     ) -> None:
         """Prepare (but do not start) a writer for ``db``; ``tick`` runs at each wake-up."""
         self.channel = channel
         self.db = db
         self.where = display_db(db)  # for messages: never a password
+        self.token = token
         #: ``db`` as a child process can use it (``inject()``): a relative path is resolved
         #: now, against the directory the writer opens it from.
         self.location = shareable_location(db)
@@ -323,7 +325,7 @@ class Writer:
         try:
             with self.io_lock:
                 if self.backend is None:
-                    self.backend = open_backend(self.db)
+                    self.backend = open_backend(self.db, self.token)
                     self.backend.abandon_dead()
                 if self.backend.replaced():
                     self._reopen_replaced()
@@ -369,7 +371,7 @@ class Writer:
             self.where,
         )
         self._reset_backend()
-        self.backend = open_backend(self.db)
+        self.backend = open_backend(self.db, self.token)
 
     def _reset_backend(self) -> None:
         backend, self.backend = self.backend, None

@@ -25,13 +25,20 @@ import psycopg.errors
 from execlog._config import abandon_horizon_s
 from execlog._storage import COLUMNS, LineageRows, Row, display_db
 from execlog._storage import postgres_schema as schema
-from execlog._storage.sqlite import HOST, list_statement, pid_alive
+from execlog._storage.sqlite import (
+    _BUCKET,
+    HOST,
+    histogram_statement,
+    list_statement,
+    pid_alive,
+    runs_statement,
+)
 from execlog.exceptions import StoreError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
-    from execlog._storage import IdColumn, ListQuery, StatsRow
+    from execlog._storage import IdColumn, ListQuery, RunRow, RunsQuery, StatsRow
 
 __all__ = ["PostgresBackend"]
 
@@ -223,6 +230,27 @@ def _list_statement(query: ListQuery) -> tuple[str, list[Any]]:
     return statement.replace("+", "").replace("?", "%s"), params
 
 
+def _runs_statement(query: RunsQuery) -> tuple[str, list[Any]]:
+    """sqlite.runs_statement in PostgreSQL's words (no INDEXED BY, no ``+``, ``%s``)."""
+    statement, params = runs_statement(query)
+    hints = (" INDEXED BY executions_roots", "+")
+    return statement.replace(hints[0], "").replace(hints[1], "").replace("?", "%s"), params
+
+
+#: How many executions of a correlation there are, failed and still running (param: cid).
+RUN_COUNTS = (
+    "SELECT COUNT(*), COUNT(*) FILTER (WHERE status = 'error'), "
+    "COUNT(*) FILTER (WHERE status = 'running') FROM executions WHERE correlation_id = %s"
+)
+
+
+def _histogram_statement(name: str | None, since_us: int | None) -> tuple[str, list[Any]]:
+    """sqlite.histogram_statement in PostgreSQL's words (the same buckets, ``_BUCKET``)."""
+    statement, params = histogram_statement(name, since_us)
+    assert _BUCKET in statement
+    return statement.replace(" INDEXED BY executions_started", "").replace("?", "%s"), params
+
+
 def _cleaned(row: Row) -> list[Any]:
     """A row as COPY takes it: NaN (the hot path's NULL) as None, JSON bytes as text."""
     out: list[Any] = list(row)
@@ -374,24 +402,33 @@ class PostgresBackend:
     @_store_errors
     def write(self, rows: Sequence[Row], running: Sequence[Row], dropped: int) -> int:
         """Commit one batch in one transaction; return how many rows could not be stored."""
+        return self._store(rows, running, dropped)[1]
+
+    @_store_errors
+    def upsert(self, rows: Sequence[Row], running: Sequence[Row]) -> int:
+        """Commit ``rows`` (upserted) and ``running`` (inserted if absent); return rows changed."""
+        return self._store(rows, running, 0)[0]
+
+    def _store(self, rows: Sequence[Row], running: Sequence[Row], dropped: int) -> tuple[int, int]:
+        """Write one batch; return (rows inserted or changed, rows that could not be stored)."""
         # One final row per execution (the last): ON CONFLICT updates a row once per statement.
         finals = list({row[0]: row for row in rows}.values()) if rows else []
         with self._lock:
             self._ensure_partitions([*running, *finals])
             try:
                 try:
-                    self._write_once(running, finals, dropped, clean=_cleaned)
+                    return self._write_once(running, finals, dropped, clean=_cleaned), 0
                 except psycopg.errors.CheckViolation:
                     # No partition for a row: another process's prune() dropped a month this
                     # one had seen. Make the partitions again and write once more.
                     self._months.clear()
                     self._ensure_partitions([*running, *finals])
-                    self._write_once(running, finals, dropped, clean=_cleaned)
+                    return self._write_once(running, finals, dropped, clean=_cleaned), 0
             except (psycopg.DataError, UnicodeError, ValueError):
                 # Text PostgreSQL refuses (NUL, lone surrogates): again, every value made safe,
                 # and a row that still fails is counted as dropped rather than block the rest.
-                return self._write_safely(running, finals, dropped)
-        return 0
+                skipped = self._write_safely(running, finals, dropped)
+                return len(running) + len(finals) - skipped, skipped
 
     def _write_once(
         self,
@@ -399,11 +436,12 @@ class PostgresBackend:
         finals: Sequence[Row],
         dropped: int,
         clean: Callable[[Row], list[Any]],
-    ) -> None:
+    ) -> int:
         conn = self.conn
         if not self._staging:
             conn.execute(STAGING)
             self._staging = True
+        changed = 0
         with conn.transaction(), conn.cursor() as cur:
             if running or finals:
                 with cur.copy(COPY_STAGING) as copy:
@@ -412,11 +450,12 @@ class PostgresBackend:
                     for row in finals:
                         copy.write_row([True, *clean(row)])
                 if running:
-                    cur.execute(INSERT_RUNNING)
+                    changed += max(cur.execute(INSERT_RUNNING).rowcount, 0)
                 if finals:
-                    cur.execute(UPSERT)
+                    changed += max(cur.execute(UPSERT).rowcount, 0)
             if dropped:
                 cur.execute(INSERT_DROPPED, (time.time_ns() // 1000, HOST, os.getpid(), dropped))
+        return changed
 
     def _write_safely(self, running: Sequence[Row], finals: Sequence[Row], dropped: int) -> int:
         def safe(row: Row) -> list[Any]:
@@ -611,6 +650,24 @@ class PostgresBackend:
         """Sum of the drop counts writers persisted."""
         found = self._one("SELECT COALESCE(SUM(count), 0) FROM dropped_records", ())
         return int(found[0]) if found is not None else 0
+
+    @_reads
+    def runs(self, query: RunsQuery) -> list[RunRow]:
+        """Root executions matching ``query``, newest first, each with its correlation's counts."""
+        statement, params = _runs_statement(query)
+        with self._lock, self._snapshot():
+            found: list[RunRow] = []
+            for row in self._all(statement, params):
+                counts = self._one(RUN_COUNTS, (row[_CORRELATION],))
+                assert counts is not None
+                found.append((row, int(counts[0]), int(counts[1]), int(counts[2])))
+        return found
+
+    @_reads
+    def histogram(self, name: str | None, since_us: int | None) -> list[tuple[str, int, int]]:
+        """Finished executions per name and duration bucket."""
+        statement, params = _histogram_statement(name, since_us)
+        return [(str(n), int(b), int(c)) for n, b, c in self._all(statement, params)]
 
     @_reads
     def ids_from(self, column: IdColumn, start: str, limit: int) -> list[str]:
