@@ -176,8 +176,9 @@ class TestRead:
 
 
 @pytest.fixture
-def collector(tmp_path: Path) -> Iterator[tuple[httpx.Client, execlog.Store]]:
-    store = execlog.open_store(str(tmp_path / "collected.db"), create=True)
+def collector(any_db: str) -> Iterator[tuple[httpx.Client, execlog.Store]]:
+    """A collector over each backend in turn: a SQLite file, then a PostgreSQL database."""
+    store = execlog.open_store(any_db, create=True)
     with (
         live(create_app(store, token="t0ken", max_body_bytes=64 * 1024)) as url,
         httpx.Client(base_url=url, headers={"Authorization": "Bearer t0ken"}) as client,
