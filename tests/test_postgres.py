@@ -237,6 +237,37 @@ class TestRunCommand:
         assert "run-Secret" not in "".join(capsys.readouterr())
 
 
+class TestServe:
+    def test_execlog_serve_answers_as_on_sqlite(self, tmp_path: Path, pg_url: str) -> None:
+        """``execlog serve --db postgresql://...`` (a real server process): the same JSON."""
+        import httpx
+
+        from server_support import serving
+
+        sqlite_db = str(tmp_path / "runs.db")
+        execlog.configure(db=sqlite_db)
+        root, retry = record_workflow()
+        execlog.shutdown()
+        copied = raw(sqlite_db, f"SELECT {', '.join(COLUMNS)} FROM executions")
+        backend = open_backend(pg_url)
+        backend.write(copied, [], 0)
+        backend.close()
+        paths = [
+            "/api/executions",
+            "/api/executions?status=error",
+            f"/api/executions/{retry}",
+            f"/api/executions/{retry}/lineage",
+            f"/api/executions/{root}/tree",
+            f"/api/correlations/{root}",
+            "/api/stats",
+        ]
+        answers = []
+        for db in (sqlite_db, pg_url):
+            with serving(db) as url:
+                answers.append([httpx.get(url + path).json() for path in paths])
+        assert answers[0] == answers[1]
+
+
 class TestUpsert:
     def test_upsert_counts_and_never_lets_running_win(self, tmp_path: Path, pg_url: str) -> None:
         """Store.upsert (the collector's ingest): same counts on both backends."""
