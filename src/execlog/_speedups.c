@@ -301,6 +301,32 @@ as_ssize(PyObject *value, Py_ssize_t fallback)
 }
 
 /*
+ * as_ssize() of an int slot that holds the same int object call after call (a channel's limit
+ * and batch size): the last object seen and its value are kept, with a reference, so the
+ * object found again is the one converted (ints are immutable).
+ */
+typedef struct {
+    PyObject *obj;
+    Py_ssize_t value;
+} KnownInt;
+
+static KnownInt known_limit, known_batch_size;
+
+static inline Py_ssize_t
+known_ssize(KnownInt *known, PyObject *value, Py_ssize_t fallback)
+{
+    if (value != NULL && value == known->obj) {
+        return known->value;
+    }
+    Py_ssize_t n = as_ssize(value, fallback);
+    if (value != NULL && PyLong_CheckExact(value)) {
+        Py_XSETREF(known->obj, Py_NewRef(value)); /* the old one is an int: no code runs */
+        known->value = n;
+    }
+    return n;
+}
+
+/*
  * The clock readings stored in handles lately, by int object: begin() and enter_block() make
  * them, complete() and exit_block() read them back. The cache holds a reference to each int,
  * so an object found here is the one stored and its value the one cached (ints are
@@ -1273,6 +1299,9 @@ callspec_traverse(CallSpec *self, visitproc visit, void *arg)
     return 0;
 }
 
+/* Not the type's tp_clear: a CallSpec is never cleared while something may still call
+ * through it (TracedFunction and TracedCoroutine, which break the cycles it is part of, use
+ * it without checking each field). Only its dealloc releases them. */
 static int
 callspec_clear(CallSpec *self)
 {
@@ -1417,7 +1446,6 @@ static PyTypeObject CallSpecType = {
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "What the C path needs of one decorated function.",
     .tp_traverse = (traverseproc)callspec_traverse,
-    .tp_clear = (inquiry)callspec_clear,
     .tp_dealloc = (destructor)callspec_dealloc,
     .tp_init = (initproc)callspec_init,
     .tp_new = PyType_GenericNew,
@@ -1691,21 +1719,31 @@ inputs_json(CallSpec *cs, PyObject *const *args, Py_ssize_t nargs, PyObject *kwn
         || bind_call(cs, args, nargs, kwnames, &b) < 0) {
         return NULL;
     }
-    /* held: loading the redactor's words allocates, building the dict allocates and may run
-     * Python code (the redactor), and either may replace them */
-    Py_INCREF(secrets);
-    Py_INCREF(redactor);
+    /* Held wherever something may allocate or run Python code that replaces them: the quick
+     * way below runs no Python code and allocates only to load the redactor's words, for a
+     * keyword argument bound to **kwargs or to no parameter; building the dict allocates and
+     * may run the redactor. */
+    int held = b.n_var_kw != 0 || b.n_undeclared != 0;
+    if (held) {
+        Py_INCREF(secrets);
+        Py_INCREF(redactor);
+    }
     char buffer[QUICK_BUFFER];
     Out out = out_within(buffer, as_ssize(SLOT(encoder, E_limit), -1));
-    PyObject *dict = emit_inputs(cs, &b, args, nargs, kwnames, secrets, redactor, &out);
-    if (dict == NULL) {
-        dict = emit_inputs(cs, &b, args, nargs, kwnames, secrets, redactor, NULL);
-    }
-    Py_DECREF(secrets);
-    Py_DECREF(redactor);
-    if (dict == DONE) {
+    if (emit_inputs(cs, &b, args, nargs, kwnames, secrets, redactor, &out) != NULL) {
+        if (held) {
+            Py_DECREF(secrets);
+            Py_DECREF(redactor);
+        }
         return out_text(buffer, &out);
     }
+    if (!held) {
+        Py_INCREF(secrets);
+        Py_INCREF(redactor);
+    }
+    PyObject *dict = emit_inputs(cs, &b, args, nargs, kwnames, secrets, redactor, NULL);
+    Py_DECREF(secrets);
+    Py_DECREF(redactor);
     if (dict == NULL) {
         return NULL;
     }
@@ -2042,7 +2080,9 @@ end_fast(PyObject *handle, PyObject *result, int64_t started, int64_t t0, int64_
     SLOT(handle, H_token) = Py_NewRef(Py_None);
     int reset = reset_current(handle, token);
     PyObject *type = NULL, *value = NULL, *tb = NULL;
-    PyErr_Fetch(&type, &value, &tb); /* a failed reset, reported once the handle is ended */
+    if (reset < 0) {
+        PyErr_Fetch(&type, &value, &tb); /* reported once the handle is ended */
+    }
     set_slot_borrowed(handle, H_state, two);
     if (PySet_Discard(live, handle) < 0) {
         PyErr_Clear();
@@ -2135,12 +2175,13 @@ end_fast(PyObject *handle, PyObject *result, int64_t started, int64_t t0, int64_
     }
     PyObject *channel = Py_NewRef(st.channel);
     PyObject *queue = Py_XNewRef(SLOT(channel, CH_queue));
-    Py_ssize_t limit = as_ssize(SLOT(channel, CH_limit), -1);
+    Py_ssize_t limit = known_ssize(&known_limit, SLOT(channel, CH_limit), -1);
     Py_ssize_t length = queue == NULL ? -1 : PyObject_Length(queue);
     if (length < 0) {
         PyErr_Clear();
     }
-    if (length < 0 || length >= limit || as_ssize(SLOT(channel, CH_waiters), 1) != 0
+    PyObject *waiters = SLOT(channel, CH_waiters); /* 0 is the one small int object */
+    if (length < 0 || length >= limit || (waiters != zero && as_ssize(waiters, 1) != 0)
         || st.writer == Py_None) {
         Py_XDECREF(queue);
         Py_DECREF(channel);
@@ -2170,7 +2211,7 @@ end_fast(PyObject *handle, PyObject *result, int64_t started, int64_t t0, int64_
     /* Channel.wake_writer(): the first producer past batch_size since the writer last cleared
        `wake` sets it; the others only read the flag (no call into threading.Event per record). */
     int status = 0;
-    if (length + 1 >= as_ssize(SLOT(channel, CH_batch_size), 1)
+    if (length + 1 >= known_ssize(&known_batch_size, SLOT(channel, CH_batch_size), 1)
         && SLOT(channel, CH_woken) != Py_True) {
         PyObject *wake = Py_XNewRef(SLOT(channel, CH_wake));
         if (wake != NULL) {
@@ -2521,7 +2562,7 @@ tcoro_check_idle(TracedCoroutine *self)
         return -1;
     }
     /* cleared by the garbage collector (a cycle being freed) */
-    if (self->inner == NULL || self->cs == NULL || self->cs->spec == NULL) {
+    if (self->inner == NULL || self->cs == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "coroutine was cleared");
         return -1;
     }
@@ -3316,8 +3357,7 @@ args_tuple(PyObject *const *args, size_t nargsf, PyObject *kwnames)
 static int
 tfunc_check(TracedFunction *self)
 {
-    if (self->target == NULL
-        || (self->kind != FN_BLOCKS && ((CallSpec *)self->target)->spec == NULL)) {
+    if (self->target == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "traced function was cleared");
         return -1;
     }
