@@ -182,6 +182,10 @@ class TestBorrowedAcrossAnAllocation:
         proc = run_script(_GENERATION_REPLACED_IN_BEGIN, str(tmp_path / "gen.db"))
         assert ["collections True"] == survived(proc)
 
+    @pytest.mark.skipif(
+        sys.version_info >= (3, 12),
+        reason="3.12+ collects garbage only at the interpreter loop, never inside the C path",
+    )
     def test_configure_from_a_gc_callback_while_a_call_ends(self, tmp_path: Path) -> None:
         """execlog.configure() (public API) run by the collection inside the end of a call:
         the call reads the new configuration (its output is captured, as on the Python path),
