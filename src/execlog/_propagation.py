@@ -15,6 +15,7 @@ __all__ = ["PropagationContext", "env_context", "extract", "inject"]
 
 ENV_PARENT = "EXECLOG_PARENT_ID"
 ENV_CORRELATION = "EXECLOG_CORRELATION_ID"
+ENV_DB = "EXECLOG_DB"
 HTTP_PARENT = "Execlog-Parent-Id"
 HTTP_CORRELATION = "Execlog-Correlation-Id"
 
@@ -44,11 +45,15 @@ def inject(carrier: C, style: Literal["env", "http"] = "env") -> C:
 
     Example::
 
-        env = execlog.inject(dict(os.environ))        # EXECLOG_PARENT_ID, ...
+        env = execlog.inject(dict(os.environ))        # EXECLOG_PARENT_ID, ..., EXECLOG_DB
         subprocess.run(cmd, env=env)
         headers = execlog.inject({}, style="http")    # Execlog-Parent-Id, ...
 
-    Outside any execution the carrier is returned unchanged.
+    Outside any execution the carrier is returned unchanged. In the environment style it also
+    sets ``EXECLOG_DB`` to the database this process records into (an absolute path, or a URL
+    without credentials) unless the carrier already has one, so that a child process started
+    from any working directory records where its parent does. A private ``:memory:`` database
+    cannot be shared, and is not passed on.
 
     Args:
         carrier: A mutable mapping of ``str`` to ``str`` (environment, HTTP headers).
@@ -73,6 +78,18 @@ def inject(carrier: C, style: Literal["env", "http"] = "env") -> C:
     )
     carrier[parent_key] = handle.execution_id
     carrier[correlation_key] = handle.correlation_id or handle.execution_id
+    if style == "env" and ENV_DB not in carrier:
+        from execlog._recorder import RECORDER  # noqa: PLC0415 - avoids an import cycle
+        from execlog._storage import shareable_location  # noqa: PLC0415
+
+        writer = RECORDER.writer  # running: where it writes, even after a chdir
+        location = (
+            writer.location
+            if writer is not None and writer.db == RECORDER.config.db
+            else shareable_location(RECORDER.config.db)
+        )
+        if location is not None:
+            carrier[ENV_DB] = location
     return carrier
 
 

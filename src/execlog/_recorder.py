@@ -160,14 +160,19 @@ class Recorder:
             True when everything recorded before the call is durable; False on timeout or
             when the database cannot be written.
 
+        Raises:
+            TypeError: ``timeout`` is not a number.
+            ValueError: ``timeout`` is NaN.
+
         .. versionadded:: 0.1.0
         """
+        timeout = _config.timeout_seconds("timeout", timeout)
         channel = self.channel
         if self.writer is None and not channel.queue and not channel.live:
             return True
         marker = channel.request_flush()
         self._ensure_writer()
-        if not marker.done.wait(max(timeout, 0.0)):
+        if not marker.done.wait(timeout):
             return False
         return marker.ok
 
@@ -176,8 +181,13 @@ class Recorder:
 
         Recording after ``shutdown()`` starts a new writer.
 
+        Raises:
+            TypeError: ``timeout`` is not a number.
+            ValueError: ``timeout`` is NaN.
+
         .. versionadded:: 0.1.0
         """
+        timeout = _config.timeout_seconds("timeout", timeout)
         with self._lock:
             writer, self.writer = self.writer, None
         if writer is None:
