@@ -34,9 +34,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 import execlog
-from conftest import raw, wait_or_kill
+from conftest import count_waits, raw, wait_or_kill
 from execlog import _writer
-from execlog._recorder import RECORDER
 from execlog._storage.migrations import LATEST, MIGRATIONS
 
 if TYPE_CHECKING:
@@ -57,18 +56,6 @@ def _raw(db: str | Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[A
 
 def _count(db: str | Path, where: str = "1", params: tuple[Any, ...] = ()) -> int:
     return int(_raw(db, f"SELECT COUNT(*) FROM executions WHERE {where}", params)[0][0])
-
-
-class _CountingCondition(threading.Condition):
-    """A Condition that counts the waits on it."""
-
-    def __init__(self, lock: Any) -> None:
-        super().__init__(lock)
-        self.waits = 0
-
-    def wait(self, timeout: float | None = None) -> bool:
-        self.waits += 1
-        return super().wait(timeout)
 
 
 def _integrity(db: str | Path) -> list[tuple[Any, ...]]:
@@ -400,8 +387,7 @@ class TestDropUnderASlowDisk:
         in the queue (whatever the machine's speed), and every record is written or counted."""
         execlog.configure(queue_size=500, on_full="drop", batch_size=8, flush_interval=0.01)
         execlog.open_store(db, create=True).close()
-        space = _CountingCondition(threading.Lock())
-        RECORDER.channel.space = space  # where a producer would wait (on_full="block")
+        space = count_waits()  # where a producer would wait for room (on_full="block")
         stop = threading.Event()
         cycles = [0]
 
