@@ -2079,7 +2079,8 @@ class TestReviewedHazards:
     def test_arguments_dropped_while_they_are_bound(self, tmp_path: Any, path: str) -> None:
         """A repr run while the inputs are encoded that drops what the caller held the
         arguments by: the function still gets live arguments (they are owned until it returns)."""
-        env = {"EXECLOG_PURE_PYTHON": "1" if path == "pure" else "0", "PYTHONMALLOC": "debug"}
+        malloc = os.environ.get("PYTHONMALLOC") or "debug"  # .ci/sanitizers sets "malloc"
+        env = {"EXECLOG_PURE_PYTHON": "1" if path == "pure" else "0", "PYTHONMALLOC": malloc}
         proc = run_script(_ARGUMENTS_DROPPED_WHILE_BOUND, str(tmp_path / "args.db"), env=env)
         assert (0, "alive") == (proc.returncode, proc.stdout.strip()), proc.stderr[-2000:]
 
