@@ -414,6 +414,7 @@ class TestPrunePartitions:
 
 
 class TestSchema:
+    @pytest.mark.slow
     def test_migrations_recorded_and_many_processes_start_at_once(self, pg_url: str) -> None:
         """Eight processes opening a new database at once: one migrates, all succeed."""
         script = "import sys, execlog; execlog.open_store(sys.argv[1]).close(); print('ok')"
@@ -584,6 +585,7 @@ print("done", flush=True)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 class TestManyProcesses:
     def test_four_recording_processes_and_a_reader(self, pg_url: str) -> None:
