@@ -19,14 +19,16 @@ from typing import Any
 
 from execlog._context import current_execution, propagate
 from execlog._decorator import traced_execution
+from execlog._events import event
 from execlog._execution import ExecutionHandle, execution
 from execlog._propagation import PropagationContext, extract, inject
 from execlog._recorder import RECORDER as _RECORDER
 from execlog.exceptions import ConfigError, ExeclogError, SchemaError, StoreError
-from execlog.store import Execution, Lineage, Stats, Store, open_store
+from execlog.store import Event, Execution, Lineage, Stats, Store, open_store
 
 __all__ = [
     "ConfigError",
+    "Event",
     "ExeclogError",
     "Execution",
     "ExecutionHandle",
@@ -38,6 +40,7 @@ __all__ = [
     "StoreError",
     "configure",
     "current_execution",
+    "event",
     "execution",
     "extract",
     "flush",

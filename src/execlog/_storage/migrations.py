@@ -92,6 +92,28 @@ _register(
     """,
 )
 
+_register(
+    3,
+    "execution_events table: events and log records attached to executions",
+    # Read by execution (oldest first: time, then insertion order). Events go with their
+    # execution: the trigger covers Store.delete and Store.prune alike, in their transaction.
+    """
+    CREATE TABLE execution_events (
+        execution_id TEXT    NOT NULL,
+        at           INTEGER NOT NULL,
+        level        TEXT    NOT NULL,
+        message      TEXT    NOT NULL,
+        attributes   TEXT,
+        logger       TEXT
+    );
+    CREATE INDEX execution_events_execution ON execution_events (execution_id, at);
+    CREATE TRIGGER execution_events_cascade AFTER DELETE ON executions
+    BEGIN
+        DELETE FROM execution_events WHERE execution_id = old.execution_id;
+    END
+    """,
+)
+
 LATEST = MIGRATIONS[-1].version
 
 _BOOTSTRAP = """
@@ -179,5 +201,21 @@ def migrate(conn: sqlite3.Connection, where: str) -> int:
 
 
 def _statements(script: str) -> list[str]:
-    """Split a migration script into statements (the scripts hold no literal semicolons)."""
-    return [s.strip() for s in script.split(";") if s.strip()]
+    """Split a migration script into statements (no literal semicolons in the scripts).
+
+    A trigger body holds semicolons of its own: pieces are joined until SQLite says the
+    statement is complete.
+    """
+    import sqlite3  # noqa: PLC0415 - only the type is needed at import time
+
+    statements: list[str] = []
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                statements.append(pending.strip().rstrip(";").strip())
+            pending = ""
+    if pending.strip(" \n;"):
+        statements.append(pending.strip().rstrip(";").strip())
+    return statements

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from execlog._config import abandon_horizon_s
-from execlog._storage import COLUMNS, LineageRows, Row
+from execlog._storage import COLUMNS, EVENT_COLUMNS, LineageRows, Row
 from execlog._storage.migrations import applied_version, check_not_newer, migrate
 from execlog.exceptions import StoreError
 
@@ -86,6 +86,17 @@ def _multi_row(conflict: str, count: int) -> str:
 
 
 _SELECT = f"SELECT {_COLUMN_LIST} FROM executions"  # noqa: S608 - constant
+
+_EVENT_LIST = ", ".join(EVENT_COLUMNS)
+INSERT_EVENT = (
+    f"INSERT INTO execution_events ({_EVENT_LIST}) "  # noqa: S608 - constant
+    f"VALUES ({', '.join('?' for _ in EVENT_COLUMNS)})"
+)
+#: Oldest first: by time, then in the order they were written.
+EVENTS = (
+    f"SELECT {_EVENT_LIST} FROM execution_events "  # noqa: S608 - constant
+    "WHERE execution_id = ? ORDER BY at, rowid"
+)
 
 # -- the read and remove statements -------------------------------------------------------
 # Every value is a bound parameter; only these constants and the column names above are ever
@@ -401,6 +412,30 @@ def _insert_rows(conn: sqlite3.Connection, conflict: str, rows: Sequence[Row]) -
     return 0
 
 
+def _insert_events(conn: sqlite3.Connection, events: Sequence[Row]) -> int:
+    """Append event rows; return how many could not be stored (values SQLite cannot bind)."""
+    conn.execute("SAVEPOINT execlog_events")
+    try:
+        conn.executemany(INSERT_EVENT, events)
+    except sqlite3.Error:
+        raise
+    except Exception:
+        # executemany stopped part-way: undo its rows, then one by one, made bindable
+        conn.execute("ROLLBACK TO execlog_events")
+        conn.execute("RELEASE execlog_events")
+        skipped = 0
+        for event in events:
+            try:
+                conn.execute(INSERT_EVENT, tuple(_bindable(v) for v in event))
+            except sqlite3.Error:
+                raise
+            except Exception:
+                skipped += 1
+        return skipped
+    conn.execute("RELEASE execlog_events")
+    return 0
+
+
 @contextlib.contextmanager
 def _transaction(conn: sqlite3.Connection, begin: str) -> Iterator[sqlite3.Connection]:
     """Run ``begin``, then COMMIT; ROLLBACK on any exception (a rollback error is ignored)."""
@@ -532,7 +567,13 @@ class SQLiteBackend:
 
     # -- writing ------------------------------------------------------------------------
 
-    def write(self, rows: Sequence[Row], running: Sequence[Row], dropped: int) -> int:
+    def write(
+        self,
+        rows: Sequence[Row],
+        running: Sequence[Row],
+        dropped: int,
+        events: Sequence[Row] = (),
+    ) -> int:
         """Commit one batch in one transaction; return how many rows could not be stored.
 
         Waiting for another writer's lock is retried for a few busy timeouts before it counts
@@ -540,15 +581,19 @@ class SQLiteBackend:
         """
         for attempt in range(WRITE_ATTEMPTS):
             try:
-                return self._write_once(rows, running, dropped)
+                return self._write_once(rows, running, dropped, events)
             except sqlite3.OperationalError as exc:
                 if attempt == WRITE_ATTEMPTS - 1 or not _is_busy(exc):
                     raise
         return 0  # pragma: no cover - the loop returns or raises
 
-    def _write_once(self, rows: Sequence[Row], running: Sequence[Row], dropped: int) -> int:
+    def _write_once(
+        self, rows: Sequence[Row], running: Sequence[Row], dropped: int, events: Sequence[Row]
+    ) -> int:
         skipped = 0
         with self.atomic() as conn:
+            if events:
+                skipped += _insert_events(conn, events)
             if running:
                 skipped += _insert_rows(conn, _ON_CONFLICT_KEEP, running)
             if rows:
@@ -623,6 +668,12 @@ class SQLiteBackend:
         with self._lock:
             row = self.conn.execute(GET, (execution_id,)).fetchone()
         return None if row is None else tuple(row)
+
+    @_store_errors
+    def events(self, execution_id: str) -> list[Row]:
+        """Event rows of ``execution_id``, oldest first."""
+        with self._lock:
+            return [tuple(r) for r in self.conn.execute(EVENTS, (execution_id,))]
 
     @_store_errors
     def list_rows(self, query: ListQuery) -> list[Row]:

@@ -1,0 +1,140 @@
+"""Events on the current execution: ``execlog.event(...)`` and the log handler's records.
+
+An event travels through the same queue and writer as execution rows, as a tuple marked with
+:data:`execlog._storage.EVENT`. Recording one is a few attribute reads, a clock reading, the
+attributes' encoding (redacted and bounded like inputs) and a ``deque.append``; nothing here
+raises into the caller (under ``EXECLOG_STRICT=1``, execlog's own tests, internal errors do).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from execlog._context import CAPTURING, current
+from execlog._guard import logger, report_once, strict
+from execlog._recorder import RECORDER
+from execlog._storage import EVENT
+
+if TYPE_CHECKING:
+    from execlog._execution import ExecutionHandle
+
+__all__ = ["LEVELS", "event", "level_name", "record_event"]
+
+#: Event levels, as stored.
+LEVELS = ("debug", "info", "warning", "error", "critical")
+
+_NAMES = {name: name for name in LEVELS} | {
+    "warn": "warning",
+    "fatal": "critical",
+    "exception": "error",
+}
+
+_perf_ns = time.perf_counter_ns
+
+
+def level_name(level: object) -> str:
+    """One of :data:`LEVELS` for a name (any case, ``warn``/``fatal`` too) or a logging number.
+
+    Anything else is ``info``, reported once.
+    """
+    if type(level) is str:
+        name = _NAMES.get(level) or _NAMES.get(level.lower())
+        if name is not None:
+            return name
+    elif isinstance(level, int) and not isinstance(level, bool):
+        # logging's numbers (DEBUG 10 ... CRITICAL 50); one in between takes the level below
+        return LEVELS[min(max(level // 10 - 1, 0), 4)]
+    report_once(
+        "execlog.event: level must be one of %s or a logging level number, got %r; "
+        "recorded as 'info'",
+        ", ".join(LEVELS),
+        level,
+    )
+    return "info"
+
+
+def event(message: str, /, level: str | int = "info", **attributes: Any) -> None:
+    """Record a timestamped event on the current execution (nothing outside one).
+
+    Example::
+
+        @execlog.traced_execution
+        def load(path):
+            rows = read(path)
+            execlog.event("rows loaded", rows=len(rows), source=path)
+            if not rows:
+                execlog.event("empty input", level="warning")
+
+    Attributes are captured like inputs: secrets redacted, the whole bounded by
+    ``max_payload_bytes``, values JSON cannot hold kept as a bounded ``repr``. The event goes
+    through the same queue and writer as executions; read it back with ``Store.events``.
+    Never raises: a problem is logged once on the ``execlog`` logger.
+
+    Args:
+        message: What happened (text; anything else is recorded as ``str(message)``).
+        level: ``debug``, ``info``, ``warning``, ``error`` or ``critical`` (any case, or a
+            ``logging`` level number).
+        **attributes: Data about the event, stored as a JSON object.
+
+    .. versionadded:: 0.2.0
+    """
+    handle = current.get()
+    if handle is None or handle is CAPTURING:
+        return
+    try:
+        record_event(handle, message, level, attributes or None, None)
+    except Exception as exc:
+        if strict():
+            raise
+        logger.error(
+            "execlog internal error (recording continues): %s: %s",
+            type(exc).__name__,
+            exc,
+            exc_info=exc,
+        )
+
+
+def record_event(
+    handle: ExecutionHandle,
+    message: object,
+    level: object,
+    attributes: dict[str, Any] | None,
+    logger_name: str | None,
+    at_ns: int | None = None,
+) -> None:
+    """Queue one event on ``handle`` if it is being recorded (the caller guards errors).
+
+    ``at_ns``: wall time of the event (ns since the epoch); now when omitted.
+    """
+    if handle._state != 1:
+        return  # not recorded (disabled, made while capturing) or already ended
+    recorder = RECORDER
+    if handle._generation != recorder.generation:
+        return  # started before a fork: it belongs to the parent process
+    if at_ns is None:
+        at_ns = _perf_ns() + recorder.clock_offset
+    encoder = handle._enc()
+    if type(message) is not str:
+        message = _text_of(message)
+    if type(level) is not str or level not in _NAMES or _NAMES[level] != level:
+        level = level_name(level)
+    recorder.channel.events = True
+    recorder.enqueue(
+        (
+            EVENT,
+            handle.execution_id,
+            at_ns // 1000,
+            level,
+            encoder.encode_text(message),
+            None if not attributes else encoder.encode(attributes),
+            logger_name,
+        )
+    )
+
+
+def _text_of(value: object) -> str:
+    try:
+        return str(value)
+    except Exception:
+        return f"<unprintable {type(value).__qualname__}>"
