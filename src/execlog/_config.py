@@ -34,6 +34,8 @@ class Config:
     redact: tuple[str, ...] = ()
     redact_exempt: tuple[str, ...] = ()
     enabled: bool = True
+    #: Exporters the writer hands every finished execution to (``configure(export=[...])``).
+    export: tuple[Any, ...] = ()
 
 
 _FIELDS = frozenset(f.name for f in dataclasses.fields(Config))
@@ -88,7 +90,7 @@ def _flag(option: str, value: object) -> bool:
     return value
 
 
-def _check(option: str, value: Any) -> Any:
+def _check(option: str, value: Any) -> Any:  # noqa: PLR0911 - one return per option
     if option == "db":
         if isinstance(value, os.PathLike):
             value = os.fspath(value)
@@ -115,7 +117,27 @@ def _check(option: str, value: Any) -> Any:
         return _flag(option, value)
     if option in {"redact", "redact_exempt"}:
         return names_option(option, value)
+    if option == "export":
+        return _exporters(value)
     raise ConfigError(f"unknown option {option!r}")  # pragma: no cover - filtered by caller
+
+
+def _exporters(value: object) -> tuple[Any, ...]:
+    """``export=``: None, one exporter or an iterable of them (objects with ``export``)."""
+    if value is None:
+        return ()
+    if callable(getattr(value, "export", None)):
+        return (value,)
+    if not isinstance(value, Iterable) or isinstance(value, (str, bytes, Mapping)):
+        raise ConfigError(f"export must be a list of exporters, got {value!r}")
+    exporters = tuple(value)
+    for exporter in exporters:
+        if not callable(getattr(exporter, "export", None)):
+            raise ConfigError(
+                f"export: {exporter!r} is not an exporter (it has no export() method); wrap an "
+                "OpenTelemetry SpanExporter in execlog.otel.OpenTelemetryExporter"
+            )
+    return exporters
 
 
 def names_option(option: str, value: object) -> tuple[str, ...]:

@@ -67,11 +67,12 @@ static PyObject *env_parent, *env_correlation;
 static PyObject *py_complete;    /* _decorator._complete(handle, result) */
 static PyObject *py_end;         /* _decorator._end(handle, exc) */
 static PyObject *py_report;      /* _decorator._report_internal(exc) */
+static PyObject *root_probe;     /* _otel_link.span_current(), or NULL (set_root_probe) */
 
 /* interned strings and constants */
 static PyObject *s_is_secret, *s_append, *s_encode, *s_may_contain, *s_set, *s_enqueue,
     *s_running_written, *s_final, *s_manual, *s_child, *s_success, *s_close, *s_throw,
-    *s_block, *s_kind, *s_inputs, *s_trigger_kind,
+    *s_block, *s_kind, *s_inputs, *s_trigger_kind, *s_otel_trace,
     *kw_final, *empty_tuple, *empty_dict, *zero, *one, *two, *empty_str, *null_value;
 
 /* -- ids (UUIDv7, same layout as _ids.py) ------------------------------------------------------ */
@@ -1643,15 +1644,45 @@ env_may_hold_lineage(void)
 }
 
 /*
+ * Whether a root starting now joins an OpenTelemetry span (the Python path then records its
+ * ids in the tags): only asked while `opentelemetry.trace` is imported, one dict look-up
+ * otherwise. 1 also when it cannot tell.
+ */
+static int
+otel_span_current(void)
+{
+    if (root_probe == NULL) {
+        return 0;
+    }
+    PyObject *loaded = PyDict_GetItemWithError(PyImport_GetModuleDict(), s_otel_trace);
+    if (loaded == NULL) {
+        if (PyErr_Occurred()) {
+            PyErr_Clear();
+            return 1;
+        }
+        return 0;
+    }
+    PyObject *answer = PyObject_CallNoArgs(root_probe);
+    if (answer == NULL) {
+        PyErr_Clear();
+        return 1;
+    }
+    int current = answer != Py_False;
+    Py_DECREF(answer);
+    return current;
+}
+
+/*
  * The lineage a new execution takes from `outer`, the current one: its id, correlation and run
  * id as strong references (None, NULL, None for a root). 0: take the Python path (the current
- * value is not one of ours, or a root's lineage comes from the environment).
+ * value is not one of ours, or a root's lineage comes from the environment, or it joins an
+ * OpenTelemetry span).
  */
 static int
 outer_lineage(PyObject *outer, PyObject **parent_id, PyObject **correlation, PyObject **run_id)
 {
     if (outer == NULL || outer == Py_None) {
-        if (env_may_hold_lineage()) {
+        if (env_may_hold_lineage() || otel_span_current()) {
             return 0;
         }
         *parent_id = Py_NewRef(Py_None);
@@ -3643,7 +3674,21 @@ sp_install(PyObject *module, PyObject *args, PyObject *kwds)
 #endif
 }
 
+static PyObject *
+sp_set_root_probe(PyObject *module, PyObject *probe)
+{
+    if (probe != Py_None && !PyCallable_Check(probe)) {
+        PyErr_SetString(PyExc_TypeError, "set_root_probe: a callable or None");
+        return NULL;
+    }
+    Py_XSETREF(root_probe, probe == Py_None ? NULL : Py_NewRef(probe));
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
+    {"set_root_probe", (PyCFunction)sp_set_root_probe, METH_O,
+     "set_root_probe(fn): fn() -> bool, asked as a root begins while opentelemetry.trace is "
+     "imported; True sends the call to the Python path."},
     {"begin", (PyCFunction)(void (*)(void))sp_begin, METH_FASTCALL,
      "begin(spec, args, kwargs) -> handle, or None for the Python path."},
     {"begin_bound", (PyCFunction)(void (*)(void))sp_begin_bound, METH_FASTCALL,
@@ -3714,6 +3759,7 @@ PyInit__speedups(void)
     INTERN(s_kind, "kind");
     INTERN(s_inputs, "inputs");
     INTERN(s_trigger_kind, "trigger_kind");
+    INTERN(s_otel_trace, "opentelemetry.trace");
     kw_final = PyTuple_Pack(1, s_final);
     empty_tuple = PyTuple_New(0);
     empty_dict = PyDict_New();
