@@ -7,6 +7,7 @@ import logging
 import sqlite3
 import threading
 
+import orjson
 import pytest
 
 import execlog
@@ -260,3 +261,47 @@ class TestStorage:
 def _boom(*args: object, **kwargs: object) -> None:
     msg = "boom"
     raise RuntimeError(msg)
+
+
+class TestCLI:
+    @pytest.fixture
+    def recorded(self, db: str) -> tuple[str, str]:
+        with execlog.execution("nightly") as root:
+            execlog.event("starting", day="2026-11-21")
+            with execlog.execution("load") as load:
+                execlog.event("slow source", level="warning", source="s3")
+        assert execlog.flush()
+        return root.execution_id, load.execution_id
+
+    def test_show_prints_events(self, db, recorded, capsys):
+        """``execlog show`` lists the execution's events under its fields; ``--json`` too."""
+        from execlog.cli import main
+
+        _, load = recorded
+        assert 0 == main(["show", "--db", db, load])
+        out = capsys.readouterr().out
+        assert "events:" in out
+        assert "slow source" in out
+        assert '{"source":"s3"}' in out
+        assert 0 == main(["show", "--db", db, load, "--json"])
+        data = orjson.loads(capsys.readouterr().out)
+        assert ["slow source"] == [e["message"] for e in data["events"]]
+
+    def test_tree_events(self, db, recorded, capsys):
+        """``execlog tree --events`` shows each execution's events under its line."""
+        from execlog.cli import main
+
+        root, _ = recorded
+        assert 0 == main(["tree", "--db", db, root])
+        assert "starting" not in capsys.readouterr().out
+        assert 0 == main(["tree", "--db", db, root, "--events"])
+        lines = capsys.readouterr().out.splitlines()
+        assert lines[0].startswith("nightly")
+        assert "starting" in lines[1]
+        assert lines[2].startswith("└─ load")
+        assert "slow source" in lines[3]
+        assert "warning" in lines[3]
+        assert 0 == main(["tree", "--db", db, root, "--events", "--json"])
+        (tree,) = orjson.loads(capsys.readouterr().out)
+        assert ["starting"] == [e["message"] for e in tree["events"]]
+        assert ["slow source"] == [e["message"] for e in tree["children"][0]["events"]]
