@@ -138,7 +138,7 @@ class TestEvent:
     def test_internal_error_never_reaches_user_code(self, db, caplog, monkeypatch):
         """An internal failure while recording an event is logged, not raised."""
         monkeypatch.delenv("EXECLOG_STRICT")
-        monkeypatch.setattr("execlog._events.record_event", _boom)
+        monkeypatch.setattr("execlog._events._encode_attributes", _boom)
         with caplog.at_level(logging.ERROR, logger="execlog"), execlog.execution("e"):
             execlog.event("m", a=1)
         assert any("internal error" in r.getMessage() for r in caplog.records)

@@ -11,12 +11,15 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from execlog._context import CAPTURING, current
 from execlog._guard import logger, report_once, strict
 from execlog._recorder import RECORDER
 from execlog._storage import EVENT
 
 if TYPE_CHECKING:
+    from execlog._encoding import Encoder
     from execlog._execution import ExecutionHandle
 
 __all__ = ["LEVELS", "event", "level_name", "record_event"]
@@ -31,6 +34,7 @@ _NAMES = {name: name for name in LEVELS} | {
 }
 
 _perf_ns = time.perf_counter_ns
+_dumps = orjson.dumps
 
 
 def level_name(level: object) -> str:
@@ -80,10 +84,33 @@ def event(message: str, /, level: str | int = "info", **attributes: Any) -> None
     .. versionadded:: 0.2.0
     """
     handle = current.get()
-    if handle is None or handle is CAPTURING:
-        return
+    if handle is None or handle is CAPTURING or handle._state != 1:
+        return  # outside any execution, or in one not recorded (disabled, capturing, ended)
     try:
-        record_event(handle, message, level, attributes or None, None)
+        # record_event(), inlined: this is the path user code calls in loops
+        recorder = RECORDER
+        if handle._generation != recorder.generation:
+            return
+        at_ns = _perf_ns() + recorder.clock_offset
+        encoder = handle._encoder or recorder.encoder
+        if message.__class__ is not str:
+            message = _text_of(message)
+        if level.__class__ is not str or _NAMES.get(level) != level:
+            level = level_name(level)
+        recorder.channel.events = True
+        recorder.enqueue(
+            (
+                EVENT,
+                handle.execution_id,
+                at_ns // 1000,
+                level,
+                message
+                if len(message) * 4 <= encoder.limit and "://" not in message
+                else _text(encoder, message),
+                _encode_attributes(encoder, attributes) if attributes else None,
+                None,
+            )
+        )
     except Exception as exc:
         if strict():
             raise
@@ -126,11 +153,39 @@ def record_event(
             handle.execution_id,
             at_ns // 1000,
             level,
-            encoder.encode_text(message),
-            None if not attributes else encoder.encode(attributes),
+            _text(encoder, message),
+            None if not attributes else _encode_attributes(encoder, attributes),
             logger_name,
         )
     )
+
+
+def _text(encoder: Encoder, text: str) -> str:
+    """A message bounded and with URL passwords masked, like every captured string."""
+    return encoder.encode_text(text)
+
+
+_SCALARS = frozenset({int, float, bool, type(None)})
+
+
+def _encode_attributes(encoder: Encoder, attributes: dict[str, Any]) -> str:
+    """The attributes as JSON, redacted and bounded like inputs.
+
+    The common case (a few numbers, flags and short strings under keys that name no secret)
+    is one ``orjson.dumps``; anything else goes through the encoder's general path.
+    """
+    is_secret = encoder.redactor.is_secret
+    for key, value in attributes.items():
+        cls = value.__class__
+        if (cls not in _SCALARS and (cls is not str or len(value) > 256)) or is_secret(key):
+            return encoder.encode(attributes)
+    try:
+        data = _dumps(attributes)
+    except Exception:
+        return encoder.encode(attributes)
+    if len(data) > encoder.limit or data.find(b"://") != -1:
+        return encoder.encode(attributes)
+    return data.decode()
 
 
 def _text_of(value: object) -> str:

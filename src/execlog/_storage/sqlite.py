@@ -58,16 +58,16 @@ _MAX_VARIABLES = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
 ROWS_PER_STATEMENT = min(1600, _MAX_VARIABLES // len(COLUMNS))
 
 
-def _statement_sizes(count: int) -> list[int]:
+def _statement_sizes(count: int, per_statement: int = ROWS_PER_STATEMENT) -> list[int]:
     """Split ``count`` rows into statements of a few fixed sizes.
 
-    Full statements of ``ROWS_PER_STATEMENT`` rows, then powers of two: at most about ten
+    Full statements of ``per_statement`` rows, then powers of two: at most about ten
     distinct statements ever, so neither this module's cache nor sqlite3's statement cache
     grows with the batch lengths a program happens to produce.
     """
-    sizes = [ROWS_PER_STATEMENT] * (count // ROWS_PER_STATEMENT)
-    rest = count % ROWS_PER_STATEMENT
-    power = 1 << (ROWS_PER_STATEMENT.bit_length() - 1)
+    sizes = [per_statement] * (count // per_statement)
+    rest = count % per_statement
+    power = 1 << (per_statement.bit_length() - 1)
     while rest:
         if rest >= power:
             sizes.append(power)
@@ -412,15 +412,36 @@ def _insert_rows(conn: sqlite3.Connection, conflict: str, rows: Sequence[Row]) -
     return 0
 
 
+_EVENT_VALUES = "(" + ", ".join("?" for _ in EVENT_COLUMNS) + ")"
+EVENTS_PER_STATEMENT = min(1600, _MAX_VARIABLES // len(EVENT_COLUMNS))
+
+
+@functools.lru_cache(maxsize=64)
+def _multi_event(count: int) -> str:
+    """``INSERT INTO execution_events ... VALUES (...), (...)`` for ``count`` rows (constants)."""
+    return (
+        INSERT_EVENT + ", " + ", ".join([_EVENT_VALUES] * (count - 1))
+        if count > 1
+        else INSERT_EVENT
+    )
+
+
 def _insert_events(conn: sqlite3.Connection, events: Sequence[Row]) -> int:
-    """Append event rows; return how many could not be stored (values SQLite cannot bind)."""
+    """Append event rows, many per statement; return how many could not be stored.
+
+    Sizes as for executions (:func:`_statement_sizes`). When a value cannot be bound, what
+    this call inserted is undone and the rows go one by one with their values made bindable.
+    """
     conn.execute("SAVEPOINT execlog_events")
     try:
-        conn.executemany(INSERT_EVENT, events)
+        start = 0
+        for size in _statement_sizes(len(events), EVENTS_PER_STATEMENT):
+            chunk = events[start : start + size]
+            conn.execute(_multi_event(len(chunk)), list(_chain(chunk)))
+            start += size
     except sqlite3.Error:
         raise
     except Exception:
-        # executemany stopped part-way: undo its rows, then one by one, made bindable
         conn.execute("ROLLBACK TO execlog_events")
         conn.execute("RELEASE execlog_events")
         skipped = 0
