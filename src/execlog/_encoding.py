@@ -59,7 +59,7 @@ __all__ = [
 
 REPR_LIMIT = 1_000
 #: At most this much of a value over the limit is encoded for its marker's preview.
-PREVIEW_BYTES = 8_192
+PREVIEW_BYTES = 4_096
 #: A value up to this many times the limit (by its lower bound) is encoded whole when over
 #: it, so that its marker gives the exact size; beyond, only its beginning is.
 WHOLE_FACTOR = 4
@@ -68,6 +68,7 @@ _SCALARS = (str, int, float, bool, type(None))
 _LEAVES = frozenset({int, float, bool, type(None)})
 _BINARY = (bytes, bytearray, memoryview)
 _OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+_HEAD_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 _dumps = orjson.dumps
 
 
@@ -646,7 +647,7 @@ class Encoder:
             cls is not str
             and data.find(b"{", nested_from) != -1
             and self.redactor.may_contain(data)
-        ) or data.find(b"://") != -1:
+        ) or (b"/" in data and b"://" in data):  # memchr first: ':' follows every key
             return self._encode_slow(value), True
         return data, True
 
@@ -664,10 +665,11 @@ class Encoder:
             copy = _Budget(budget)
             head, cut = _clean(value, self.redactor, 0, set(), copy), copy.cut
         try:
-            data = _dumps(head, option=_OPTIONS)
+            # A native head's keys are all str: orjson's faster path without OPT_NON_STR_KEYS
+            data = _dumps(head, option=_HEAD_OPTIONS if native is not None else _OPTIONS)
         except Exception:  # pragma: no cover - heads are plain data
             return orjson.dumps(f"<unencodable {_type_name(value)}>"), True
-        if native is not None and data.find(b"://") != -1:
+        if native is not None and b"/" in data and b"://" in data:
             # URL passwords to mask: the Python copy masks strings (the head is small)
             data = self._encode_slow(head)
         if cut < 0:

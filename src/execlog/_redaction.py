@@ -158,7 +158,7 @@ def mask_urls(text: str, *, cut: bool = False) -> str:
     ``cut``: the text is the beginning of a longer one, so a URL it ends in the middle of
     may have its password cut short, which is masked too.
     """
-    if "://" not in text:
+    if "/" not in text or "://" not in text:  # one memchr for the common case: no '/' at all
         return text
     text = _URL_PASSWORD.sub(_masked, text)
     return _URL_PASSWORD_OPEN.sub(_masked, text) if cut else text

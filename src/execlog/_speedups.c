@@ -621,6 +621,10 @@ cached_secret(PyObject *redactor, PyObject *key)
     if (redactor == NULL || Py_TYPE(redactor) != redactor_type) {
         return -1;
     }
+    int secret = c_is_secret(redactor, key); /* an ASCII key: the word rule, no look-up */
+    if (secret >= 0) {
+        return secret;
+    }
     PyObject *cache = SLOT(redactor, RD_cache);
     if (cache != NULL && PyDict_CheckExact(cache)) {
         PyObject *hit = PyDict_GetItemWithError(cache, key);
@@ -631,7 +635,7 @@ cached_secret(PyObject *redactor, PyObject *key)
             PyErr_Clear();
         }
     }
-    return c_is_secret(redactor, key);
+    return -1;
 }
 
 /* The same, asking Redactor.is_secret on a miss: 1, 0, or -1 with an exception set. May run
@@ -1021,9 +1025,10 @@ sp_head(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
 static int
 has_url(const char *buf, Py_ssize_t size)
 {
+    /* By its first '/': rare in JSON, where ':' follows every key. */
     const char *p = buf, *end = buf + size;
-    while ((p = memchr(p, ':', (size_t)(end - p))) != NULL) {
-        if (end - p >= 3 && p[1] == '/' && p[2] == '/') {
+    while ((p = memchr(p, '/', (size_t)(end - p))) != NULL) {
+        if (p > buf && p[-1] == ':' && end - p >= 2 && p[1] == '/') {
             return 1;
         }
         p++;
