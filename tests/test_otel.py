@@ -365,6 +365,50 @@ class TestJoin:
             assert {} == store.get(child_id).tags
             assert {} == store.get(store.get(outside).parent_execution_id).tags
 
+    def test_context_without_a_span_joins_nothing(self, db, implementation):
+        """A current OpenTelemetry Context holding only baggage is no span to join."""
+        from opentelemetry import baggage, context
+
+        @execlog.traced_execution
+        def root():
+            return execlog.current_execution().execution_id
+
+        token = context.attach(baggage.set_baggage("tenant", "acme"))
+        try:
+            eid = root()
+        finally:
+            context.detach(token)
+        assert execlog.flush()
+        with execlog.open_store(db) as store:
+            assert {} == store.get(eid).tags
+
+    def test_native_path_asks_python_only_inside_a_span(self, db, tracer, monkeypatch):
+        """With OpenTelemetry imported, a root asks the Python probe only when a span may be."""
+        from execlog import _fastpath, _otel_link
+
+        if not _fastpath.READY:
+            pytest.skip("execlog._speedups is not built here")
+        calls = []
+
+        def probe() -> bool:
+            calls.append(1)
+            return _otel_link.span_current()
+
+        _fastpath.SPEEDUPS.set_root_probe(probe, _otel_link.runtime_var)
+        try:
+
+            @execlog.traced_execution
+            def root():
+                return None
+
+            root()
+            assert [] == calls  # an empty Context: answered in C
+            with tracer.start_as_current_span("request"):
+                root()
+            assert [1] == calls
+        finally:
+            _fastpath.SPEEDUPS.set_root_probe(_otel_link.span_current, _otel_link.runtime_var)
+
     def test_joined_root_links_to_the_span_but_keeps_its_trace(self, db, memory, tracer):
         """The exported span stays in execlog's trace and links to the joined one."""
         with tracer.start_as_current_span("request") as span, execlog.execution("job") as ex:

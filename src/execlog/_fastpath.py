@@ -68,7 +68,7 @@ def install() -> bool:
             report=_spec.report_internal,
         )
         # a root joining an OpenTelemetry span goes to the Python path, which records the join
-        SPEEDUPS.set_root_probe(_otel_link.span_current)
+        SPEEDUPS.set_root_probe(_otel_link.span_current, _otel_link.runtime_var)
     except (ImportError, TypeError, AttributeError) as exc:
         logger.debug("execlog: C accelerator unavailable (%s); using pure Python", exc)
         return False

@@ -68,6 +68,9 @@ static PyObject *py_complete;    /* _decorator._complete(handle, result) */
 static PyObject *py_end;         /* _decorator._end(handle, exc) */
 static PyObject *py_report;      /* _decorator._report_internal(exc) */
 static PyObject *root_probe;     /* _otel_link.span_current(), or NULL (set_root_probe) */
+static PyObject *root_var_getter; /* _otel_link.runtime_var(), or NULL (set_root_probe) */
+static PyObject *otel_var;       /* OpenTelemetry's current-Context ContextVar, once known */
+static int otel_var_resolved = 0;
 
 /* interned strings and constants */
 static PyObject *s_is_secret, *s_append, *s_encode, *s_may_contain, *s_set, *s_enqueue,
@@ -1666,6 +1669,36 @@ otel_span_current(void)
             return 1;
         }
         return 0;
+    }
+    if (!otel_var_resolved && root_var_getter != NULL) {
+        /* once: the ContextVar OpenTelemetry keeps its current Context in (None: unknown) */
+        PyObject *var = PyObject_CallNoArgs(root_var_getter);
+        if (var == NULL) {
+            PyErr_Clear();
+        }
+        else if (PyContextVar_CheckExact(var)) {
+            otel_var = var;
+        }
+        else {
+            Py_DECREF(var);
+        }
+        otel_var_resolved = 1;
+    }
+    if (otel_var != NULL) {
+        /* an empty Context (the common case) holds no span: no call into Python */
+        PyObject *value = NULL;
+        if (PyContextVar_Get(otel_var, NULL, &value) < 0) {
+            PyErr_Clear();
+            return 1;
+        }
+        if (value == NULL) {
+            return 0;
+        }
+        int empty = PyDict_Check(value) && PyDict_GET_SIZE(value) == 0;
+        Py_DECREF(value);
+        if (empty) {
+            return 0;
+        }
     }
     PyObject *answer = PyObject_CallNoArgs(root_probe);
     if (answer == NULL) {
@@ -3680,20 +3713,24 @@ sp_install(PyObject *module, PyObject *args, PyObject *kwds)
 }
 
 static PyObject *
-sp_set_root_probe(PyObject *module, PyObject *probe)
+sp_set_root_probe(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (probe != Py_None && !PyCallable_Check(probe)) {
-        PyErr_SetString(PyExc_TypeError, "set_root_probe: a callable or None");
+    if (nargs != 2 || !PyCallable_Check(args[0]) || !PyCallable_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "set_root_probe(probe, runtime_var): two callables");
         return NULL;
     }
-    Py_XSETREF(root_probe, probe == Py_None ? NULL : Py_NewRef(probe));
+    Py_XSETREF(root_probe, Py_NewRef(args[0]));
+    Py_XSETREF(root_var_getter, Py_NewRef(args[1]));
+    Py_CLEAR(otel_var);
+    otel_var_resolved = 0;
     Py_RETURN_NONE;
 }
 
 static PyMethodDef methods[] = {
-    {"set_root_probe", (PyCFunction)sp_set_root_probe, METH_O,
-     "set_root_probe(fn): fn() -> bool, asked as a root begins while opentelemetry.trace is "
-     "imported; True sends the call to the Python path."},
+    {"set_root_probe", (PyCFunction)(void (*)(void))sp_set_root_probe, METH_FASTCALL,
+     "set_root_probe(probe, runtime_var): probe() -> bool is asked as a root begins while "
+     "opentelemetry.trace is imported and OpenTelemetry's current Context (the ContextVar "
+     "runtime_var() returns) is not empty; True sends the call to the Python path."},
     {"begin", (PyCFunction)(void (*)(void))sp_begin, METH_FASTCALL,
      "begin(spec, args, kwargs) -> handle, or None for the Python path."},
     {"begin_bound", (PyCFunction)(void (*)(void))sp_begin_bound, METH_FASTCALL,
