@@ -305,3 +305,13 @@ class TestCLI:
         (tree,) = orjson.loads(capsys.readouterr().out)
         assert ["starting"] == [e["message"] for e in tree["events"]]
         assert ["slow source"] == [e["message"] for e in tree["children"][0]["events"]]
+
+
+class TestCaptureFixture:
+    def test_events_of_captured_execution(self, execlog_capture):
+        """``execlog_capture.events`` reads a captured execution's events."""
+        with execlog.execution("job"):
+            execlog.event("done", n=1)
+        (job,) = execlog_capture.named("job")
+        assert ["done"] == [e.message for e in execlog_capture.events(job)]
+        assert [{"n": 1}] == [e.attributes for e in execlog_capture.events(job.execution_id)]
