@@ -47,10 +47,10 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
+from execlog import _trace_ids
 from execlog._encoding import truncate_json
 from execlog._guard import report_once
 from execlog._otel_link import SPAN_TAG, TRACE_TAG
-from execlog._trace_ids import span_id_int, trace_id_int
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -62,6 +62,31 @@ __all__ = ["OpenTelemetryExporter", "to_span"]
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _PRIMITIVES = (str, bool, int, float)
+
+
+#: Ids already mapped (a tree shares one trace id; a parent is usually exported just before
+#: its children, so each span id is asked for twice). Cleared when full.
+_TRACE_IDS: dict[str, int] = {}
+_SPAN_IDS: dict[str, int] = {}
+_CACHE_SIZE = 4096
+
+
+def _trace_id(correlation_id: str) -> int:
+    value = _TRACE_IDS.get(correlation_id)
+    if value is None:
+        if len(_TRACE_IDS) >= _CACHE_SIZE:
+            _TRACE_IDS.clear()
+        value = _TRACE_IDS[correlation_id] = _trace_ids.trace_id_int(correlation_id)
+    return value
+
+
+def _span_id(execution_id: str) -> int:
+    value = _SPAN_IDS.get(execution_id)
+    if value is None:
+        if len(_SPAN_IDS) >= _CACHE_SIZE:
+            _SPAN_IDS.clear()
+        value = _SPAN_IDS[execution_id] = _trace_ids.span_id_int(execution_id)
+    return value
 
 
 def _ns(value: dt.datetime) -> int:
@@ -107,14 +132,14 @@ def to_span(
     """
     ex = execution
     limit = max_attribute_bytes
-    trace_id = trace_id_int(ex.correlation_id or ex.execution_id)
+    trace_id = _trace_id(ex.correlation_id or ex.execution_id)
     context = SpanContext(
-        trace_id, span_id_int(ex.execution_id), is_remote=False, trace_flags=_SAMPLED
+        trace_id, _span_id(ex.execution_id), is_remote=False, trace_flags=_SAMPLED
     )
     parent = None
     if ex.parent_execution_id:
         parent = SpanContext(
-            trace_id, span_id_int(ex.parent_execution_id), is_remote=False, trace_flags=_SAMPLED
+            trace_id, _span_id(ex.parent_execution_id), is_remote=False, trace_flags=_SAMPLED
         )
     start = _ns(ex.started_at)
     if ex.ended_at is not None:
