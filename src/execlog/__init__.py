@@ -45,15 +45,44 @@ __all__ = [
     "extract",
     "flush",
     "inject",
+    "instrument_threads",
     "open_store",
     "propagate",
     "shutdown",
     "traced_execution",
+    "uninstrument_threads",
 ]
 
 configure = _RECORDER.configure
 flush = _RECORDER.flush
 shutdown = _RECORDER.shutdown
+
+
+def instrument_threads() -> None:
+    """Make threads and pools carry the submitting execution (idempotent).
+
+    Work submitted to ``concurrent.futures`` and ``multiprocessing`` pools, run with
+    ``loop.run_in_executor``, or in a ``threading.Thread`` started from inside an execution
+    nests under that execution, pools created before the call included (API.md section 7).
+    The standard library's pool modules are imported only here, not by ``import execlog``.
+
+    .. versionadded:: 0.2.0
+    """
+    from execlog._pools import instrument_threads as instrument  # noqa: PLC0415 - lazy
+
+    instrument()
+
+
+def uninstrument_threads() -> None:
+    """Undo :func:`instrument_threads`: pools and threads, old or new, carry nothing again.
+
+    .. versionadded:: 0.2.0
+    """
+    import sys  # noqa: PLC0415
+
+    pools = sys.modules.get("execlog._pools")
+    if pools is not None:
+        pools.uninstrument_threads()
 
 
 def __getattr__(name: str) -> Any:
