@@ -580,3 +580,31 @@ class TestImport:
             [sys.executable, "-c", code], capture_output=True, text=True, check=True
         ).stdout
         assert "[]" == out.strip()
+
+
+class TestMiddleware:
+    def test_traceparent_from_another_service_joins_the_request_root(self, db):
+        """The web middleware hands a lone ``traceparent`` to extract: the root records it."""
+        from wsgiref.util import setup_testing_defaults
+
+        from execlog.wsgi import ExecutionMiddleware
+
+        def app(environ, start_response):
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"ok"]
+
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": "GET",
+            "PATH_INFO": "/items",
+            "HTTP_TRACEPARENT": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        }
+        setup_testing_defaults(environ)
+        body = ExecutionMiddleware(app)(environ, lambda status, headers, exc_info=None: None)
+        assert [b"ok"] == list(body)
+        body.close()
+        assert execlog.flush()
+        with execlog.open_store(db) as store:
+            (request,) = store.recent()
+        assert request.parent_execution_id is None
+        assert "0af7651916cd43dd8448eb211c80319c" == request.tags["otel.trace_id"]
+        assert "b7ad6b7169203331" == request.tags["otel.span_id"]
