@@ -93,6 +93,17 @@ class TestEvent:
         assert len(raw(db, "SELECT attributes FROM execution_events")[1][0]) <= 1024
         assert "pw" not in masked.message.replace("pw@", "")
 
+    def test_new_redact_names_apply_to_known_attribute_names(self, db, store):
+        """Names once found clean are checked again after ``configure(redact=...)``."""
+        with execlog.execution("e") as ex:
+            execlog.event("m", customer=1)
+            execlog.configure(redact=("customer",))
+            execlog.event("m", customer=2)
+        assert execlog.flush()
+        assert [{"customer": 1}, {"customer": "[REDACTED]"}] == [
+            e.attributes for e in store.events(ex.execution_id)
+        ]
+
     def test_decorator_redact_applies(self, db, store, implementation):
         """A name given to the decorator's ``redact=`` is redacted in its events too."""
 

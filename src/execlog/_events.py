@@ -21,6 +21,7 @@ from execlog._storage import EVENT
 if TYPE_CHECKING:
     from execlog._encoding import Encoder
     from execlog._execution import ExecutionHandle
+    from execlog._redaction import Redactor
 
 __all__ = ["LEVELS", "event", "level_name", "record_event"]
 
@@ -97,20 +98,31 @@ def event(message: str, /, level: str | int = "info", **attributes: Any) -> None
             message = _text_of(message)
         if level.__class__ is not str or _NAMES.get(level) != level:
             level = level_name(level)
-        recorder.channel.events = True
-        recorder.enqueue(
-            (
-                EVENT,
-                handle.execution_id,
-                at_ns // 1000,
-                level,
-                message
-                if len(message) * 4 <= encoder.limit and "://" not in message
-                else _text(encoder, message),
-                _encode_attributes(encoder, attributes) if attributes else None,
-                None,
-            )
+        row = (
+            EVENT,
+            handle.execution_id,
+            at_ns // 1000,
+            level,
+            message
+            if len(message) * 4 <= encoder.limit and "://" not in message
+            else _text(encoder, message),
+            _encode_attributes(encoder, attributes) if attributes else None,
+            None,
         )
+        channel = recorder.channel
+        channel.events = True  # before the append: the writer looks after taking a batch
+        queue = channel.queue
+        if (
+            len(queue) < channel.limit
+            and not channel.waiters
+            and recorder.writer is not None
+            and not recorder.exiting
+        ):  # Recorder.enqueue's common case, inlined
+            queue.append(row)
+            if len(queue) >= channel.batch_size and not channel.woken:
+                channel.wake_writer()
+        else:
+            recorder.enqueue(row)
     except Exception as exc:
         if strict():
             raise
@@ -166,6 +178,8 @@ def _text(encoder: Encoder, text: str) -> str:
 
 
 _SCALARS = frozenset({int, float, bool, type(None)})
+#: Sets of attribute names (in call order) found free of secrets, and by which redactor.
+_CLEAN_NAMES: dict[tuple[str, ...], Redactor] = {}
 
 
 def _encode_attributes(encoder: Encoder, attributes: dict[str, Any]) -> str:
@@ -174,11 +188,20 @@ def _encode_attributes(encoder: Encoder, attributes: dict[str, Any]) -> str:
     The common case (a few numbers, flags and short strings under keys that name no secret)
     is one ``orjson.dumps``; anything else goes through the encoder's general path.
     """
-    is_secret = encoder.redactor.is_secret
-    for key, value in attributes.items():
+    for value in attributes.values():
         cls = value.__class__
-        if (cls not in _SCALARS and (cls is not str or len(value) > 256)) or is_secret(key):
+        if cls not in _SCALARS and (cls is not str or len(value) > 256):
             return encoder.encode(attributes)
+    # An event site passes the same keyword names every time: remember which sets of names
+    # the current redactor found free of secrets (checked again once it is replaced).
+    redactor = encoder.redactor
+    names = tuple(attributes)
+    if _CLEAN_NAMES.get(names) is not redactor:
+        if any(map(redactor.is_secret, names)):
+            return encoder.encode(attributes)
+        if len(_CLEAN_NAMES) >= 1024:
+            _CLEAN_NAMES.clear()
+        _CLEAN_NAMES[names] = redactor
     try:
         data = _dumps(attributes)
     except Exception:
