@@ -608,3 +608,56 @@ class TestMiddleware:
         assert request.parent_execution_id is None
         assert "0af7651916cd43dd8448eb211c80319c" == request.tags["otel.trace_id"]
         assert "b7ad6b7169203331" == request.tags["otel.span_id"]
+
+
+class TestFork:
+    @pytest.mark.timeout(60)
+    @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+    def test_forked_child_exports_its_own_spans(self, db, collector):
+        """A forked child starts its own sending thread; the parent's spans are not resent."""
+        import os
+
+        from conftest import wait_or_kill
+
+        endpoint = f"http://127.0.0.1:{collector.server_port}/v1/traces"
+        exporter = OpenTelemetryExporter(OTLPSpanExporter(endpoint=endpoint))
+        execlog.configure(export=[exporter])
+        with execlog.execution("before-fork"):
+            pass
+        assert execlog.flush(timeout=10)  # the parent's sending thread is running
+        pid = os.fork()
+        if pid == 0:
+            try:
+                with execlog.execution("in-child"):
+                    pass
+                ok = execlog.flush(timeout=10)
+            except BaseException:
+                os._exit(3)
+            os._exit(0 if ok else 2)
+        assert 0 == wait_or_kill(pid, 30)
+        names = [
+            span.name
+            for _, _, request in collector.requests
+            for resource_spans in request.resource_spans
+            for scope_spans in resource_spans.scope_spans
+            for span in scope_spans.spans
+        ]
+        assert ["before-fork", "in-child"] == sorted(names)
+        exporter.shutdown(timeout=5)
+
+    @pytest.mark.timeout(60)
+    @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+    def test_child_flushing_first_does_not_wait_for_the_parents_thread(self, db):
+        """A child's first flush starts afresh, even if the parent's lock was held at fork."""
+        import os
+
+        from conftest import wait_or_kill
+
+        spans = InMemorySpanExporter()
+        exporter = OpenTelemetryExporter(spans)
+        execlog.configure(export=[exporter])
+        with exporter._cond:  # held across the fork, as the sending thread might hold it
+            pid = os.fork()
+            if pid == 0:
+                os._exit(0 if exporter.force_flush(timeout=5) else 2)
+        assert 0 == wait_or_kill(pid, 30)

@@ -348,6 +348,8 @@ class OpenTelemetryExporter:
 
     def force_flush(self, timeout: float = 30.0) -> bool:
         """Wait until every span queued so far was sent; False on timeout or losses since."""
+        if self._pid != os.getpid():
+            self._after_fork()  # the parent's lock may have been held by its thread
         deadline = time.monotonic() + timeout
         with self._cond:
             target = self._queued
@@ -363,7 +365,7 @@ class OpenTelemetryExporter:
 
     def shutdown(self, timeout: float = 30.0) -> None:
         """Send what is queued (within ``timeout``), stop the thread, shut the exporter down."""
-        self.force_flush(timeout)
+        self.force_flush(timeout)  # (in a forked child: starts afresh first)
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
