@@ -323,6 +323,18 @@ class TestFailures:
         assert exporter.lost > 0
         exporter.shutdown(timeout=5)
 
+    def test_bare_span_exporter_is_wrapped(self, db):
+        """A SpanExporter given to ``export=`` as it is works like a wrapped one."""
+        spans = InMemorySpanExporter()
+        execlog.configure(export=[spans])
+        (wrapped,) = execlog._recorder.RECORDER.config.export
+        assert isinstance(wrapped, OpenTelemetryExporter)
+        with execlog.execution("x"):
+            pass
+        assert execlog.flush()
+        assert ["x"] == [s.name for s in spans.get_finished_spans()]
+        wrapped.shutdown(timeout=5)
+
     @pytest.mark.parametrize("value", ["otlp", 3, [object()]])
     def test_bad_export_option(self, value):
         """``export=`` that is not exporters raises ConfigError naming the option."""

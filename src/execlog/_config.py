@@ -6,6 +6,7 @@ import dataclasses
 import math
 import numbers
 import os
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -123,14 +124,18 @@ def _check(option: str, value: Any) -> Any:  # noqa: PLR0911 - one return per op
 
 
 def _exporters(value: object) -> tuple[Any, ...]:
-    """``export=``: None, one exporter or an iterable of them (objects with ``export``)."""
+    """``export=``: None, one exporter or an iterable of them (objects with ``export``).
+
+    An OpenTelemetry ``SpanExporter`` given as it is gets wrapped in
+    :class:`execlog.otel.OpenTelemetryExporter`.
+    """
     if value is None:
         return ()
     if callable(getattr(value, "export", None)):
-        return (value,)
+        value = (value,)
     if not isinstance(value, Iterable) or isinstance(value, (str, bytes, Mapping)):
         raise ConfigError(f"export must be a list of exporters, got {value!r}")
-    exporters = tuple(value)
+    exporters = tuple(_exporter(e) for e in value)
     for exporter in exporters:
         if not callable(getattr(exporter, "export", None)):
             raise ConfigError(
@@ -138,6 +143,16 @@ def _exporters(value: object) -> tuple[Any, ...]:
                 "OpenTelemetry SpanExporter in execlog.otel.OpenTelemetryExporter"
             )
     return exporters
+
+
+def _exporter(exporter: object) -> object:
+    """A bare OpenTelemetry ``SpanExporter`` wrapped; anything else as it is."""
+    sdk = sys.modules.get("opentelemetry.sdk.trace.export")
+    if sdk is not None and isinstance(exporter, sdk.SpanExporter):
+        from execlog.otel import OpenTelemetryExporter  # noqa: PLC0415 - only with OTel
+
+        return OpenTelemetryExporter(exporter)
+    return exporter
 
 
 def names_option(option: str, value: object) -> tuple[str, ...]:
