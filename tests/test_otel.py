@@ -212,6 +212,41 @@ class TestExport:
                 assert first.parent == again.parent
                 assert (first.start_time, first.end_time) == (again.start_time, again.end_time)
 
+    def test_writer_mapping_equals_to_span(self, db, memory, tracer, implementation):
+        """The writer maps committed rows exactly as ``to_span`` maps stored executions."""
+
+        @execlog.traced_execution(tags={"team": "data"})
+        def step(rows, password="x"):
+            execlog.event("loaded", rows=rows, nested={"a": [1, 2]})
+            raise ValueError("bad row")
+
+        with tracer.start_as_current_span("request"), execlog.execution("root", run_id="r"):
+            execlog.event("start")
+            with pytest.raises(ValueError):
+                step(3)
+        assert execlog.flush()
+        exported = by_name(memory.get_finished_spans())
+        with execlog.open_store(db) as store:
+            for execution in store.list():
+                again = to_span(execution, store.events(execution.execution_id), resource=RESOURCE)
+                first = exported[execution.name.rsplit(".", 1)[-1]]
+                assert dict(first.attributes) == dict(again.attributes)
+                assert [(e.name, dict(e.attributes), e.timestamp) for e in first.events] == [
+                    (e.name, dict(e.attributes), e.timestamp) for e in again.events
+                ]
+                assert (first.status.status_code, first.status.description) == (
+                    again.status.status_code,
+                    again.status.description,
+                )
+                assert [link.context for link in first.links] == [
+                    link.context for link in again.links
+                ]
+                assert (first.kind, first.start_time, first.end_time) == (
+                    again.kind,
+                    again.start_time,
+                    again.end_time,
+                )
+
     def test_bounded_attributes(self, db, memory):
         """Big inputs and outputs are bounded JSON attributes (execlog's truncation marker)."""
         for exporter in execlog._recorder.RECORDER.config.export:

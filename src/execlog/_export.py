@@ -12,6 +12,9 @@ An exporter is any object with::
     export(executions: Sequence[Execution], events: Mapping[str, Sequence[Event]]) -> bool | None
     force_flush(timeout: float) -> bool        # optional: called by execlog.flush()
 
+An exporter that also has ``export_rows(rows, events)`` (execlog's own) gets the committed rows
+and event rows instead, their JSON fields not decoded: what it would encode again anyway.
+
 ``export`` must not block on the network (the store's writes wait for it): queue and send on
 a thread of its own, as :class:`execlog.otel.OpenTelemetryExporter` does.
 """
@@ -26,8 +29,6 @@ from execlog._guard import report_once
 from execlog.store import Event, Execution
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     from execlog._storage import Row
 
 __all__ = ["MAX_PENDING", "Exports", "force_flush"]
@@ -67,32 +68,47 @@ class Exports:
             )
         if not rows:
             return ok
-        executions: list[Execution] = []
-        attached: dict[str, list[Event]] = {}
+        rows = [_clean(row) for row in rows]
+        own_events: dict[str, list[Row]] = {}
         for row in rows:
-            try:
-                execution = Execution.from_row(_clean(row))
-            except Exception:  # a row the store took but that does not decode: not exported
-                ok = False
-                continue
-            executions.append(execution)
-            own = pending.pop(execution.execution_id, None)
+            own = pending.pop(row[0], None)
             if own:
-                attached[execution.execution_id] = [Event.from_row(_clean(e)) for e in own]
+                own_events[row[0]] = [_clean(e) for e in own]
+        decoded: tuple[list[Execution], dict[str, list[Event]]] | None = None
         for exporter in self.exporters:
-            ok = self._export(exporter, executions, attached) and ok
+            export_rows = getattr(exporter, "export_rows", None)
+            if export_rows is not None:  # execlog's own exporters take rows as committed
+                ok = self._export(export_rows, exporter, len(rows), rows, own_events) and ok
+                continue
+            if decoded is None:
+                decoded = self._decode(rows, own_events)
+                ok = ok and len(decoded[0]) == len(rows)
+            export = exporter.export
+            ok = self._export(export, exporter, len(rows), *decoded) and ok
         return ok
 
-    def _export(
-        self, exporter: Any, executions: Sequence[Execution], events: dict[str, list[Event]]
-    ) -> bool:
+    @staticmethod
+    def _decode(
+        rows: list[Row], events: dict[str, list[Row]]
+    ) -> tuple[list[Execution], dict[str, list[Event]]]:
+        """Rows as ``Execution`` objects and their events as ``Event`` objects."""
+        executions: list[Execution] = []
+        for row in rows:
+            try:
+                executions.append(Execution.from_row(row))
+            except Exception:  # noqa: S112 - a row the store took but that does not decode
+                continue
+        attached = {key: [Event.from_row(e) for e in value] for key, value in events.items()}
+        return executions, attached
+
+    def _export(self, method: Any, exporter: Any, count: int, *args: Any) -> bool:
         try:
-            if exporter.export(executions, events) is not False:
+            if method(*args) is not False:
                 return True
             reason = "it refused the batch"
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"
-        self.lost += len(executions)
+        self.lost += count
         report_once(
             "execlog could not export executions to %r (%s); the store has them, the exporter "
             "does not (losses are counted)",

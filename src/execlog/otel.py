@@ -101,17 +101,34 @@ def _json_attribute(value: Any, limit: int) -> str:
     return data.decode("utf-8", "replace")
 
 
-def _event_attributes(event: Event, limit: int) -> dict[str, Any]:
-    attributes: dict[str, Any] = {}
-    for key, value in event.attributes.items():
+def _bounded(text: str | bytes, limit: int) -> str:
+    """Stored JSON text within ``limit`` bytes (execlog's truncation marker beyond)."""
+    if isinstance(text, str):
+        if len(text) * 4 <= limit:
+            return text
+        text = text.encode("utf-8", "surrogatepass")
+    if len(text) > limit:
+        text = truncate_json(text, limit)
+    return text.decode("utf-8", "replace")
+
+
+def _event_attributes(
+    attributes: Mapping[str, Any], level: str, logger: str | None, limit: int
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in attributes.items():
         if isinstance(value, _PRIMITIVES) and not (isinstance(value, str) and len(value) > limit):
-            attributes[str(key)] = value
+            out[str(key)] = value
         else:
-            attributes[str(key)] = _json_attribute(value, limit)
-    attributes["execlog.level"] = event.level
-    if event.logger:
-        attributes["execlog.logger"] = event.logger
-    return attributes
+            out[str(key)] = _json_attribute(value, limit)
+    out["execlog.level"] = level
+    if logger:
+        out["execlog.logger"] = logger
+    return out
+
+
+#: An event as the mapping takes it: (time in ns, level, message, attributes, logger).
+_EventValues = tuple[int, str, str, "Mapping[str, Any]", "str | None"]
 
 
 def to_span(
@@ -132,70 +149,164 @@ def to_span(
     """
     ex = execution
     limit = max_attribute_bytes
-    trace_id = _trace_id(ex.correlation_id or ex.execution_id)
-    context = SpanContext(
-        trace_id, _span_id(ex.execution_id), is_remote=False, trace_flags=_SAMPLED
-    )
-    parent = None
-    if ex.parent_execution_id:
-        parent = SpanContext(
-            trace_id, _span_id(ex.parent_execution_id), is_remote=False, trace_flags=_SAMPLED
-        )
     start = _ns(ex.started_at)
-    if ex.ended_at is not None:
-        end = _ns(ex.ended_at)
-    elif ex.duration_ms is not None:
-        end = start + int(ex.duration_ms * 1e6)
-    else:
-        end = start
+    return _span(
+        (
+            ex.execution_id,
+            ex.name,
+            ex.kind,
+            ex.status,
+            start,
+            None if ex.ended_at is None else _ns(ex.ended_at),
+            ex.duration_ms,
+            None if ex.inputs is None else _json_attribute(ex.inputs, limit),
+            None if ex.output is None else _json_attribute(ex.output, limit),
+            ex.error_type,
+            ex.error_message,
+            ex.error_stack,
+            ex.parent_execution_id,
+            ex.correlation_id,
+            ex.trigger_kind,
+            ex.run_id,
+            _json_attribute(ex.tags, limit) if ex.tags else None,
+            ex.pid,
+            ex.thread_id,
+            ex.host,
+        ),
+        ex.tags,
+        [(_ns(e.at), e.level, e.message, e.attributes, e.logger) for e in events],
+        resource,
+        scope,
+        limit,
+    )
+
+
+def _span_of_row(
+    row: Sequence[Any],
+    events: Sequence[Sequence[Any]],
+    resource: Resource | None,
+    scope: InstrumentationScope | None,
+    limit: int,
+) -> ReadableSpan:
+    """The span of a committed row (``execlog._storage.COLUMNS`` order, JSON fields as text).
+
+    The same mapping as :func:`to_span`, without decoding the JSON fields to encode them again:
+    what the exporter runs on the writer thread for every execution.
+    """
+    values = list(row)
+    values[4] *= 1000
+    if values[5] is not None:
+        values[5] *= 1000
+    for index in (7, 8, 16):  # inputs, output, tags
+        if values[index] is not None:
+            values[index] = _bounded(values[index], limit)
+    tags_text = row[16]
+    tags = None
+    if tags_text is not None and (SPAN_TAG in tags_text if isinstance(tags_text, str) else True):
+        try:
+            tags = orjson.loads(tags_text)
+        except orjson.JSONDecodeError:
+            tags = None
+    converted = [
+        (
+            at * 1000,
+            level,
+            message,
+            (orjson.loads(attributes) if attributes is not None else {}),
+            logger,
+        )
+        for _, at, level, message, attributes, logger in events
+    ]
+    joined = tags if isinstance(tags, dict) else None
+    return _span(values, joined, converted, resource, scope, limit)
+
+
+def _span(
+    values: Sequence[Any],
+    tags: Mapping[str, Any] | None,
+    events: Sequence[_EventValues],
+    resource: Resource | None,
+    scope: InstrumentationScope | None,
+    limit: int,
+) -> ReadableSpan:
+    """The one mapping: a row's values (times in ns, JSON fields as bounded text) to a span."""
+    (
+        execution_id,
+        name,
+        kind,
+        status_text,
+        start,
+        end,
+        duration_ms,
+        inputs,
+        output,
+        error_type,
+        error_message,
+        error_stack,
+        parent_id,
+        correlation_id,
+        trigger_kind,
+        run_id,
+        tags_text,
+        pid,
+        thread_id,
+        host,
+    ) = values
+    trace_id = _trace_id(correlation_id or execution_id)
+    context = SpanContext(trace_id, _span_id(execution_id), is_remote=False, trace_flags=_SAMPLED)
+    parent = None
+    if parent_id:
+        parent = SpanContext(trace_id, _span_id(parent_id), is_remote=False, trace_flags=_SAMPLED)
+    if end is None:
+        end = start if duration_ms is None else start + int(duration_ms * 1e6)
     attributes: dict[str, Any] = {
-        "execlog.execution_id": ex.execution_id,
-        "execlog.correlation_id": ex.correlation_id,
-        "execlog.kind": ex.kind,
-        "execlog.status": ex.status,
-        "execlog.trigger_kind": ex.trigger_kind,
+        "execlog.execution_id": execution_id,
+        "execlog.correlation_id": correlation_id,
+        "execlog.kind": kind,
+        "execlog.status": status_text,
+        "execlog.trigger_kind": trigger_kind,
     }
-    if ex.kind == "function":
-        attributes["code.function.name"] = ex.name
+    if kind == "function":
+        attributes["code.function.name"] = name
     optional = (
-        ("execlog.parent_execution_id", ex.parent_execution_id),
-        ("execlog.run_id", ex.run_id),
-        ("execlog.duration_ms", ex.duration_ms),
-        ("process.pid", ex.pid or None),
-        ("thread.id", ex.thread_id or None),
-        ("host.name", ex.host or None),
-        ("error.type", ex.error_type),
+        ("execlog.parent_execution_id", parent_id),
+        ("execlog.run_id", run_id),
+        ("execlog.duration_ms", duration_ms),
+        ("process.pid", pid or None),
+        ("thread.id", thread_id or None),
+        ("host.name", host or None),
+        ("error.type", error_type),
+        ("execlog.inputs", inputs),
+        ("execlog.output", output),
+        ("execlog.tags", tags_text),
     )
     attributes.update((key, value) for key, value in optional if value is not None)
-    if ex.inputs is not None:
-        attributes["execlog.inputs"] = _json_attribute(ex.inputs, limit)
-    if ex.output is not None:
-        attributes["execlog.output"] = _json_attribute(ex.output, limit)
     links: list[Link] = []
-    if ex.tags:
-        attributes["execlog.tags"] = _json_attribute(ex.tags, limit)
-        joined = _joined(ex.tags)
-        if joined is not None:
-            links.append(Link(joined, {"execlog.link": "joined"}))
-    span_events = [SpanEvent(e.message, _event_attributes(e, limit), _ns(e.at)) for e in events]
+    joined = None if not tags else _joined(tags)
+    if joined is not None:
+        links.append(Link(joined, {"execlog.link": "joined"}))
+    span_events = [
+        SpanEvent(message, _event_attributes(data, level, logger, limit), at)
+        for at, level, message, data, logger in events
+    ]
     status = Status(StatusCode.UNSET)
-    if ex.status == "error":
-        status = Status(StatusCode.ERROR, ex.error_message or ex.error_type or "error")
-        exception: dict[str, Any] = {"exception.type": ex.error_type or "error"}
-        if ex.error_message is not None:
-            exception["exception.message"] = ex.error_message
-        if ex.error_stack is not None:
-            exception["exception.stacktrace"] = ex.error_stack
+    if status_text == "error":
+        status = Status(StatusCode.ERROR, error_message or error_type or "error")
+        exception: dict[str, Any] = {"exception.type": error_type or "error"}
+        if error_message is not None:
+            exception["exception.message"] = error_message
+        if error_stack is not None:
+            exception["exception.stacktrace"] = error_stack
         span_events.append(SpanEvent("exception", exception, end))
     return ReadableSpan(
-        name=ex.name,
+        name=name,
         context=context,
         parent=parent,
         resource=resource,
         attributes=attributes,
         events=span_events,
         links=links,
-        kind=SpanKind.SERVER if ex.trigger_kind == "http" else SpanKind.INTERNAL,
+        kind=SpanKind.SERVER if trigger_kind == "http" else SpanKind.INTERNAL,
         status=status,
         start_time=start,
         end_time=end,
@@ -315,23 +426,42 @@ class OpenTelemetryExporter:
     def export(
         self, executions: Sequence[Execution], events: Mapping[str, Sequence[Event]]
     ) -> bool:
-        """Queue the spans of ``executions`` (writer thread); False when some were dropped."""
+        """Queue the spans of ``executions``; False when some were dropped."""
         if self._stopping:
             return False
-        if self._resource is None:
-            self._resource = _default_resource()
-        if self._scope is None:
-            self._scope = _scope()
+        resource, scope = self._identity()
         spans = [
             to_span(
                 ex,
                 events.get(ex.execution_id, ()),
-                resource=self._resource,
-                scope=self._scope,
+                resource=resource,
+                scope=scope,
                 max_attribute_bytes=self.max_attribute_bytes,
             )
             for ex in executions
         ]
+        return self._queue_spans(spans)
+
+    def export_rows(
+        self, rows: Sequence[Sequence[Any]], events: Mapping[str, Sequence[Sequence[Any]]]
+    ) -> bool:
+        """:meth:`export` for execlog's writer: committed rows, JSON fields not decoded."""
+        if self._stopping:
+            return False
+        resource, scope = self._identity()
+        limit = self.max_attribute_bytes
+        spans = [_span_of_row(r, events.get(r[0], ()), resource, scope, limit) for r in rows]
+        return self._queue_spans(spans)
+
+    def _identity(self) -> tuple[Resource, InstrumentationScope]:
+        if self._resource is None:
+            self._resource = _default_resource()
+        if self._scope is None:
+            self._scope = _scope()
+        return self._resource, self._scope
+
+    def _queue_spans(self, spans: list[ReadableSpan]) -> bool:
+        """Hand spans to the sending thread; False when some were dropped (queue full)."""
         if self._pid != os.getpid():
             self._after_fork()
         with self._cond:
