@@ -257,7 +257,7 @@ def generate(total: int, seed: int = 3) -> tuple[Iterator[tuple[Any, ...]], Samp
 
 def build(path: Path, total: int) -> Sample:
     """Create ``path`` with :func:`execlog.open_store` and fill it with ``total`` rows."""
-    execlog.open_store(path).close()
+    execlog.open_store(path, create=True).close()
     rows, sample = generate(total)
     insert = (
         f"INSERT INTO executions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
@@ -358,6 +358,24 @@ def test_correlation_chain(benchmark: Any, store: execlog.Store, history: Histor
 def test_root(benchmark: Any, store: execlog.Store, history: History) -> None:
     correlations = _cycle(history.sample.correlations)
     assert benchmark(lambda: store.root(next(correlations))) is not None
+
+
+@pytest.mark.benchmark(group="lookup")
+def test_resolve_id_from_a_short_prefix(
+    benchmark: Any, store: execlog.Store, history: History
+) -> None:
+    """What ``execlog show PREFIX`` adds: the id a unique short prefix names."""
+    ids = history.sample.middles + history.sample.leaves
+    short = store.short_ids(ids)
+    prefixes = _cycle([short[i] for i in ids])
+    assert benchmark(lambda: store.resolve_id(next(prefixes)))
+
+
+@pytest.mark.benchmark(group="lookup")
+def test_short_ids_of_a_page(benchmark: Any, store: execlog.Store) -> None:
+    """What ``execlog list`` adds on a terminal: short ids for a page of 50."""
+    page = [e.execution_id for e in store.list(limit=50)]
+    assert len(benchmark(store.short_ids, page)) == len(page)
 
 
 # -- lineage --------------------------------------------------------------------------------

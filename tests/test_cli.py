@@ -96,7 +96,7 @@ def row(execution_id: str, started: dt.datetime, **values: Any) -> dict[str, Any
 
 def insert(db: str, *rows_or_id: Any, **values: Any) -> None:
     """Insert synthetic executions: ``insert(db, row, row...)`` or ``insert(db, id, started)``."""
-    with execlog.open_store(db):  # created and migrated
+    with execlog.open_store(db, create=True):  # created and migrated
         pass
     if isinstance(rows_or_id[0], str):
         rows_or_id = (row(*rows_or_id, **values),)
@@ -289,6 +289,158 @@ class TestTerminal:
         ]
 
 
+class TestIdsOnATerminal:
+    """Ids that work on an 80-column terminal: short unique ids shown, prefixes accepted."""
+
+    @pytest.fixture
+    def tty80(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Make (captured) stdout count as an 80-column terminal."""
+        monkeypatch.setattr(commands, "_isatty", lambda stream: stream is sys.stdout)
+        monkeypatch.setenv("COLUMNS", "80")
+        monkeypatch.setenv("NO_COLOR", "1")
+
+    def test_what_list_shows_is_what_show_takes(
+        self, history: History, tty80: None, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Every id in the list is whole or a unique prefix, never cut with an ellipsis, and
+        ``show``, ``tree`` and ``lineage`` accept it."""
+        code, out, _ = cli(capsys, "list", "--db", history.db)
+        assert 0 == code
+        shown = [line.split()[0] for line in out.splitlines()[1:]]
+        assert 7 == len(shown)
+        assert 1 == len({len(s) for s in shown})  # one column width
+        for line in out.splitlines():
+            assert len(line) <= 80, line
+        with execlog.open_store(history.db) as store:
+            expected = [e.execution_id for e in store.list()]
+        for short, full in zip(shown, expected):
+            assert "…" not in short
+            assert full.startswith(short)
+            assert 8 <= len(short)
+            for command in ("show", "lineage", "tree"):
+                assert 0 == cli(capsys, command, short, "--db", history.db)[0], command
+            assert full == cli_json(capsys, "show", short, "--db", history.db)["execution_id"]
+
+    def test_prefix_everywhere_an_id_is_taken(
+        self, history: History, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """show, tree, lineage and chain take any unique prefix of 8 characters or more."""
+        with execlog.open_store(history.db) as store:
+            prefix = store.short_ids([history.transform])[history.transform]
+        found = cli_json(capsys, "show", prefix, "--db", history.db)
+        assert history.transform == found["execution_id"]
+        tree = cli_json(capsys, "tree", prefix, "--below", "--db", history.db)
+        assert [history.transform] == ids(tree)
+        lineage = cli_json(capsys, "lineage", prefix, "--db", history.db)
+        assert history.transform == lineage["execution"]["execution_id"]
+        with execlog.open_store(history.db) as store:
+            root_prefix = store.short_ids([history.root])[history.root]
+        chain = cli_json(capsys, "chain", root_prefix, "--db", history.db)
+        assert history.root == chain[0]["execution_id"]
+
+    def test_ambiguous_prefix_lists_the_candidates(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A prefix several ids start with is an error (status 1) listing them."""
+        db = str(tmp_path / "twins.db")
+        start = dt.datetime(2026, 11, 21, tzinfo=UTC)
+        first, second = (f"01a23d10-9a62-73b9-99cc-1eb00000000{i}" for i in (1, 2))
+        insert(db, row(first, start, name="nightly"), row(second, start, name="other"))
+        prefix = "01a23d10-9a62"
+        for command in ("show", "tree", "lineage"):
+            code, out, err = cli(capsys, command, prefix, "--db", db)
+            assert (1, "") == (code, out), command
+            assert [
+                f"execlog: error: id prefix {prefix} is ambiguous; it matches:",
+                f"  {first}  nightly  2026-11-21 00:00:00",
+                f"  {second}  other  2026-11-21 00:00:00",
+            ] == err.splitlines()
+        code, _, err = cli(capsys, "chain", prefix, "--db", db)
+        assert 1 == code
+        assert err.startswith(f"execlog: error: correlation id prefix {prefix} is ambiguous")
+        assert first in err
+
+    def test_short_or_unknown_prefix(
+        self, history: History, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Fewer than 8 characters never match; the error says so."""
+        code, out, err = cli(capsys, "show", history.root[:7], "--db", history.db)
+        assert (1, "") == (code, out)
+        assert err == (
+            f"execlog: error: no execution with id {history.root[:7]} "
+            "(a prefix needs at least 8 characters)\n"
+        )
+        code, _, err = cli(capsys, "show", "ffffffff-ffff", "--db", history.db)
+        assert (1, "execlog: error: no execution with id ffffffff-ffff\n") == (code, err)
+
+    def test_piped_output_keeps_whole_ids(
+        self, history: History, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Not on a terminal (a script reading the table): whole ids."""
+        _, out, _ = cli(capsys, "list", "--db", history.db)
+        assert 36 == len(out.splitlines()[1].split()[0])
+        _, out, _ = cli(capsys, "chain", history.root, "--db", history.db)
+        assert history.root == out.splitlines()[2].split()[1]
+
+    def test_long_listings_keep_whole_ids(
+        self,
+        history: History,
+        tty80: None,
+        capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """Beyond SHORT_IDS_UP_TO rows, ids are not shortened (two look-ups per id)."""
+        monkeypatch.setattr(commands, "SHORT_IDS_UP_TO", 3)
+        _, out, _ = cli(capsys, "list", "--limit", "3", "--db", history.db)
+        assert 36 > len(out.splitlines()[1].split()[0])
+        _, out, _ = cli(capsys, "list", "--limit", "4", "--db", history.db)
+        assert 36 == len(out.splitlines()[1].split()[0])
+
+    def test_list_says_when_more_rows_exist(
+        self, history: History, tty80: None, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Beyond --limit: one dim line on a terminal with the next --offset; exact fit or
+        --json: nothing."""
+        _, out, _ = cli(capsys, "list", "--limit", "3", "--db", history.db)
+        lines = out.splitlines()
+        assert 5 == len(lines)
+        assert "more executions match: --offset 3 for the next 3" == lines[-1]
+        _, out, _ = cli(capsys, "list", "--limit", "3", "--offset", "4", "--db", history.db)
+        assert 4 == len(out.splitlines())  # the last three: nothing more
+        assert "more" not in out
+        found = cli_json(capsys, "list", "--limit", "3", "--db", history.db)
+        assert 3 == len(found)
+
+    def test_more_rows_line_is_dim(
+        self, history: History, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """With colour on, the line is dimmed (secondary text)."""
+        monkeypatch.setattr(commands, "_isatty", lambda stream: stream is sys.stdout)
+        monkeypatch.delenv("NO_COLOR", raising=False)
+        _, out, _ = cli(capsys, "list", "--limit", "1", "--db", history.db)
+        assert out.splitlines()[-1].startswith("\x1b[2mmore executions match")
+
+    def test_no_more_rows_line_when_piped(
+        self, history: History, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Piped output is only the table."""
+        _, out, _ = cli(capsys, "list", "--limit", "3", "--db", history.db)
+        assert 4 == len(out.splitlines())
+
+    def test_id_column_is_never_cut(self) -> None:
+        """A ``keep`` column stays whole; the others are shortened instead."""
+        text = render.table(
+            ["ID", "NAME", "WHEN"],
+            [["01a23d10-9a62-73b9-99cc-1eb000000001", "a-long-name-indeed", "2026-11-21"]],
+            width=50,
+            flex=[1],
+            keep=[0],
+        )
+        row = text.splitlines()[1]
+        assert row.startswith("01a23d10-9a62-73b9-99cc-1eb000000001  ")
+        assert "…" in row
+
+
 class TestShow:
     """``execlog show ID``."""
 
@@ -347,10 +499,40 @@ class TestTree:
         assert ["transform", "└─ step"] == [label(line) for line in out.splitlines()]
 
     def test_last(self, history: History, capsys: pytest.CaptureFixture[str]) -> None:
-        """--last is the newest root's tree."""
+        """--last is the newest root that has children: a lone root recorded later (here
+        "other") does not hide the run."""
         code, out, _ = cli(capsys, "tree", "--last", "--db", history.db)
         assert 0 == code
-        assert ["other"] == [line.split()[0] for line in out.splitlines()]
+        assert "nightly" == out.splitlines()[0].split()[0]
+        assert 6 == len(out.splitlines())
+
+    def test_last_with_name(self, history: History, capsys: pytest.CaptureFixture[str]) -> None:
+        """--name NAME (with or without --last) is the newest root of that name, even alone."""
+        for argv in (["--last", "--name", "other"], ["--name", "other"]):
+            code, out, _ = cli(capsys, "tree", *argv, "--db", history.db)
+            assert 0 == code
+            assert ["other"] == [line.split()[0] for line in out.splitlines()]
+        found = cli_json(capsys, "tree", "--name", "nightly", "--db", history.db)
+        assert [history.root] == ids(found)
+
+    def test_last_with_unknown_name(
+        self, history: History, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A name no root has is an error that names it."""
+        code, out, err = cli(capsys, "tree", "--name", "nope", "--db", history.db)
+        assert (1, "", "execlog: error: no execution named 'nope'\n") == (code, out, err)
+
+    def test_last_when_no_root_has_children(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Only lone roots: the newest of them."""
+        db = str(tmp_path / "lone.db")
+        start = dt.datetime(2026, 11, 21, tzinfo=UTC)
+        insert(db, row("a", start), row("b", start + dt.timedelta(seconds=1)))
+        assert [["b", []]] == [
+            [n["execution_id"], n["children"]]
+            for n in cli_json(capsys, "tree", "--last", "--db", db)
+        ]
 
     def test_json_is_nested(self, history: History, capsys: pytest.CaptureFixture[str]) -> None:
         """--json is the list of roots, each execution with its children (by start time)."""
@@ -752,6 +934,75 @@ class TestUsage:
         assert (2, "") == (code, out)
         assert err.startswith("usage: execlog")
 
+    @pytest.mark.parametrize(
+        ("argv", "option"),
+        [
+            (["list", "--limit", "99999999999999999999"], "--limit"),
+            (["list", "--limit", "0"], "--limit"),
+            (["list", "--limit", "1000001"], "--limit"),
+            (["list", "--limit", "1e3"], "--limit"),
+            (["list", "--limit", "9" * 5000], "--limit"),
+            (["list", "--offset", "99999999999999999999"], "--offset"),
+            (["list", "--offset", "-1"], "--offset"),
+            (["lineage", "x", "--depth", "99999999999999999999"], "--depth"),
+            (["lineage", "x", "--depth", "1001"], "--depth"),
+            (["lineage", "x", "--depth", "-1"], "--depth"),
+            (["list", "--since", "9999-12-31T23:59:59-01:00"], "--since"),
+            (["list", "--until", "0001-01-01T00:00:00+01:00"], "--until"),
+            (["export", "--since", "9999-12-31T23:59:59.999999-00:01"], "--since"),
+            (["stats", "--since", "99999999999999999999w"], "--since"),
+            (["prune", "--older-than", "1" * 400 + "d", "--yes"], "--older-than"),
+        ],
+    )
+    def test_out_of_range_values_are_usage_errors(
+        self, history: History, argv: list[str], option: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Every number and time is range-checked by the parser: exit 2, the usage, the option
+        named, and never an OverflowError traceback."""
+        code, out, err = cli(capsys, *argv, "--db", history.db)
+        assert (2, "") == (code, out)
+        assert err.startswith("usage: execlog")
+        assert f"argument {option}: " in err
+        assert "Traceback" not in err
+
+    def test_largest_values_are_accepted(
+        self, history: History, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The bounds themselves are valid."""
+        found = cli_json(
+            capsys, "list", "--limit", "1000000", "--offset", "1000000000", "--db", history.db
+        )
+        assert [] == found
+        lineage = cli_json(capsys, "lineage", history.root, "--depth", "1000", "--db", history.db)
+        assert history.root == lineage["execution"]["execution_id"]
+
+    def test_every_integer_option_is_bounded(self) -> None:
+        """No option of any command parses a bare int (unbounded, so it could overflow)."""
+        from execlog.cli import _Bounded, _parser
+
+        parser = _parser()
+        [sub] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        counted = []
+        for name, command in sub.choices.items():
+            for action in command._actions:
+                assert action.type is not int, (name, action.dest)
+                if isinstance(action.type, _Bounded):
+                    counted.append(f"{name} {action.option_strings[0]}")
+        assert ["list --limit", "list --offset", "lineage --depth"] == counted
+
+    def test_out_of_range_in_a_real_process(self, history: History) -> None:
+        """The console script answers a huge --limit with the usage, not a traceback."""
+        result = subprocess.run(
+            [CONSOLE_SCRIPT, "list", "--limit", "99999999999999999999", "--db", history.db],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert (2, "") == (result.returncode, result.stdout)
+        assert "argument --limit: invalid value" in result.stderr
+        assert "Traceback" not in result.stderr
+
     def test_version(self, capsys: pytest.CaptureFixture[str]) -> None:
         """--version prints the installed version."""
         assert (0, f"execlog {execlog.__version__}\n", "") == cli(capsys, "--version")
@@ -766,7 +1017,17 @@ class TestUsage:
         assert now - dt.timedelta(seconds=45) == moment("45s", now)
         assert dt.datetime(2026, 11, 1, tzinfo=UTC) == moment("2026-11-01", now)
         assert dt.datetime(2026, 11, 1, 7, 30, tzinfo=UTC) == moment("2026-11-01T08:30+01:00")
-        for bad in ("", "1y", "-1d", "soon", "2026-13-01", "99999999999d"):
+        for bad in (
+            "",
+            "1y",
+            "-1d",
+            "soon",
+            "2026-13-01",
+            "99999999999d",
+            "9999-12-31T23:59:59-01:00",
+            "0001-01-01T00:00:00+01:00",
+            "1" * 400 + "d",
+        ):
             with pytest.raises(argparse.ArgumentTypeError):
                 moment(bad, now)
 
@@ -860,8 +1121,8 @@ class TestRun:
         child = textwrap.dedent(
             f"""
             import pathlib, time
-            pathlib.Path({str(ready)!r}).touch()
-            try:
+            try:  # ready only once a SIGINT lands inside the try
+                pathlib.Path({str(ready)!r}).touch()
                 time.sleep(30)
             except KeyboardInterrupt:
                 print("child interrupted")

@@ -124,6 +124,11 @@ INVALID = [
     ("max_payload_bytes", "5"),
     ("max_payload_bytes", None),
     ("max_payload_bytes", 1.5),
+    ("batch_size", 1_000_000_001),
+    ("queue_size", 1_000_000_001),
+    ("max_payload_bytes", 1_000_000_001),
+    ("max_payload_bytes", 10**20),
+    ("queue_size", 10**20),
     ("flush_interval", 0),
     ("flush_interval", 0.0),
     ("flush_interval", -1),
@@ -131,6 +136,8 @@ INVALID = [
     ("flush_interval", math.nan),
     ("flush_interval", math.inf),
     ("flush_interval", -math.inf),
+    ("flush_interval", 10_000_001),
+    ("flush_interval", 1e300),
     ("flush_interval", "5"),
     ("flush_interval", None),
     ("flush_interval", True),
@@ -203,6 +210,75 @@ class TestValidation:
     def test_config_error_is_public(self) -> None:
         """``execlog.ConfigError`` is a ``ValueError``."""
         assert issubclass(execlog.ConfigError, ValueError)
+
+
+class TestLargestValues:
+    """The largest values configure() accepts work on both recording paths."""
+
+    @pytest.mark.parametrize(
+        "options",
+        [
+            {"max_payload_bytes": 1_000_000_000},
+            {"queue_size": 1_000_000_000},
+            {"batch_size": 1_000_000_000},
+            {"flush_interval": 10_000_000},
+        ],
+        ids=lambda options: next(iter(options)),
+    )
+    def test_records_at_the_upper_bound(
+        self, implementation: str, db: str, options: dict[str, object]
+    ) -> None:
+        """Recording, flushing and reading back work with each option at its maximum."""
+        execlog.configure(**options)
+
+        @execlog.traced_execution(name="step")
+        def step(text: str) -> str:
+            return text.upper()
+
+        with execlog.execution("job"):
+            step("x" * 10_000)
+
+        assert execlog.flush(timeout=10)
+        with execlog.open_store(db) as store:
+            recorded = {e.name: e for e in store.recent()}
+        assert {"job", "step"} <= set(recorded)
+        assert "X" * 10_000 == recorded["step"].output
+
+
+class TestTimeouts:
+    """flush(timeout=) and shutdown(timeout=) check their argument."""
+
+    @pytest.mark.parametrize("call", ["flush", "shutdown"])
+    @pytest.mark.parametrize(
+        ("value", "error"),
+        [("5", TypeError), (None, TypeError), (True, TypeError), (math.nan, ValueError)],
+    )
+    def test_bad_timeout_raises(
+        self, db: str, call: str, value: object, error: type[Exception]
+    ) -> None:
+        """A timeout that is not a number of seconds raises at once, naming it."""
+        with execlog.execution("job"):
+            pass
+
+        with pytest.raises(error, match="timeout"):
+            getattr(execlog, call)(timeout=value)
+
+    @pytest.mark.parametrize(
+        ("call", "value"),
+        [
+            *[("flush", v) for v in (math.inf, 1e300, 10**30, -1, -math.inf)],
+            *[("shutdown", v) for v in (math.inf, 1e300, 10**30)],
+        ],
+    )
+    def test_any_length_of_timeout_works(self, db: str, call: str, value: float) -> None:
+        """An endless timeout waits as long as needed (flush: a negative one does not wait)."""
+        with execlog.execution("job"):
+            pass
+
+        getattr(execlog, call)(timeout=value)
+
+        assert execlog.flush(timeout=math.inf)
+        assert ["job"] == [r["name"] for r in rows(db)]
 
 
 class TestDatabaseTargets:

@@ -15,13 +15,16 @@ import sys
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 import execlog
 from conftest import rows
 from execlog import current_execution, execution, traced_execution
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 # Every test here runs on the C fast path and on the pure-Python path.
 pytestmark = pytest.mark.usefixtures("implementation")
@@ -385,7 +388,69 @@ class TestCarriers:
             "PATH": "/bin",
             "EXECLOG_PARENT_ID": outer.execution_id,
             "EXECLOG_CORRELATION_ID": outer.correlation_id,
+            "EXECLOG_DB": db,
         } == carrier
+
+    @pytest.mark.parametrize(
+        ("configured", "expected"),
+        [
+            ("runs.db", "{cwd}/runs.db"),
+            ("./sub/../runs.db", "{cwd}/runs.db"),
+            ("sqlite:///rel.db", "{cwd}/rel.db"),
+            ("sqlite:////{cwd}/abs.db", "{cwd}/abs.db"),
+        ],
+    )
+    def test_inject_env_style_carries_the_absolute_database(
+        self, configured: str, expected: str, tmp_path: Path
+    ) -> None:
+        """EXECLOG_DB is this process's database as an absolute path, whatever the spelling."""
+        cwd = str(tmp_path)  # the autouse fixture runs every test in tmp_path
+        execlog.configure(db=configured.format(cwd=cwd.lstrip("/")))
+        with execution("outer"):
+            carrier = execlog.inject({})
+
+        assert expected.format(cwd=cwd) == carrier["EXECLOG_DB"]
+        assert os.path.isabs(carrier["EXECLOG_DB"])
+
+    def test_inject_names_the_file_written_after_a_chdir(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A relative db is where the writer opened it, not where the process is now."""
+        execlog.configure(db="runs.db")
+        with execution("first"):
+            pass
+        assert execlog.flush(timeout=10)
+        (tmp_path / "work").mkdir()
+        monkeypatch.chdir(tmp_path / "work")
+        with execution("outer"):
+            carrier = execlog.inject({})
+
+        assert str(tmp_path / "runs.db") == carrier["EXECLOG_DB"]
+
+    def test_inject_keeps_the_carriers_own_database(self, db: str) -> None:
+        """A carrier that already names a database keeps it (the caller chose it)."""
+        with execution("outer"):
+            carrier = execlog.inject({"EXECLOG_DB": "/elsewhere/own.db"})
+
+        assert "/elsewhere/own.db" == carrier["EXECLOG_DB"]
+
+    def test_inject_passes_no_private_memory_database(self) -> None:
+        """``:memory:`` belongs to this process: no EXECLOG_DB for a child."""
+        execlog.configure(db=":memory:")
+        with execution("outer") as outer:
+            carrier = execlog.inject({})
+
+        assert {"EXECLOG_PARENT_ID", "EXECLOG_CORRELATION_ID"} == set(carrier)
+        assert execlog.flush(timeout=10)
+        with execlog.open_store(":memory:") as store:  # shared by the process: leave it empty
+            assert 1 == store.delete(outer.execution_id)
+
+    def test_http_style_carries_no_database(self, db: str) -> None:
+        """Headers never name a database: a server records where it is configured to."""
+        with execution("outer"):
+            headers = execlog.inject({}, style="http")
+
+        assert {"Execlog-Parent-Id", "Execlog-Correlation-Id"} == set(headers)
 
     def test_inject_http_style(self, db: str) -> None:
         """style='http' writes header-style keys of the innermost execution."""
@@ -404,8 +469,10 @@ class TestCarriers:
         def target():
             return execlog.inject({}), execlog.inject({}, style="http")
 
-        for carrier in target():
-            assert 2 == len(carrier)
+        env, headers = target()
+        assert 3 == len(env)
+        assert 2 == len(headers)
+        for carrier in (env, headers):
             assert all(isinstance(k, str) and isinstance(v, str) for k, v in carrier.items())
 
     @pytest.mark.parametrize(
@@ -490,6 +557,40 @@ class TestProcesses:
         assert os.getpid() != child["pid"]
         assert "success" == child["status"]
         assert "success" == one(db, "launcher")["status"]
+
+    def test_child_in_another_directory_records_where_its_parent_does(
+        self, implementation: str, tmp_path: Path
+    ) -> None:
+        """configure(db="runs.db") + inject(dict(os.environ)): a child started in another
+        working directory records into the parent's runs.db, not its own ./execlog.db."""
+        execlog.configure(db="runs.db")  # relative to the parent's directory
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+
+        @traced_execution(name="launcher")
+        def launch() -> subprocess.CompletedProcess[str]:
+            env = execlog.inject(dict(os.environ))
+            if implementation == "python":
+                env["EXECLOG_PURE_PYTHON"] = "1"
+            return subprocess.run(
+                [sys.executable, "-c", CHILD_PROCESS],
+                env=env,
+                cwd=elsewhere,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+
+        result = launch()
+
+        assert 0 == result.returncode, result.stderr
+        db = str(tmp_path / "runs.db")
+        launcher = one(db, "launcher")
+        child = one(db, "child-process")
+        assert launcher["execution_id"] == child["parent_execution_id"]
+        assert child["execution_id"] == one(db, "child-step")["parent_execution_id"]
+        assert not (elsewhere / "execlog.db").exists()
 
     def test_environment_makes_roots_children(
         self, db: str, monkeypatch: pytest.MonkeyPatch
@@ -645,3 +746,37 @@ class TestIdsAndMetadata:
         assert {"n": 3} == stored_child.inputs
         assert {"n": 3} == stored_child.output
         assert "child" == stored_child.trigger_kind
+
+
+class TestPropagateChecksItsArgument:
+    @pytest.mark.parametrize("bad", [None, 5, "work"])
+    def test_not_callable(self, bad: Any) -> None:
+        """propagate() of something that cannot be called fails at once, not later in a pool."""
+        with pytest.raises(TypeError, match="callable"):
+            execlog.propagate(bad)
+
+
+class TestShareableLocation:
+    """What inject() puts in EXECLOG_DB for each kind of ``db`` setting."""
+
+    @pytest.mark.parametrize(
+        ("db", "expected"),
+        [
+            (":memory:", None),
+            ("file:x?mode=memory&cache=shared", None),
+            ("file:/data/runs.db", "file:/data/runs.db"),
+            ("sqlite:////data/runs.db", "/data/runs.db"),
+            ("postgresql://app:s3cret@db.internal/runs", "postgresql://app@db.internal/runs"),
+            (
+                "postgresql://db.internal/runs?sslmode=require&password=s3cret",
+                "postgresql://db.internal/runs?sslmode=require",
+            ),
+            ("http://:tok@collector:8642", "http://collector:8642"),
+            ("http://collector:8642", "http://collector:8642"),
+        ],
+    )
+    def test_location(self, db: str, expected: str | None) -> None:
+        """Paths become absolute, URLs lose their credentials, a private memory db is None."""
+        from execlog._storage import shareable_location
+
+        assert expected == shareable_location(db)

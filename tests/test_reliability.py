@@ -273,7 +273,8 @@ def _reader_process(db: str, stderr_path: str, conn: Connection) -> None:
         conn.recv()
         while not conn.poll():
             try:
-                with execlog.open_store(db) as store:
+                # create=True: the reader may start before any writer has made the file
+                with execlog.open_store(db, create=True) as store:
                     recent = store.recent(20)
                     store.list(name=proc_work.__qualname__, status="success", limit=50)
                     stats = store.stats()
@@ -384,7 +385,7 @@ class TestDropUnderASlowDisk:
     def test_drop_never_blocks_and_every_record_is_written_or_counted(self, db: str) -> None:
         """A producer far faster than a database locked 90% of the time: never waits, no loss."""
         execlog.configure(queue_size=500, on_full="drop", batch_size=8, flush_interval=0.01)
-        execlog.open_store(db).close()
+        execlog.open_store(db, create=True).close()
         stop = threading.Event()
         cycles = [0]
 
@@ -436,7 +437,7 @@ class TestDropUnderASlowDisk:
         """An execution already shown as `running` whose end is dropped (queue full) must not
         stay `running` for ever; and it is counted once, not as a row and a drop."""
         execlog.configure(queue_size=10, on_full="drop", flush_interval=0.05)
-        execlog.open_store(db).close()
+        execlog.open_store(db, create=True).close()
         lock = sqlite3.connect(db, isolation_level=None, timeout=10)
         try:
             with execlog.execution("long") as long:
@@ -1232,7 +1233,7 @@ class TestUpgradeFromReleasedSchemas:
         assert before["dropped_records"]
 
         if opener == "store":
-            execlog.open_store(copy).close()
+            execlog.open_store(copy, create=True).close()
         else:
             execlog.configure(db=str(copy))
             assert 7 == fast(7)
@@ -1314,14 +1315,14 @@ def _status_of(db: str, execution_id: str) -> str:
 
 class TestOtherHosts:
     def _prepare(self, db: str) -> None:
-        execlog.open_store(db).close()  # create the schema
+        execlog.open_store(db, create=True).close()  # create the schema
         _insert_running(db, "old-elsewhere", "other-host", age_s=2 * 86_400)
         _insert_running(db, "new-elsewhere", "other-host", age_s=120)
 
     def test_other_hosts_are_left_alone_by_default(self, db: str) -> None:
         """Without EXECLOG_ABANDON_AFTER, another host's running rows are never rewritten."""
         self._prepare(db)
-        execlog.open_store(db).close()
+        execlog.open_store(db, create=True).close()
         assert "running" == _status_of(db, "old-elsewhere")
         assert "running" == _status_of(db, "new-elsewhere")
 
@@ -1329,7 +1330,7 @@ class TestOtherHosts:
         """With a one-day horizon, an older running row of another host becomes abandoned."""
         self._prepare(db)
         monkeypatch.setenv("EXECLOG_ABANDON_AFTER", "86400")
-        execlog.open_store(db).close()
+        execlog.open_store(db, create=True).close()
         assert "abandoned" == _status_of(db, "old-elsewhere")
         assert "running" == _status_of(db, "new-elsewhere")
 
@@ -1337,10 +1338,10 @@ class TestOtherHosts:
         """EXECLOG_ABANDON_AFTER sets the horizon in seconds; 0 turns it off."""
         self._prepare(db)
         monkeypatch.setenv("EXECLOG_ABANDON_AFTER", "0")
-        execlog.open_store(db).close()
+        execlog.open_store(db, create=True).close()
         assert "running" == _status_of(db, "old-elsewhere")
         monkeypatch.setenv("EXECLOG_ABANDON_AFTER", "60")
-        execlog.open_store(db).close()
+        execlog.open_store(db, create=True).close()
         assert "abandoned" == _status_of(db, "old-elsewhere")
         assert "abandoned" == _status_of(db, "new-elsewhere")
 
@@ -1351,9 +1352,24 @@ class TestOtherHosts:
         self._prepare(db)
         monkeypatch.setenv("EXECLOG_ABANDON_AFTER", "soon")
         with caplog.at_level(logging.WARNING, logger="execlog"):
-            execlog.open_store(db).close()
+            execlog.open_store(db, create=True).close()
         assert any("EXECLOG_ABANDON_AFTER" in r.getMessage() for r in caplog.records)
         assert "running" == _status_of(db, "old-elsewhere")
+
+    @pytest.mark.parametrize("horizon", ["1e300", "9223372036854775807"])
+    def test_a_horizon_beyond_recorded_time_abandons_nothing_and_breaks_nothing(
+        self, db: str, monkeypatch: pytest.MonkeyPatch, horizon: str
+    ) -> None:
+        """A huge EXECLOG_ABANDON_AFTER means never: stores open and the writer writes."""
+        self._prepare(db)
+        monkeypatch.setenv("EXECLOG_ABANDON_AFTER", horizon)
+        execlog.open_store(db).close()
+        with execlog.execution("still-recorded"):
+            pass
+        assert execlog.flush(timeout=10)
+        assert "running" == _status_of(db, "old-elsewhere")
+        with execlog.open_store(db) as store:
+            assert ["still-recorded"] == [e.name for e in store.list(name="still-recorded")]
 
     def test_a_late_end_replaces_abandoned(self, db: str) -> None:
         """Should the execution still end, its final row gives the real status."""

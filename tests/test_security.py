@@ -938,9 +938,9 @@ class TestFilePermissions:
         assert {"": 0o600, "-wal": 0o600, "-shm": 0o600} == modes
 
     def test_store_creates_main_wal_and_shm_0600(self, tmp_path: Path, umask: int) -> None:
-        """open_store() on a new path creates private files too."""
+        """open_store(create=True) on a new path creates private files too."""
         db = str(tmp_path / "new.db")
-        with execlog.open_store(db) as store:
+        with execlog.open_store(db, create=True) as store:
             store.recent(1)
             modes = {s: os.stat(db + s).st_mode & 0o777 for s in ("", "-wal", "-shm")}
         assert {"": 0o600, "-wal": 0o600, "-shm": 0o600} == modes

@@ -100,7 +100,7 @@ while sum(1 for f in os.listdir(folder) if f.startswith("ready-")) < total:
         sys.exit("barrier timeout")
     time.sleep(0.001)
 if how == "store":
-    with execlog.open_store(db) as store:
+    with execlog.open_store(db, create=True) as store:
         store.recent(5)
 else:
     execlog.configure(db=db)
@@ -118,7 +118,7 @@ class TestMigrations:
         db = tmp_path / "new.db"
         if existing:
             db.touch()
-        execlog.open_store(db).close()
+        execlog.open_store(db, create=True).close()
 
         migrations = _raw(str(db), "SELECT version, description, applied_at FROM schema_migrations")
         assert [(m.version, m.description) for m in MIGRATIONS] == [
@@ -194,7 +194,7 @@ class TestPermissions:
     def test_store_creates_the_file_0600(self, tmp_path: Path) -> None:
         """open_store() creates a database only its owner can read."""
         db = tmp_path / "private.db"
-        with execlog.open_store(db):
+        with execlog.open_store(db, create=True):
             for path in (db, tmp_path / "private.db-wal", tmp_path / "private.db-shm"):
                 if path.exists():
                     assert 0o600 == path.stat().st_mode & 0o777, path.name
@@ -212,7 +212,7 @@ class TestPermissions:
 def newer_db(tmp_path: Path) -> Path:
     """An execlog database whose schema_migrations says version 999."""
     db = tmp_path / "newer.db"
-    execlog.open_store(db).close()
+    execlog.open_store(db, create=True).close()
     _insert(str(db), execution_id="kept")
     conn = sqlite3.connect(db)
     with conn:
@@ -228,7 +228,7 @@ def _foreign(tmp_path: Path, kind: str) -> Path:
     path = tmp_path / f"{kind}.db"
     if kind == "corrupt-execlog":
         good = tmp_path / "good.db"
-        with execlog.open_store(good):
+        with execlog.open_store(good, create=True):
             pass
         data = good.read_bytes()
         path.write_bytes(data[:100] + random.Random(0).randbytes(len(data) - 100))
@@ -347,7 +347,7 @@ class TestQueries:
     def store_db(self, tmp_path: Path) -> str:
         """Five synthetic rows with known times (two share a started_at)."""
         db = str(tmp_path / "q.db")
-        execlog.open_store(db).close()
+        execlog.open_store(db, create=True).close()
         for eid, name, status, us, corr in [
             ("id-a", "load", "success", BASE_US + 1, "c1"),
             ("id-b", "load", "error", BASE_US + 2, "c1"),
@@ -414,7 +414,7 @@ class TestQueries:
     def test_bounds_are_exact_to_the_microsecond(self, tmp_path: Path) -> None:
         """since/until boundaries and started_at round-trip exactly for many microseconds."""
         db = str(tmp_path / "us.db")
-        execlog.open_store(db).close()
+        execlog.open_store(db, create=True).close()
         rng = random.Random(1)
         stamps = sorted({BASE_US + rng.randrange(10**12) for _ in range(60)} | {BASE_US + 999_999})
         for i, us in enumerate(stamps):
@@ -536,7 +536,7 @@ class TestConcurrentReaders:
     def test_readers_never_fail_while_writing(self, db: str, tmp_path: Path) -> None:
         """A reader thread and a reader process query in a loop during 5,000 recorded calls."""
         execlog.configure(batch_size=50, flush_interval=0.01)
-        execlog.open_store(db).close()
+        execlog.open_store(db, create=True).close()
         stop_file = tmp_path / "stop"
         reader_proc = subprocess.Popen(
             [sys.executable, "-c", textwrap.dedent(_READER), db, str(stop_file)],

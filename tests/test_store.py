@@ -118,7 +118,7 @@ def orphans(db: str | Path) -> set[str]:
 def path(tmp_path: Path) -> Path:
     """A new, migrated, empty database file."""
     db = tmp_path / "q.db"
-    execlog.open_store(db).close()
+    execlog.open_store(db, create=True).close()
     return db
 
 
@@ -283,6 +283,7 @@ class TestLineage:
             ("3", TypeError),
             (True, TypeError),
             (None, TypeError),
+            (2**63, ValueError),
         ],
     )
     def test_bad_depth(self, path: Path, depth: Any, error: type[Exception]) -> None:
@@ -481,7 +482,7 @@ class TestStats:
         """For any mix of names, statuses and durations (ties, gaps), SQL == Python."""
         with tempfile.TemporaryDirectory() as folder:
             db = Path(folder) / "s.db"
-            execlog.open_store(db).close()
+            execlog.open_store(db, create=True).close()
             insert(
                 db,
                 [
@@ -761,7 +762,7 @@ def model_prune(rows: Forest, cut: int) -> set[str]:
 
 def _forest_db(folder: str, rows: Forest) -> Path:
     db = Path(folder) / "f.db"
-    execlog.open_store(db).close()
+    execlog.open_store(db, create=True).close()
     insert(
         db,
         [
@@ -852,7 +853,7 @@ class TestList:
         """Any combination of filters: newest first, then id descending; since <= t < until."""
         with tempfile.TemporaryDirectory() as folder:
             db = Path(folder) / "l.db"
-            execlog.open_store(db).close()
+            execlog.open_store(db, create=True).close()
             insert(
                 db,
                 [
@@ -900,6 +901,9 @@ class TestList:
             ({"limit": -1}, ValueError),
             ({"offset": -1}, ValueError),
             ({"offset": 1.0}, TypeError),
+            ({"limit": 2**63}, ValueError),
+            ({"limit": 10**20}, ValueError),
+            ({"offset": 2**63}, ValueError),
         ],
     )
     def test_bad_arguments(
@@ -908,6 +912,17 @@ class TestList:
         """Wrong types raise TypeError, negative counts ValueError, naming the argument."""
         with execlog.open_store(path) as store, pytest.raises(error, match=next(iter(kwargs))):
             store.list(**kwargs)
+
+    def test_largest_counts_work(self, path: Path) -> None:
+        """limit and offset up to 2**63 - 1 (SQLite's largest integer) are answered."""
+        insert(path, [node("a")])
+        with execlog.open_store(path) as store:
+            assert ["a"] == ids(store.list(limit=2**63 - 1))
+            assert [] == store.list(offset=2**63 - 1)
+            assert ["a"] == ids(store.recent(2**63 - 1))
+            assert "a" == store.lineage("a", depth=2**63 - 1).execution.execution_id
+            with pytest.raises(ValueError, match="limit"):
+                store.recent(10**20)
 
     def test_naive_datetimes_are_utc(self, path: Path) -> None:
         """A naive since/until means UTC."""
@@ -1150,3 +1165,224 @@ class TestWhileAnotherProcessWrites:
         assert set() == orphans(path)
         jobs = int(out.split()[-1])
         assert 9 * (jobs - len(deleting)) == len(all_ids(path))
+
+
+class TestOpenStore:
+    """open_store() fails fast on a database that does not exist, unless asked to create it."""
+
+    @pytest.mark.parametrize("spelling", ["{path}", "sqlite:///{path}"])
+    def test_missing_database_raises_and_creates_nothing(
+        self, tmp_path: Path, spelling: str
+    ) -> None:
+        """A mistyped path is an error naming it, not an empty store; no file appears."""
+        missing = tmp_path / "missing.db"
+
+        with pytest.raises(execlog.StoreNotFoundError, match=r"missing\.db") as caught:
+            execlog.open_store(spelling.format(path=missing))
+
+        assert isinstance(caught.value, FileNotFoundError)
+        assert isinstance(caught.value, execlog.StoreError)
+        assert spelling.format(path=missing) == caught.value.filename
+        assert "create=True" in str(caught.value)
+        assert not str(caught.value).startswith("[Errno")
+        assert [] == list(tmp_path.iterdir())
+
+    def test_missing_default_database_raises(self, tmp_path: Path) -> None:
+        """Without an argument, a missing ./execlog.db is an error too."""
+        with pytest.raises(FileNotFoundError, match=r"execlog\.db"):
+            execlog.open_store()
+
+        assert not (tmp_path / "execlog.db").exists()
+
+    def test_missing_directory_raises(self, tmp_path: Path) -> None:
+        """A path in a directory that does not exist is missing too."""
+        with pytest.raises(execlog.StoreNotFoundError):
+            execlog.open_store(tmp_path / "no-such-dir" / "runs.db")
+
+    def test_create_true_creates_an_empty_store(self, tmp_path: Path) -> None:
+        """create=True creates and migrates a new database."""
+        with execlog.open_store(tmp_path / "new.db", create=True) as store:
+            assert [] == store.recent()
+
+        with execlog.open_store(tmp_path / "new.db") as store:  # exists now
+            assert [] == store.recent()
+
+    def test_memory_database_needs_no_create(self) -> None:
+        """:memory: is never missing."""
+        with execlog.open_store(":memory:") as store:
+            assert isinstance(store.recent(), list)
+
+    def test_database_the_writer_created_opens(self, tmp_path: Path) -> None:
+        """The usual case: read what the program recorded."""
+        execlog.configure(db=str(tmp_path / "runs.db"))
+        with execlog.execution("job"):
+            pass
+        assert execlog.flush(timeout=10)
+
+        with execlog.open_store(tmp_path / "runs.db") as store:
+            assert ["job"] == [e.name for e in store.recent()]
+
+    @pytest.mark.parametrize(
+        ("bad", "error"),
+        [(b"runs.db", TypeError), (3, TypeError), ("", ValueError), (Path(), execlog.StoreError)],
+    )
+    def test_bad_path(self, bad: Any, error: type[Exception]) -> None:
+        """Not a str or os.PathLike, empty, or a directory: an error naming what is wrong."""
+        with pytest.raises(error, match=r"db|directory"):
+            execlog.open_store(bad)
+
+
+A = "01a23d10-9a62-73b9-99cc-1eb000000001"
+B = "01a23d10-9a62-73b9-99cc-1eb000000002"
+C = "01a23d10-9a7f-7000-8000-000000000000"
+D = "01b00000-0000-7000-8000-000000000000"
+
+
+class TestIdPrefixes:
+    """resolve_id(), resolve_correlation_id() and short_ids(): ids that fit on a terminal."""
+
+    @pytest.fixture
+    def prefixed(self, path: Path) -> Path:
+        insert(path, [node(A), node(B, A), node(C), node(D), node("short"), node("short-er")])
+        return path
+
+    @pytest.mark.parametrize(
+        ("given", "expected"),
+        [
+            (A, A),
+            ("01a23d10-9a62-73b9-99cc-1eb000000002", B),
+            ("01a23d10-9a7", C),
+            ("01a23d10-9a7f-7000-8000-00000000000", C),
+            ("01b00000", D),
+            ("short", "short"),  # an exact id wins over the longer id it begins
+            ("short-er", "short-er"),
+        ],
+    )
+    def test_resolves_an_id_or_a_unique_prefix(
+        self, prefixed: Path, given: str, expected: str
+    ) -> None:
+        """An exact id, or a prefix of at least 8 characters that one id starts with."""
+        with execlog.open_store(prefixed) as store:
+            assert expected == store.resolve_id(given)
+
+    @pytest.mark.parametrize(
+        "given", ["01b0000", "01b", "", "short-e", "nope-nope", "01a23d10-9a62-73b9-x"]
+    )
+    def test_unknown_or_too_short_is_a_key_error(self, prefixed: Path, given: str) -> None:
+        """Fewer than 8 characters never match (even when unique); unknown ids are KeyError."""
+        with execlog.open_store(prefixed) as store, pytest.raises(KeyError):
+            store.resolve_id(given)
+
+    def test_ambiguous_prefix_lists_the_candidates(self, prefixed: Path) -> None:
+        """Several matches: AmbiguousIdError (a LookupError) with the matching ids, sorted."""
+        with execlog.open_store(prefixed) as store:
+            with pytest.raises(execlog.AmbiguousIdError) as caught:
+                store.resolve_id("01a23d10-9a6")
+            with pytest.raises(LookupError):
+                store.resolve_id("01a23d10")
+        assert (A, B) == caught.value.candidates
+        assert not caught.value.more
+        assert A in str(caught.value)
+        assert "01a23d10-9a6" in str(caught.value)
+
+    def test_ambiguous_prefix_of_many_lists_ten(self, path: Path) -> None:
+        """At most MAX_CANDIDATES are listed, and ``more`` says there are others."""
+        insert(path, [node(f"0123456789-{i:02d}") for i in range(25)])
+        with (
+            execlog.open_store(path) as store,
+            pytest.raises(execlog.AmbiguousIdError) as caught,
+        ):
+            store.resolve_id("0123456789")
+        assert [f"0123456789-{i:02d}" for i in range(10)] == list(caught.value.candidates)
+        assert caught.value.more
+
+    def test_correlation_ids(self, path: Path) -> None:
+        """Correlation ids resolve the same way, each correlation once however many rows."""
+        insert(
+            path,
+            [
+                node("r1", correlation_id="corr-aaaaaaaa-1"),
+                node("c1", "r1"),
+                node("c2", "r1"),
+                node("r2", correlation_id="corr-aaaaaaaa-2"),
+                node("r3", correlation_id="corr-bbbbbbbb"),
+            ],
+        )
+        with execlog.open_store(path) as store:
+            assert "corr-bbbbbbbb" == store.resolve_correlation_id("corr-bbb")
+            assert "corr-aaaaaaaa-1" == store.resolve_correlation_id("corr-aaaaaaaa-1")
+            with pytest.raises(execlog.AmbiguousIdError) as caught:
+                store.resolve_correlation_id("corr-aaaaaaaa")
+            with pytest.raises(KeyError):
+                store.resolve_correlation_id("corr-ccc")
+        assert ("corr-aaaaaaaa-1", "corr-aaaaaaaa-2") == caught.value.candidates
+
+    def test_short_ids(self, prefixed: Path) -> None:
+        """The shortest unique prefix, at least 8 characters, never ending in '-'."""
+        with execlog.open_store(prefixed) as store:
+            short = store.short_ids([A, B, C, D, "short"])
+        assert {
+            A: A,  # B differs only in the last character
+            B: B,
+            C: "01a23d10-9a7",
+            D: "01b00000",
+            "short": "short",  # shorter than 8: the whole id
+        } == short
+
+    def test_short_id_skips_a_trailing_dash(self, path: Path) -> None:
+        """A prefix that would end in '-' takes the next character too."""
+        insert(path, [node("01a23d10-1111"), node("01a23d10a2222")])
+        with execlog.open_store(path) as store:
+            assert {"01a23d10-1111": "01a23d10-1"} == store.short_ids(["01a23d10-1111"])
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(
+        st.sets(
+            st.text(alphabet="0123456789abcdef-", min_size=1, max_size=14), min_size=1, max_size=30
+        )
+    )
+    def test_short_ids_resolve_back(self, ids_: set[str]) -> None:
+        """Whatever the ids, each short id resolves to the id it was made from."""
+        with tempfile.TemporaryDirectory() as folder:
+            db = Path(folder) / "p.db"
+            execlog.open_store(db, create=True).close()
+            insert(db, [node(i) for i in sorted(ids_)])
+            with execlog.open_store(db) as store:
+                for full, short in store.short_ids(ids_).items():
+                    assert full.startswith(short)
+                    assert len(short) >= min(8, len(full))
+                    assert full == store.resolve_id(short)
+
+    def test_recorded_ids(self, db: str) -> None:
+        """UUIDv7 ids recorded in a burst: short ids resolve back and are shorter."""
+        for _ in range(50):
+            with execlog.execution("burst"):
+                pass
+        assert execlog.flush(timeout=10)
+        with execlog.open_store(db) as store:
+            found = store.recent(50)
+            short = store.short_ids(e.execution_id for e in found)
+            for e in found:
+                assert e.execution_id == store.resolve_id(short[e.execution_id])
+        assert min(len(s) for s in short.values()) < 36
+
+    @pytest.mark.parametrize("bad", [None, 5, b"01a23d10"])
+    def test_bad_type(self, path: Path, bad: Any) -> None:
+        """A prefix that is not a str is a TypeError."""
+        with execlog.open_store(path) as store, pytest.raises(TypeError):
+            store.resolve_id(bad)
+
+    def test_lookups_use_indexes(self, path: Path) -> None:
+        """Prefix lookup and neighbours are index searches, never table scans."""
+        conn = sqlite3.connect(path)
+        try:
+            for sql, params in [
+                (backend.IDS_FROM, ("x", 5)),
+                (backend.CORRELATIONS_FROM, ("x", 5)),
+                (backend.ID_BEFORE, ("x",)),
+                (backend.ID_AFTER, ("x",)),
+            ]:
+                steps = [r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
+                assert all("USING COVERING INDEX" in s for s in steps), steps
+        finally:
+            conn.close()

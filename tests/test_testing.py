@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from typing import TYPE_CHECKING
+
+import pytest
 
 import execlog
 
 if TYPE_CHECKING:
-    import pytest
+    from pathlib import Path
 
     from execlog.testing import CapturedExecutions
 
@@ -36,6 +40,40 @@ class TestExeclogCapture:
         step(3)
         assert execlog_capture.db.endswith("execlog-capture.db")
         assert 1 == len(execlog_capture.executions())
+
+    @pytest.mark.parametrize("pure_python", [False, True], ids=["native", "python"])
+    def test_child_processes_record_into_the_capture(
+        self, execlog_capture: CapturedExecutions, tmp_path: Path, pure_python: bool
+    ) -> None:
+        """A child started with inject(dict(os.environ)), from another directory, records into
+        the fixture's database, where the test reads it."""
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        child = (
+            "import execlog\n"
+            "with execlog.execution('child'):\n"
+            "    pass\n"
+            "assert execlog.flush(timeout=10)\n"
+        )
+        with execlog.execution("parent"):
+            env = execlog.inject(dict(os.environ))
+            if pure_python:
+                env["EXECLOG_PURE_PYTHON"] = "1"
+            result = subprocess.run(
+                [sys.executable, "-c", child],
+                env=env,
+                cwd=elsewhere,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+
+        assert 0 == result.returncode, result.stderr
+        [parent] = execlog_capture.roots()
+        [kid] = execlog_capture.named("child")
+        assert parent.execution_id == kid.parent_execution_id
+        assert not (elsewhere / "execlog.db").exists()
 
     def test_restores_previous_db(self, pytester: pytest.Pytester) -> None:
         """A user's test suite gets the fixture from the plugin; the db is restored after."""

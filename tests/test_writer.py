@@ -100,7 +100,7 @@ def lock_db(db: str) -> Any:
         if not os.path.exists(db) or not _raw(
             db, "SELECT name FROM sqlite_master WHERE name = 'executions'"
         ):
-            execlog.open_store(db).close()
+            execlog.open_store(db, create=True).close()
         lock = _Lock(db)
         locks.append(lock)
         return lock

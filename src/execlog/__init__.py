@@ -23,10 +23,18 @@ from execlog._events import event
 from execlog._execution import ExecutionHandle, execution
 from execlog._propagation import PropagationContext, extract, inject
 from execlog._recorder import RECORDER as _RECORDER
-from execlog.exceptions import ConfigError, ExeclogError, SchemaError, StoreError
+from execlog.exceptions import (
+    AmbiguousIdError,
+    ConfigError,
+    ExeclogError,
+    SchemaError,
+    StoreError,
+    StoreNotFoundError,
+)
 from execlog.store import Event, Execution, Lineage, Stats, Store, open_store
 
 __all__ = [
+    "AmbiguousIdError",
     "ConfigError",
     "Event",
     "ExeclogError",
@@ -38,6 +46,7 @@ __all__ = [
     "Stats",
     "Store",
     "StoreError",
+    "StoreNotFoundError",
     "configure",
     "current_execution",
     "event",

@@ -7,13 +7,24 @@ import math
 import numbers
 import os
 import sys
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from execlog.exceptions import ConfigError
 
-__all__ = ["DEFAULT_DB", "Config", "env_disabled", "from_env", "names_option", "validated"]
+__all__ = [
+    "DEFAULT_DB",
+    "MAX_FLUSH_INTERVAL",
+    "MAX_SIZE",
+    "Config",
+    "env_disabled",
+    "from_env",
+    "names_option",
+    "timeout_seconds",
+    "validated",
+]
 
 DEFAULT_DB = "./execlog.db"
 
@@ -79,10 +90,40 @@ def from_env() -> Config:
     return Config(db=db, enabled=not env_disabled())
 
 
+#: Upper bound of ``batch_size``, ``queue_size`` and ``max_payload_bytes``: SQLite's own limit
+#: on the size of one value (``SQLITE_MAX_LENGTH``), and far beyond any useful batch or queue.
+MAX_SIZE = 1_000_000_000
+#: Upper bound of ``flush_interval`` (seconds, about 115 days): the writer waits on it, and a
+#: full queue on 50 times it, and the wait of a lock must stay within ``threading.TIMEOUT_MAX``.
+MAX_FLUSH_INTERVAL = 10_000_000.0
+
+
 def _positive_int(option: str, value: object) -> int:
     if type(value) is not int or value <= 0:
         raise ConfigError(f"{option} must be a positive int, got {value!r}")
+    if value > MAX_SIZE:
+        raise ConfigError(f"{option} must be at most {MAX_SIZE:_}, got {value!r}")
     return value
+
+
+def timeout_seconds(option: str, value: object) -> float:
+    """A timeout argument (``flush``, ``shutdown``) as seconds a lock can wait.
+
+    Negative means do not wait; a very long one (even ``math.inf``) waits as long as a lock
+    can (``threading.TIMEOUT_MAX``, centuries).
+
+    Raises:
+        TypeError: not a real number.
+        ValueError: NaN.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        msg = f"{option} must be a number of seconds, got {value!r}"
+        raise TypeError(msg)
+    seconds = float(value)
+    if math.isnan(seconds):
+        msg = f"{option} must be a number of seconds, got {value!r}"
+        raise ValueError(msg)
+    return min(max(seconds, 0.0), threading.TIMEOUT_MAX)
 
 
 def _flag(option: str, value: object) -> bool:
@@ -106,9 +147,12 @@ def _check(option: str, value: Any) -> Any:  # noqa: PLR0911 - one return per op
             isinstance(value, bool)
             or not isinstance(value, numbers.Real)
             or not float(value) > 0
-            or not math.isfinite(float(value))
+            or not float(value) <= MAX_FLUSH_INTERVAL
         ):
-            raise ConfigError(f"flush_interval must be a positive number of seconds, got {value!r}")
+            raise ConfigError(
+                "flush_interval must be a positive number of seconds, at most "
+                f"{MAX_FLUSH_INTERVAL:_.0f}, got {value!r}"
+            )
         return float(value)
     if option == "on_full":
         if value not in ("block", "drop") or not isinstance(value, str):

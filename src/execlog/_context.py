@@ -95,8 +95,14 @@ def propagate(fn: Callable[P, R]) -> Callable[P, R]:
     Returns:
         A callable with ``fn``'s signature that runs it inside the captured context.
 
+    Raises:
+        TypeError: ``fn`` is not callable (said now, not when a pool runs it).
+
     .. versionadded:: 0.1.0
     """
+    if not callable(fn):
+        msg = f"propagate() needs a callable, got {fn!r}"
+        raise TypeError(msg)
     captured = contextvars.copy_context()
 
     @functools.wraps(fn)

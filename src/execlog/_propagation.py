@@ -17,6 +17,7 @@ __all__ = ["PropagationContext", "env_context", "extract", "inject"]
 
 ENV_PARENT = "EXECLOG_PARENT_ID"
 ENV_CORRELATION = "EXECLOG_CORRELATION_ID"
+ENV_DB = "EXECLOG_DB"
 HTTP_PARENT = "Execlog-Parent-Id"
 HTTP_CORRELATION = "Execlog-Correlation-Id"
 TRACEPARENT = "traceparent"
@@ -51,14 +52,19 @@ def inject(carrier: C, style: Literal["env", "http", "w3c"] = "env") -> C:
 
     Example::
 
-        env = execlog.inject(dict(os.environ))        # EXECLOG_PARENT_ID, ...
+        env = execlog.inject(dict(os.environ))        # EXECLOG_PARENT_ID, ..., EXECLOG_DB
         subprocess.run(cmd, env=env)
         headers = execlog.inject({}, style="http")    # Execlog-Parent-Id, ...
         headers = execlog.inject({}, style="w3c")     # the same, plus traceparent
 
-    Outside any execution the carrier is returned unchanged. The ``traceparent`` of the
-    ``w3c`` style names the execution as the span OpenTelemetry export gives it (trace id from
-    the correlation id, span id from the execution id), flagged sampled.
+    Outside any execution the carrier is returned unchanged. In the environment style it also
+    sets ``EXECLOG_DB`` to the database this process records into (an absolute path, or a URL
+    without credentials) unless the carrier already has one, so that a child process started
+    from any working directory records where its parent does. A private ``:memory:`` database
+    cannot be shared, and is not passed on.
+    The ``traceparent`` of the ``w3c`` style names the execution as the span OpenTelemetry
+    export gives it (trace id from the correlation id, span id from the execution id), flagged
+    sampled.
 
     Args:
         carrier: A mutable mapping of ``str`` to ``str`` (environment, HTTP headers).
@@ -90,6 +96,18 @@ def inject(carrier: C, style: Literal["env", "http", "w3c"] = "env") -> C:
         carrier[TRACEPARENT] = (
             f"00-{_trace_ids.trace_id(correlation)}-{_trace_ids.span_id(handle.execution_id)}-01"
         )
+    if style == "env" and ENV_DB not in carrier:
+        from execlog._recorder import RECORDER  # noqa: PLC0415 - avoids an import cycle
+        from execlog._storage import shareable_location  # noqa: PLC0415
+
+        writer = RECORDER.writer  # running: where it writes, even after a chdir
+        location = (
+            writer.location
+            if writer is not None and writer.db == RECORDER.config.db
+            else shareable_location(RECORDER.config.db)
+        )
+        if location is not None:
+            carrier[ENV_DB] = location
     return carrier
 
 

@@ -166,8 +166,13 @@ class Recorder:
             True when everything recorded before the call is durable; False on timeout or
             when the database cannot be written.
 
+        Raises:
+            TypeError: ``timeout`` is not a number.
+            ValueError: ``timeout`` is NaN.
+
         .. versionadded:: 0.1.0
         """
+        timeout = _config.timeout_seconds("timeout", timeout)
         channel = self.channel
         exports = self.exports
         if self.writer is None and not channel.queue and not channel.live:
@@ -175,7 +180,7 @@ class Recorder:
         deadline = time.monotonic() + max(timeout, 0.0)
         marker = channel.request_flush()
         self._ensure_writer()
-        if not marker.done.wait(max(timeout, 0.0)):
+        if not marker.done.wait(timeout):
             return False
         if exports is not None:
             # handed to every exporter: now sent by each (within what is left of the timeout)
@@ -188,8 +193,13 @@ class Recorder:
 
         Recording after ``shutdown()`` starts a new writer.
 
+        Raises:
+            TypeError: ``timeout`` is not a number.
+            ValueError: ``timeout`` is NaN.
+
         .. versionadded:: 0.1.0
         """
+        timeout = _config.timeout_seconds("timeout", timeout)
         with self._lock:
             writer, self.writer = self.writer, None
         if writer is None:

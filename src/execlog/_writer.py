@@ -16,7 +16,7 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from execlog._guard import logger, report_once, reset_reported, strict
-from execlog._storage import EVENT, Backend, Row, open_backend
+from execlog._storage import EVENT, Backend, Row, open_backend, shareable_location
 from execlog.exceptions import StoreError
 
 if TYPE_CHECKING:
@@ -186,6 +186,9 @@ class Writer:
         """
         self.channel = channel
         self.db = db
+        #: ``db`` as a child process can use it (``inject()``): a relative path is resolved
+        #: now, against the directory the writer opens it from.
+        self.location = shareable_location(db)
         self.batch_size = batch_size
         self.flush_interval = flush_interval
         self.io_lock = io_lock

@@ -32,18 +32,36 @@ _STATUSES = ("running", "success", "error", "partial", "cancelled", "abandoned")
 _DB_HELP = "the database (default: $EXECLOG_DB, else ./execlog.db)"
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        msg = f"invalid count {text!r}: use a whole number >= 0"
-        raise argparse.ArgumentTypeError(msg)
-    return value
+class _Bounded:
+    """An argparse ``type`` for a whole number in ``low..high``; anything else is a usage error.
+
+    argparse reports the ``ArgumentTypeError`` with the option's name and the usage, exit 2.
+    """
+
+    def __init__(self, low: int, high: int) -> None:
+        self.low, self.high = low, high
+        self.__name__ = "count"
+
+    def __call__(self, text: str) -> int:
+        try:
+            value = int(text.strip(), 10)
+        except ValueError:
+            value = None
+        if value is None or not self.low <= value <= self.high:
+            msg = f"invalid value {text!r}: use a whole number from {self.low} to {self.high:,}"
+            raise argparse.ArgumentTypeError(msg)
+        return value
 
 
-def _parser() -> argparse.ArgumentParser:
+#: ``--limit``: rows per listing (``execlog export`` streams any number).
+LIMIT = _Bounded(1, 1_000_000)
+#: ``--offset``: rows skipped.
+OFFSET = _Bounded(0, 1_000_000_000)
+#: ``--depth``: levels walked up and down (as the HTTP API allows).
+DEPTH = _Bounded(0, 1000)
+
+
+def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per option
     from execlog import __version__  # noqa: PLC0415 - only the CLI needs it
     from execlog._cli.times import age, moment  # noqa: PLC0415
 
@@ -92,8 +110,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--since", type=moment, metavar="WHEN", help=since_help)
     p.add_argument("--until", type=moment, metavar="WHEN", help="started before WHEN")
-    p.add_argument("--limit", type=_count, default=20, metavar="N", help="at most N (default 20)")
-    p.add_argument("--offset", type=_count, default=0, metavar="N", help="skip the first N")
+    p.add_argument(
+        "--limit",
+        type=LIMIT,
+        default=20,
+        metavar="N",
+        help="at most N, 1 to 1,000,000 (default 20)",
+    )
+    p.add_argument(
+        "--offset", type=OFFSET, default=0, metavar="N", help="skip the first N (default 0)"
+    )
     json_flag(p, "a list of executions")
 
     p = command(
@@ -109,10 +135,19 @@ def _parser() -> argparse.ArgumentParser:
         "tree",
         "show a correlation's execution tree as a text waterfall",
         "Show the execution tree of ID's correlation, one line per execution with its status,\n"
-        "duration and a bar on the tree's timeline; ID is marked with ◀.",
+        "duration and a bar on the tree's timeline; ID is marked with ◀. Without ID: --last\n"
+        "draws the newest run (the newest root execution that has children), --name NAME the\n"
+        "newest root execution called NAME.",
     )
     p.add_argument("id", metavar="ID", nargs="?", help="any execution of the tree")
-    p.add_argument("--last", action="store_true", help="the tree of the newest root execution")
+    p.add_argument(
+        "--last",
+        action="store_true",
+        help="the tree of the newest root execution that has children",
+    )
+    p.add_argument(
+        "--name", metavar="NAME", help="the tree of the newest root execution named NAME"
+    )
     p.add_argument("--below", action="store_true", help="only ID and what it called")
     p.add_argument("--events", action="store_true", help="show each execution's events under it")
     json_flag(p, "the tree (nested, each execution with its 'children')")
@@ -125,7 +160,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("id", metavar="ID", help="the execution id")
     p.add_argument(
-        "--depth", type=_count, default=20, metavar="N", help="levels up and down (default 20)"
+        "--depth",
+        type=DEPTH,
+        default=20,
+        metavar="N",
+        help="levels up and down, 0 to 1000 (default 20)",
     )
     json_flag(p, "{execution, ancestors, descendants, siblings}")
 

@@ -14,13 +14,15 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from execlog._config import DEFAULT_DB
-from execlog._storage import COLUMNS, EVENT_COLUMNS, ListQuery, Row, open_backend
+from execlog._storage import COLUMNS, EVENT_COLUMNS, ListQuery, Row, local_path, open_backend
+from execlog.exceptions import AmbiguousIdError, StoreError, StoreNotFoundError
 
 if TYPE_CHECKING:
     import builtins
+    from collections.abc import Iterable
     from types import TracebackType
 
-    from execlog._storage import Backend
+    from execlog._storage import Backend, IdColumn
 
 __all__ = ["Event", "Execution", "Lineage", "Stats", "Store", "open_store"]
 
@@ -64,6 +66,10 @@ def _id(value: str, option: str) -> str:
     return value
 
 
+#: The largest integer SQLite stores (and binds): limits, offsets and depths stay within it.
+_MAX_INT = 2**63 - 1
+
+
 def _count(value: int, option: str) -> int:
     if type(value) is not int:
         msg = f"{option} must be an int, got {value!r}"
@@ -71,7 +77,20 @@ def _count(value: int, option: str) -> int:
     if value < 0:
         msg = f"{option} must not be negative, got {value!r}"
         raise ValueError(msg)
+    if value > _MAX_INT:
+        msg = f"{option} must be at most 2**63 - 1, got {value!r}"
+        raise ValueError(msg)
     return value
+
+
+def _common(text: str, other: str | None) -> int:
+    """How many leading characters ``text`` and ``other`` share."""
+    if other is None:
+        return 0
+    for i, (a, b) in enumerate(zip(text, other)):
+        if a != b:
+            return i
+    return min(len(text), len(other))
 
 
 def _json(text: str | bytes | None) -> Any:
@@ -344,7 +363,7 @@ class Store:
 
         Raises:
             TypeError: A filter of the wrong type.
-            ValueError: A negative ``limit`` or ``offset``.
+            ValueError: A negative ``limit`` or ``offset``, or one above ``2**63 - 1``.
 
         .. versionadded:: 0.1.0
         """
@@ -395,7 +414,7 @@ class Store:
             KeyError: No execution has this id (like ``mapping[key]``; :meth:`get` is the
                 lookup that returns None).
             TypeError: ``depth`` is not an int.
-            ValueError: ``depth`` is negative.
+            ValueError: ``depth`` is negative or above ``2**63 - 1``.
 
         .. versionadded:: 0.1.0
         """
@@ -546,6 +565,83 @@ class Store:
         cutoff = max(time.time_ns() // 1000 - older_than // _MICROSECOND, _MIN_US)
         return self._backend.prune(cutoff, dry_run=bool(dry_run))
 
+    #: The fewest characters of an id a prefix needs (like git's abbreviated object names).
+    MIN_PREFIX = 8
+    #: How many matching ids an :class:`~execlog.AmbiguousIdError` lists at most.
+    MAX_CANDIDATES = 10
+
+    def resolve_id(self, id_or_prefix: str) -> str:
+        """The full execution id that ``id_or_prefix`` names.
+
+        Example::
+
+            store.resolve_id("01a23d10-9a62-73b9")     # -> "01a23d10-9a62-73b9-99cc-1eb0..."
+
+        An exact id wins; otherwise any prefix of at least :attr:`MIN_PREFIX` characters that
+        exactly one id starts with names it, as in git.
+
+        Raises:
+            KeyError: No execution has this id or an id with this prefix (a prefix shorter than
+                :attr:`MIN_PREFIX` characters never matches).
+            AmbiguousIdError: Several ids start with the prefix (it lists them).
+            TypeError: ``id_or_prefix`` is not a str.
+
+        .. versionadded:: 0.1.0
+        """
+        return self._resolve("execution_id", _id(id_or_prefix, "execution_id"))
+
+    def resolve_correlation_id(self, id_or_prefix: str) -> str:
+        """The full correlation id that ``id_or_prefix`` names (see :meth:`resolve_id`).
+
+        Example::
+
+            store.correlation_chain(store.resolve_correlation_id("01a23d10-9a62"))
+
+        Raises:
+            KeyError: No correlation has this id or an id with this prefix.
+            AmbiguousIdError: Several correlation ids start with the prefix.
+            TypeError: ``id_or_prefix`` is not a str.
+
+        .. versionadded:: 0.1.0
+        """
+        return self._resolve("correlation_id", _id(id_or_prefix, "correlation_id"))
+
+    def _resolve(self, column: IdColumn, text: str) -> str:
+        found = self._backend.ids_from(column, text, self.MAX_CANDIDATES + 1)
+        matches = [i for i in found if i.startswith(text)]
+        if text in matches:
+            return text
+        if len(text) < self.MIN_PREFIX or not matches:
+            raise KeyError(text)
+        if len(matches) == 1:
+            return matches[0]
+        more = len(matches) > self.MAX_CANDIDATES
+        raise AmbiguousIdError(text, tuple(matches[: self.MAX_CANDIDATES]), more=more)
+
+    def short_ids(self, execution_ids: Iterable[str]) -> dict[str, str]:
+        """The shortest prefix of each id that no other execution id starts with.
+
+        Example::
+
+            short = store.short_ids(e.execution_id for e in store.recent(20))
+            store.resolve_id(short[ex.execution_id]) == ex.execution_id      # True
+
+        Each prefix has at least :attr:`MIN_PREFIX` characters and does not end in ``-``; an
+        id that is itself the beginning of another id keeps all its characters. Unique when
+        computed: executions recorded later may make a prefix ambiguous (lengthen it then).
+
+        .. versionadded:: 0.1.0
+        """
+        short: dict[str, str] = {}
+        for execution_id in execution_ids:
+            before, after = self._backend.id_neighbours(_id(execution_id, "execution_id"))
+            shared = max(_common(execution_id, before), _common(execution_id, after))
+            length = max(self.MIN_PREFIX, shared + 1)
+            while length < len(execution_id) and execution_id[length - 1] == "-":
+                length += 1
+            short[execution_id] = execution_id[:length]
+        return short
+
     def dropped_count(self) -> int:
         """How many records writers had to drop (``on_full="drop"`` or an unwritable database)."""
         return self._backend.dropped_total()
@@ -568,13 +664,17 @@ class Store:
         self.close()
 
 
-def open_store(db: str | os.PathLike[str] | None = None) -> Store:
-    """Open an execlog database for querying (created and migrated if needed).
+def open_store(db: str | os.PathLike[str] | None = None, *, create: bool = False) -> Store:
+    """Open an execlog database for querying (migrated to this version's schema if needed).
 
     Example::
 
         store = execlog.open_store("runs.db")
         store.recent(5)
+        empty = execlog.open_store("new.db", create=True)
+
+    A database file that does not exist is an error, so that a mistyped path fails at once
+    instead of answering every query with nothing; ``create=True`` creates it instead.
 
     Running rows left by processes of this host that no longer exist are marked
     ``abandoned`` on open.
@@ -582,17 +682,38 @@ def open_store(db: str | os.PathLike[str] | None = None) -> Store:
     Args:
         db: A path, ``sqlite:///path`` or ``:memory:``; default ``EXECLOG_DB`` or
             ``./execlog.db``.
+        create: Create the database when there is none at the path.
 
     Returns:
         A :class:`Store`.
 
     Raises:
+        StoreNotFoundError: no database at the path and ``create`` is False (it is both a
+            :class:`StoreError` and a :class:`FileNotFoundError`).
         StoreError: not an execlog database, corrupt, or cannot be opened.
+        TypeError: ``db`` is not a str or ``os.PathLike``.
+        ValueError: ``db`` is empty.
         SchemaError: the schema is newer than this library.
 
     .. versionadded:: 0.1.0
     """
+    if db is not None and not isinstance(db, (str, os.PathLike)):
+        msg = f"db must be a str or os.PathLike, got {db!r}"
+        raise TypeError(msg)
     target = os.fspath(db) if db is not None else (os.environ.get("EXECLOG_DB") or DEFAULT_DB)
+    if not isinstance(target, str):
+        msg = f"db must be a str or os.PathLike of str, got {db!r}"
+        raise TypeError(msg)
+    if not target.strip():
+        msg = f"db must not be empty, got {db!r}"
+        raise ValueError(msg)
+    path = local_path(target)
+    if not create and path is not None and not os.path.exists(path):
+        msg = f"no execlog database at {target!r} (open_store(..., create=True) creates one)"
+        raise StoreNotFoundError(msg, target)
+    if path is not None and os.path.isdir(path):
+        msg = f"{target!r} is a directory, not an execlog database"
+        raise StoreError(msg)
     backend = open_backend(target)
     try:
         backend.abandon_dead()

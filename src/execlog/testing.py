@@ -39,7 +39,7 @@ class CapturedExecutions:
         if not RECORDER.flush(timeout=10.0):
             msg = "execlog could not flush the captured executions within 10s"
             raise AssertionError(msg)
-        with open_store(self.db) as store:
+        with open_store(self.db, create=True) as store:
             return list(reversed(store.list(limit=1_000_000)))
 
     def events(self, execution: Execution | str) -> list[Event]:

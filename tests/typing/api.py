@@ -64,6 +64,11 @@ def use_api() -> None:
     ok: bool = execlog.flush(timeout=5.0)
     execlog.shutdown()
     store: execlog.Store = execlog.open_store("runs.db")
+    created: execlog.Store = execlog.open_store("new.db", create=True)
+    missing: type[FileNotFoundError] = execlog.StoreNotFoundError
+    full: str = store.resolve_id("01a23d10-9a62")
+    short: dict[str, str] = store.short_ids([full, store.resolve_correlation_id("01a23d10")])
+    ambiguous: tuple[str, ...] = execlog.AmbiguousIdError("01a23d10", (full,)).candidates
     found: execlog.Execution | None = store.get("id")
     recent: list[execlog.Execution] = store.recent(10)
     listed: list[execlog.Execution] = store.list(
@@ -80,7 +85,7 @@ def use_api() -> None:
         started: dt.datetime = found.started_at
         data: dict[str, object] = found.to_dict()
         print(started, data)
-    print(ok, recent, listed, chain, list(numbers(3)))
+    print(ok, recent, listed, chain, list(numbers(3)), created, missing, short, ambiguous)
 
 
 def interop() -> None:

@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import os
+import re
 import shutil
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
@@ -30,8 +31,12 @@ __all__ = ["COMMANDS", "Terminal", "open_db"]
 _UTC = dt.timezone.utc
 #: Rows per query when exporting or searching: bounded memory whatever the history's size.
 PAGE = 1000
+#: Longest listing whose ids are shortened on a terminal (about a quarter of a second).
+SHORT_IDS_UP_TO = 10_000
 #: An export shows progress (on a terminal) once it has written this many executions.
 PROGRESS_AFTER = 10_000
+#: What the beginning of an execution id looks like (for the hint about short prefixes).
+_HEXISH = re.compile(r"[0-9a-fA-F-]+")
 _STAT_FIELDS = ("name", "count", "errors", "error_rate", "p50_ms", "p95_ms", "max_ms")
 
 
@@ -127,18 +132,59 @@ def open_db(db: str) -> Iterator[Store]:
             store.close()
 
 
-def _get(store: Store, execution_id: str) -> Execution:
-    found = store.get(execution_id)
-    if found is None:
-        msg = f"no execution with id {execution_id}"
+def _resolve(store: Store, text: str, *, correlation: bool = False) -> str:
+    """The full id that ``text`` (an id or a unique prefix of one) names, or a CLIError."""
+    from execlog import AmbiguousIdError  # noqa: PLC0415
+
+    what = "correlation id" if correlation else "id"
+    try:
+        if correlation:
+            return store.resolve_correlation_id(text)
+        return store.resolve_id(text)
+    except AmbiguousIdError as exc:
+        lines = [f"{what} prefix {text} is ambiguous; it matches:"]
+        for candidate in exc.candidates:
+            found = None if correlation else store.get(candidate)
+            detail = "" if found is None else f"  {found.name}  {r.time_text(found.started_at)}"
+            lines.append(f"  {candidate}{detail}")
+        if exc.more:
+            lines.append("  ... and more: give more characters")
+        raise CLIError("\n".join(lines)) from None
+    except KeyError:
+        plural = "executions with correlation id" if correlation else "execution with id"
+        msg = f"no {plural} {text}"
+        if len(text) < store.MIN_PREFIX and _HEXISH.fullmatch(text):
+            msg += f" (a prefix needs at least {store.MIN_PREFIX} characters)"
+        raise CLIError(msg) from None
+
+
+def _get(store: Store, text: str) -> Execution:
+    found = store.get(_resolve(store, text))
+    if found is None:  # removed since it was resolved
+        msg = f"no execution with id {text}"
         raise CLIError(msg)
     return found
 
 
-def _rows(found: list[Execution]) -> list[list[str]]:
+def _id_column(store: Store, term: Terminal, ids: list[str]) -> dict[str, str]:
+    """How ids are shown in a table: whole when piped, short on a terminal.
+
+    Piped (a script reads it): whole ids. On a terminal: cut to one length at which each is
+    unique in the database (like git's short ids), which ``show``, ``tree`` and ``lineage``
+    accept. Finding them costs two index look-ups per id (about 25 µs), so a listing longer
+    than :data:`SHORT_IDS_UP_TO` rows keeps whole ids.
+    """
+    if term.width is None or len(ids) > SHORT_IDS_UP_TO:
+        return {i: i for i in ids}
+    short = store.short_ids(ids)
+    width = max((len(s) for s in short.values()), default=0)
+    return {i: i[: max(width, len(short[i]))] for i in ids}
+
+
+def _rows(found: list[Execution], short: dict[str, str]) -> list[list[str]]:
     return [
         [
-            e.execution_id,
+            short.get(e.execution_id, e.execution_id),
             e.name,
             e.status,
             r.time_text(e.started_at),
@@ -151,14 +197,15 @@ def _rows(found: list[Execution]) -> list[list[str]]:
 _HEADERS = ["ID", "NAME", "STATUS", "STARTED (UTC)", "DURATION"]
 
 
-def _executions_table(term: Terminal, found: list[Execution]) -> str:
+def _executions_table(term: Terminal, found: list[Execution], short: dict[str, str]) -> str:
     return r.table(
         _HEADERS,
-        _rows(found),
+        _rows(found, short),
         width=term.width,
         flex=[1],
         right=[4],
         paint={2: term.style.status},
+        keep=[0],
     )
 
 
@@ -173,13 +220,23 @@ def cmd_list(args: argparse.Namespace, term: Terminal) -> int:
             status=args.status,
             since=args.since,
             until=args.until,
-            limit=args.limit,
+            limit=args.limit + 1,  # one more: is there a next page?
             offset=args.offset,
         )
+        more = len(found) > args.limit
+        del found[args.limit :]
+        short = {} if args.json else _id_column(store, term, [e.execution_id for e in found])
     if args.json:
         term.json([e.to_dict() for e in found])
     elif found:
-        term.print(_executions_table(term, found))
+        term.print(_executions_table(term, found, short))
+        if more and term.width is not None:
+            term.print(
+                term.style.dim(
+                    f"more executions match: --offset {args.offset + args.limit} for the next "
+                    f"{args.limit}"
+                )
+            )
     else:
         term.note("no matching executions")
     return 0
@@ -200,21 +257,36 @@ def cmd_show(args: argparse.Namespace, term: Terminal) -> int:
     return 0
 
 
-def _newest_root(store: Store) -> Execution:
-    """The most recently started execution without a parent (paging back, newest first)."""
+def _newest_root(store: Store, name: str | None = None) -> Execution:
+    """The tree ``tree --last`` draws: the newest root execution that has children.
+
+    A root that ran alone (a stray one-execution call recorded after the run the user just
+    made) is passed over; when no root has children, the newest root. With ``name``: the
+    newest root of that name, children or not. Pages back through the history, newest first.
+    """
     offset = 0
     newest: Execution | None = None
+    lone_root: Execution | None = None
     while True:
-        page = store.list(limit=PAGE, offset=offset)
+        page = store.list(name=name, limit=PAGE, offset=offset)
         if not page:
             break
         newest = newest or page[0]
         for e in page:
-            if e.parent_execution_id is None:
+            if e.parent_execution_id is not None:
+                continue
+            if name is not None or store.children(e.execution_id):
                 return e
+            lone_root = lone_root or e
         offset += len(page)
+    if lone_root is not None:
+        return lone_root
     if newest is None:
-        msg = "the database holds no executions yet"
+        msg = (
+            f"no execution named {name!r}"
+            if name is not None
+            else "the database holds no executions yet"
+        )
         raise CLIError(msg)
     # Every execution has a parent (e.g. recorded under an EXECLOG_PARENT_ID from elsewhere):
     # take the top of the newest execution's correlation.
@@ -296,11 +368,12 @@ def _dumps_nested(roots: list[dict[str, Any]]) -> str:
 
 def cmd_tree(args: argparse.Namespace, term: Terminal) -> int:
     """``execlog tree ID | --last``."""
-    if bool(args.id) == bool(args.last):
+    newest = args.last or args.name is not None
+    if bool(args.id) == newest:
         msg = "give either an execution id or --last"
         raise CLIError(msg)
     with open_db(args.db) as store:
-        anchor = _newest_root(store) if args.last else _get(store, args.id)
+        anchor = _newest_root(store, args.name) if newest else _get(store, args.id)
         members = store.correlation_chain(anchor.correlation_id)
         if anchor.execution_id not in {e.execution_id for e in members}:
             members.append(anchor)
@@ -332,8 +405,7 @@ def cmd_tree(args: argparse.Namespace, term: Terminal) -> int:
 def cmd_lineage(args: argparse.Namespace, term: Terminal) -> int:
     """``execlog lineage ID``."""
     with open_db(args.db) as store:
-        _get(store, args.id)
-        lineage = store.lineage(args.id, depth=args.depth)
+        lineage = store.lineage(_get(store, args.id).execution_id, depth=args.depth)
     e = lineage.execution
     if args.json:
         term.json(lineage.to_dict())
@@ -357,7 +429,8 @@ def _count(n: int, noun: str) -> str:
 def cmd_chain(args: argparse.Namespace, term: Terminal) -> int:
     """``execlog chain CORRELATION_ID``."""
     with open_db(args.db) as store:
-        members = store.correlation_chain(args.correlation_id)
+        members = store.correlation_chain(_resolve(store, args.correlation_id, correlation=True))
+        short = {} if args.json else _id_column(store, term, [e.execution_id for e in members])
     if not members:
         msg = f"no executions with correlation id {args.correlation_id}"
         raise CLIError(msg)
@@ -368,7 +441,7 @@ def cmd_chain(args: argparse.Namespace, term: Terminal) -> int:
     rows = [
         [
             "+" + r.duration_text((e.started_at - start).total_seconds() * 1000),
-            e.execution_id,
+            short[e.execution_id],
             e.name,
             e.trigger_kind,
             e.status,
@@ -385,6 +458,7 @@ def cmd_chain(args: argparse.Namespace, term: Terminal) -> int:
             flex=[2],
             right=[0, 5],
             paint={4: term.style.status},
+            keep=[1],
         )
     )
     return 0

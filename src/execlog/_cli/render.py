@@ -93,6 +93,7 @@ def table(
     flex: Sequence[int] = (),
     right: Collection[int] = (),
     paint: Mapping[int, Callable[[str], str]] | None = None,
+    keep: Collection[int] = (),
 ) -> str:
     """Columns separated by two spaces, cut to fit ``width`` (None: never cut).
 
@@ -104,13 +105,15 @@ def table(
         flex: Indexes of the columns to shorten first.
         right: Indexes of right-aligned columns (numbers, durations).
         paint: Per column, a function that colours a padded cell (never changes its width).
+        keep: Indexes of columns never shortened (ids a user copies); the line may then be
+            wider than ``width``.
     """
     paint = paint or {}
     cols = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
     if width is not None:
         excess = sum(cols) + 2 * (len(cols) - 1) - width
         order = list(flex) + sorted(range(len(cols)), key=lambda i: -cols[i])
-        for i in order:
+        for i in (i for i in order if i not in keep):
             if excess <= 0:
                 break
             cut = min(excess, max(cols[i] - 8, 0))

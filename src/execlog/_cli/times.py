@@ -63,4 +63,8 @@ def moment(text: str, now: dt.datetime | None = None) -> dt.datetime:
         raise argparse.ArgumentTypeError(msg) from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=_UTC)
-    return value.astimezone(_UTC)
+    try:
+        return value.astimezone(_UTC)
+    except OverflowError:  # 9999-12-31T23:30-01:00 is in the year 10000 in UTC
+        msg = f"invalid time {text!r}: out of range (years 1 to 9999, in UTC)"
+        raise argparse.ArgumentTypeError(msg) from None

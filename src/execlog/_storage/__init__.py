@@ -7,8 +7,10 @@ read), times are integer microseconds since the Unix epoch (UTC).
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -19,11 +21,14 @@ __all__ = [
     "EVENT_COLUMNS",
     "NULL",
     "Backend",
+    "IdColumn",
     "LineageRows",
     "ListQuery",
     "Row",
     "StatsRow",
+    "local_path",
     "open_backend",
+    "shareable_location",
 ]
 
 COLUMNS = (
@@ -75,6 +80,9 @@ EVENT: Any = _EventMark()
 #: look-ups: about 3,000 instructions each, with the GIL held), and a record has about six
 #: NULL columns; the C hot path uses this. Rows may hold None as well.
 NULL = float("nan")
+
+#: The columns whose values can be looked up by prefix.
+IdColumn = Literal["execution_id", "correlation_id"]
 
 #: One line of ``Store.stats``: name, count, errors, p50, p95 and max duration (ms).
 StatsRow = tuple[str, int, int, float | None, float | None, float | None]
@@ -161,6 +169,15 @@ class Backend(Protocol):
     def dropped_total(self) -> int:
         """How many records writers reported as dropped."""
 
+    def ids_from(self, column: IdColumn, start: str, limit: int) -> list[str]:
+        """Distinct values of ``column`` from ``start`` on (byte order), sorted, at most ``limit``.
+
+        The values starting with a prefix come first, together: this is id-prefix lookup.
+        """
+
+    def id_neighbours(self, execution_id: str) -> tuple[str | None, str | None]:
+        """The execution ids just before and just after ``execution_id`` in byte order."""
+
     def close(self) -> None:
         """Release the connection (safe to call twice)."""
 
@@ -170,3 +187,47 @@ def open_backend(db: str) -> Backend:
     from execlog._storage.sqlite import SQLiteBackend  # noqa: PLC0415 - one backend per URL
 
     return SQLiteBackend(db)
+
+
+_USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)([^/@]*)@")
+_SECRET_PARAMS = frozenset({"password", "passwd", "token", "sslpassword"})
+
+
+def shareable_location(db: str) -> str | None:
+    """The ``db`` setting as another process can use it, or None when it cannot be shared.
+
+    A path (also ``sqlite:///path``) becomes an absolute path, resolved against the current
+    directory, so that a child started elsewhere finds the same file. A URL keeps its user
+    name but loses its password, in the user part or the query (a child gets credentials the
+    way its parent did). ``:memory:`` (and a ``file:`` URI of an in-memory database) belongs to
+    this process alone: None.
+    """
+    if db == ":memory:" or (db.startswith("file:") and "mode=memory" in db):
+        return None
+    if db.startswith("file:"):
+        return db
+    db = db.removeprefix("sqlite:///")  # sqlite:////absolute, sqlite:///relative
+    if "://" not in db:
+        return os.path.abspath(os.path.expanduser(db))
+    db = _USERINFO.sub(_without_password, db)
+    base, _, query = db.partition("?")
+    if not query:
+        return base
+    kept = [p for p in query.split("&") if p.split("=", 1)[0].lower() not in _SECRET_PARAMS]
+    return f"{base}?{'&'.join(kept)}" if kept else base
+
+
+def _without_password(match: re.Match[str]) -> str:
+    """``scheme://user:password@`` as ``scheme://user@`` (``scheme://`` without a user)."""
+    user = match[2].split(":", 1)[0]
+    return match[1] + (f"{user}@" if user else "")
+
+
+def local_path(db: str) -> str | None:
+    """The file a ``db`` setting names, or None when it is not a local file path."""
+    if db == ":memory:" or db.startswith("file:"):
+        return None
+    db = db.removeprefix("sqlite:///")
+    if "://" in db:
+        return None
+    return os.path.expanduser(db)

@@ -26,7 +26,7 @@ from execlog.exceptions import StoreError
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
-    from execlog._storage import ListQuery, StatsRow
+    from execlog._storage import IdColumn, ListQuery, StatsRow
 
 __all__ = ["SQLiteBackend", "list_statement", "pid_alive", "resolve", "stats_statement"]
 
@@ -209,6 +209,21 @@ PRUNE_COUNT = (
     "SELECT COUNT(*) FROM executions "
     "WHERE correlation_id IN (SELECT correlation_id FROM temp.execlog_prune)"
 )
+
+
+#: Id-prefix lookup: the ids from a prefix on, in byte order, from the unique index (params:
+#: prefix, limit); the caller keeps those that start with the prefix.
+IDS_FROM = (
+    "SELECT execution_id FROM executions WHERE execution_id >= ? ORDER BY execution_id LIMIT ?"
+)
+#: The same for correlation ids, each once, from the correlation index.
+CORRELATIONS_FROM = (
+    "SELECT correlation_id FROM executions WHERE correlation_id >= ? "
+    "GROUP BY correlation_id ORDER BY correlation_id LIMIT ?"
+)
+#: The ids either side of one, for the shortest unique prefix (param: id).
+ID_BEFORE = "SELECT max(execution_id) FROM executions WHERE execution_id < ?"
+ID_AFTER = "SELECT min(execution_id) FROM executions WHERE execution_id > ?"
 
 
 def list_statement(query: ListQuery) -> tuple[str, list[Any]]:
@@ -638,7 +653,9 @@ class SQLiteBackend:
         changed = self._abandon_dead_here()
         horizon = abandon_horizon_s()
         if horizon:
-            cutoff = time.time_ns() // 1000 - int(horizon * 1_000_000)
+            # A horizon longer than recorded time (EXECLOG_ABANDON_AFTER=1e300) must still
+            # bind as an SQLite integer: the oldest instant it can hold abandons nothing.
+            cutoff = max(time.time_ns() // 1000 - int(horizon * 1_000_000), -(2**63))
             with self.atomic() as conn:
                 changed += conn.execute(
                     "UPDATE executions SET status = 'abandoned' "
@@ -817,6 +834,21 @@ class SQLiteBackend:
                 "SELECT COALESCE(SUM(count), 0) FROM dropped_records"
             ).fetchone()
         return int(row[0])
+
+    @_store_errors
+    def ids_from(self, column: IdColumn, start: str, limit: int) -> list[str]:
+        """Distinct ids of ``column`` from ``start`` on, sorted, at most ``limit``."""
+        sql = IDS_FROM if column == "execution_id" else CORRELATIONS_FROM
+        with self._lock:
+            return [str(r[0]) for r in self.conn.execute(sql, (start, limit))]
+
+    @_store_errors
+    def id_neighbours(self, execution_id: str) -> tuple[str | None, str | None]:
+        """The execution ids just before and after ``execution_id``."""
+        with self.snapshot() as conn:
+            before = conn.execute(ID_BEFORE, (execution_id,)).fetchone()[0]
+            after = conn.execute(ID_AFTER, (execution_id,)).fetchone()[0]
+        return before, after
 
     def close(self) -> None:
         """Close the connection; safe to call twice."""
