@@ -21,7 +21,7 @@ UTC = dt.timezone.utc
 
 @pytest.fixture
 def store(db: str) -> execlog.Store:
-    return execlog.open_store(db)
+    return execlog.open_store(db, create=True)
 
 
 class TestEvent:

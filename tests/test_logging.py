@@ -67,7 +67,7 @@ class TestExecutionLogHandler:
 
     def test_outside_any_execution_ignored(self, db, log):
         """Records outside an execution are not events."""
-        execlog.open_store(db).close()
+        execlog.open_store(db, create=True).close()
         log.warning("nobody")
         assert execlog.flush()
         assert [] == raw(db, "SELECT * FROM execution_events")

@@ -400,8 +400,8 @@ class TestJoin:
                 pass
         outside = root()
         context = span.get_span_context()
+        assert execlog.flush()
         with execlog.open_store(db) as store:
-            assert execlog.flush()
             root_row = store.get(store.get(child_id).parent_execution_id)
             expected = {
                 "otel.trace_id": f"{context.trace_id:032x}",
