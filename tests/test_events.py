@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 import sqlite3
 import threading
+from typing import TYPE_CHECKING
 
 import orjson
 import pytest
@@ -16,12 +17,16 @@ from execlog._storage.migrations import LATEST
 from execlog._storage.sqlite import SQLiteBackend
 from execlog._writer import _split_events
 
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
 UTC = dt.timezone.utc
 
 
 @pytest.fixture
-def store(db: str) -> execlog.Store:
-    return execlog.open_store(db, create=True)
+def store(db: str) -> Iterator[execlog.Store]:
+    with execlog.open_store(db, create=True) as opened:
+        yield opened
 
 
 class TestEvent:
