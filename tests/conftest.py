@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -104,6 +105,27 @@ def rows(db_path: str, where: str = "1", params: tuple[Any, ...] = ()) -> list[d
         return [dict(r) for r in cur]
     finally:
         conn.close()
+
+
+class CountingCondition(threading.Condition):
+    """A Condition that counts the waits on it (see :func:`count_waits`)."""
+
+    def __init__(self) -> None:
+        super().__init__(threading.Lock())
+        self.waits = 0
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits += 1
+        return super().wait(timeout)
+
+
+def count_waits() -> CountingCondition:
+    """Count the waits of producers for room in the queue (``on_full="block"``): the channel's
+    ``space``, replaced. Whether a call waited, told apart from how long it took (which a slow
+    machine, or one under a sanitizer, stretches)."""
+    space = CountingCondition()
+    RECORDER.channel.space = space
+    return space
 
 
 def raw(

@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 PYTHON = sys.executable
 CONSOLE_SCRIPT = str(Path(sys.executable).with_name("execlog"))
-COMMANDS = ["list", "show", "tree", "lineage", "chain", "stats", "prune", "export", "run"]
+COMMANDS = ["list", "show", "tree", "lineage", "chain", "stats", "prune", "export", "serve", "run"]
 
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -988,7 +988,7 @@ class TestUsage:
                 assert action.type is not int, (name, action.dest)
                 if isinstance(action.type, _Bounded):
                     counted.append(f"{name} {action.option_strings[0]}")
-        assert ["list --limit", "list --offset", "lineage --depth"] == counted
+        assert ["list --limit", "list --offset", "lineage --depth", "serve --port"] == counted
 
     def test_out_of_range_in_a_real_process(self, history: History) -> None:
         """The console script answers a huge --limit with the usage, not a traceback."""

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 import execlog
-from conftest import raw, wait_or_kill
+from conftest import count_waits, raw, wait_or_kill
 from execlog import _writer
 from execlog._storage.migrations import LATEST, MIGRATIONS
 
@@ -383,9 +383,11 @@ class TestDropUnderASlowDisk:
     @pytest.mark.slow
     @pytest.mark.timeout(120)
     def test_drop_never_blocks_and_every_record_is_written_or_counted(self, db: str) -> None:
-        """A producer far faster than a database locked 90% of the time: never waits, no loss."""
+        """A producer far faster than a database locked 90% of the time: never waits for room
+        in the queue (whatever the machine's speed), and every record is written or counted."""
         execlog.configure(queue_size=500, on_full="drop", batch_size=8, flush_interval=0.01)
         execlog.open_store(db, create=True).close()
+        space = count_waits()  # where a producer would wait for room (on_full="block")
         stop = threading.Event()
         cycles = [0]
 
@@ -404,12 +406,9 @@ class TestDropUnderASlowDisk:
         locker = threading.Thread(target=lock_intermittently, daemon=True)
         locker.start()
         produced = 100_000
-        slowest = 0.0
         try:
             for i in range(produced):
-                start = time.perf_counter()
                 fast(i)
-                slowest = max(slowest, time.perf_counter() - start)
         finally:
             stop.set()
             locker.join(timeout=30)
@@ -425,7 +424,7 @@ class TestDropUnderASlowDisk:
         assert produced == written + dropped
         assert dropped > 0
         assert written > 0
-        assert slowest < 0.25, f"a call waited {slowest:.3f}s with on_full='drop'"
+        assert 0 == space.waits, "a call waited for room with on_full='drop'"
         assert [(written,)] == _raw(
             db,
             "SELECT COUNT(DISTINCT json_extract(inputs, '$.i')) FROM executions "
@@ -875,9 +874,9 @@ class TestFaults:
         attempts: list[float] = []
         open_backend = _writer.open_backend
 
-        def counting_open(db: str, **kwargs: Any) -> Any:
+        def counting_open(db: str, *args: Any, **kwargs: Any) -> Any:
             attempts.append(time.monotonic())
-            return open_backend(db, **kwargs)
+            return open_backend(db, *args, **kwargs)
 
         monkeypatch.setattr(_writer, "open_backend", counting_open)
         blocker = tmp_path / "blocker"

@@ -45,7 +45,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import execlog
-from conftest import FIELDS, raw, rows, wait_or_kill
+from conftest import FIELDS, count_waits, raw, rows, wait_or_kill
 from execlog import _fastpath, _guard, _ids, _native, _propagation, _spec
 from execlog._encoding import Redactor, bounded_repr
 from execlog._execution import ExecutionHandle
@@ -1481,14 +1481,13 @@ class TestRobustness:
         long(0, False)
         quick(-1)
         assert execlog.flush(timeout=5)
-        start = time.monotonic()
+        space = count_waits()
         produced = 300
         try:
             assert list(range(produced)) == call_in_c(python_begins, long, produced, True)
-            elapsed = time.monotonic() - start
         finally:
             gate.set()
-        assert elapsed < 2.0, f"recording blocked for {elapsed:.2f}s"
+        assert 0 == space.waits, "a call waited for room with on_full='drop'"
         assert execlog.flush(timeout=10)
         with execlog.open_store(db) as store:
             dropped = store.dropped_count()
@@ -2080,7 +2079,8 @@ class TestReviewedHazards:
     def test_arguments_dropped_while_they_are_bound(self, tmp_path: Any, path: str) -> None:
         """A repr run while the inputs are encoded that drops what the caller held the
         arguments by: the function still gets live arguments (they are owned until it returns)."""
-        env = {"EXECLOG_PURE_PYTHON": "1" if path == "pure" else "0", "PYTHONMALLOC": "debug"}
+        malloc = os.environ.get("PYTHONMALLOC") or "debug"  # .ci/sanitizers sets "malloc"
+        env = {"EXECLOG_PURE_PYTHON": "1" if path == "pure" else "0", "PYTHONMALLOC": malloc}
         proc = run_script(_ARGUMENTS_DROPPED_WHILE_BOUND, str(tmp_path / "args.db"), env=env)
         assert (0, "alive") == (proc.returncode, proc.stdout.strip()), proc.stderr[-2000:]
 

@@ -48,6 +48,7 @@ class Config:
     enabled: bool = True
     #: Exporters the writer hands every finished execution to (``configure(export=[...])``).
     export: tuple[Any, ...] = ()
+    token: str | None = dataclasses.field(default=None, repr=False)
 
 
 _FIELDS = frozenset(f.name for f in dataclasses.fields(Config))
@@ -87,7 +88,7 @@ def abandon_horizon_s() -> float:
 def from_env() -> Config:
     """The starting configuration: defaults plus ``EXECLOG_DB`` and ``EXECLOG_DISABLED``."""
     db = os.environ.get("EXECLOG_DB") or DEFAULT_DB
-    return Config(db=db, enabled=not env_disabled())
+    return Config(db=db, enabled=not env_disabled(), token=os.environ.get("EXECLOG_TOKEN") or None)
 
 
 #: Upper bound of ``batch_size``, ``queue_size`` and ``max_payload_bytes``: SQLite's own limit
@@ -132,7 +133,7 @@ def _flag(option: str, value: object) -> bool:
     return value
 
 
-def _check(option: str, value: Any) -> Any:  # noqa: PLR0911 - one return per option
+def _check(option: str, value: Any) -> Any:  # noqa: PLR0911 - one branch per option
     if option == "db":
         if isinstance(value, os.PathLike):
             value = os.fspath(value)
@@ -164,6 +165,10 @@ def _check(option: str, value: Any) -> Any:  # noqa: PLR0911 - one return per op
         return names_option(option, value)
     if option == "export":
         return _exporters(value)
+    if option == "token":
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise ConfigError("token must be a non-empty str or None")
+        return value
     raise ConfigError(f"unknown option {option!r}")  # pragma: no cover - filtered by caller
 
 
@@ -219,11 +224,11 @@ def _check_db_scheme(db: str) -> None:
     if "://" not in db:
         return
     scheme = db.split("://", 1)[0].lower()
-    if scheme == "sqlite":
+    if scheme in {"sqlite", "http", "https"}:
         return
     raise ConfigError(
         f"db: unsupported URL scheme {scheme!r} in {db!r}; this version records to SQLite "
-        "(a file path, 'sqlite:///path' or ':memory:')"
+        "(a file path, 'sqlite:///path' or ':memory:') or to a collector ('http://host:port')"
     )
 
 

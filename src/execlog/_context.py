@@ -16,7 +16,15 @@ if TYPE_CHECKING:
 
     from execlog._execution import ExecutionHandle
 
-__all__ = ["CAPTURING", "capturing", "current", "current_execution", "propagate"]
+__all__ = [
+    "CAPTURING",
+    "capturing",
+    "current",
+    "current_execution",
+    "propagate",
+    "restore",
+    "restore_after_reset",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -58,6 +66,24 @@ class capturing:  # noqa: N801 - used like a function: `with capturing():`
             current.reset(self._token)
         except ValueError:  # pragma: no cover - reset in another context
             current.set(None)
+
+
+def restore(handle: object, previous: object) -> None:
+    """Make ``previous`` current again where ``handle`` still is after a failed ``set``.
+
+    3.11 sets the variable even when it cannot make the token (a MemoryError).
+    """
+    if current.get() is handle:
+        current.set(previous)  # type: ignore[arg-type]
+
+
+def restore_after_reset(handle: object, token: contextvars.Token[Any]) -> None:
+    """:func:`restore` after ``current.reset(token)`` failed, other than with ValueError.
+
+    The token is used up before the reset's own allocation can fail: its old value is set.
+    """
+    old = token.old_value
+    restore(handle, None if old is contextvars.Token.MISSING else old)
 
 
 def current_execution() -> ExecutionHandle | None:

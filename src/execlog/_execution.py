@@ -14,7 +14,7 @@ import traceback
 from typing import TYPE_CHECKING, Any, Literal
 
 from execlog import _guard
-from execlog._context import CAPTURING, current
+from execlog._context import CAPTURING, current, restore, restore_after_reset
 from execlog._ids import new_id
 from execlog._otel_link import current_span_ids, join_tags
 from execlog._propagation import PropagationContext, env_context
@@ -235,7 +235,12 @@ class ExecutionHandle:
                 RECORDER.track(self)
             else:
                 self._state = 3  # not recorded
-        self._token = current.set(self)
+        try:
+            self._token = current.set(self)
+        except Exception:  # record it outside the context, as the C path does
+            restore(self, outer)
+            with _guard.guard:
+                raise
         return self
 
     def __exit__(
@@ -252,6 +257,10 @@ class ExecutionHandle:
                 current.reset(token)
             except ValueError:  # exited in another context (e.g. a task finalizer)
                 pass
+            except Exception:  # the variable put back, the failure reported
+                restore_after_reset(self, token)
+                with _guard.guard:
+                    raise
         with _guard.guard:
             self._finish(t1, exc)
         return False

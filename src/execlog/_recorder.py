@@ -122,7 +122,7 @@ class Recorder:
         Args:
             **options: ``db``, ``batch_size``, ``flush_interval``, ``queue_size``, ``on_full``,
                 ``capture_inputs``, ``capture_output``, ``max_payload_bytes``, ``redact``,
-                ``enabled`` (API.md section 4).
+                ``enabled``, ``token`` (API.md section 4).
 
         Raises:
             ConfigError: a value is invalid (a ``ValueError`` naming the option); nothing of the
@@ -135,6 +135,7 @@ class Recorder:
             new.db != self.config.db
             or new.batch_size != self.config.batch_size
             or new.flush_interval != self.config.flush_interval
+            or new.token != self.config.token
         )
         if restart and self.writer is not None:
             self.flush()
@@ -329,6 +330,7 @@ class Recorder:
             self._io_lock,
             tick=self._check_clock,
             on_commit=self._on_commit,
+            token=config.token,
         )
 
     def _on_commit(self, rows: list[Row], events: list[Row]) -> bool:

@@ -15,7 +15,7 @@ import orjson
 
 from execlog import _guard
 from execlog._binding import Binder
-from execlog._context import CAPTURING, current
+from execlog._context import CAPTURING, current, restore, restore_after_reset
 from execlog._encoding import _OPTIONS, REDACTED, Encoder, Redactor
 from execlog._execution import ExecutionHandle, _get_ident, _perf_ns
 from execlog._ids import new_id
@@ -218,7 +218,12 @@ class Spec:
                     handle._tags = join_tags(joined)
                     handle._extra = True
         recorder.channel.live.add(handle)
-        handle._token = _current_set(handle)
+        try:
+            handle._token = _current_set(handle)
+        except BaseException:  # nothing stays changed: not the variable, nor the live set
+            recorder.channel.live.discard(handle)
+            restore(handle, outer)
+            raise
         return handle
 
 
@@ -244,6 +249,9 @@ def end(handle: ExecutionHandle, exc: BaseException | None, result: Any = MISSIN
             _current_reset(token)
         except ValueError:  # ended in another context (a generator finalised elsewhere)
             pass
+        except Exception:
+            restore_after_reset(handle, token)
+            internal_error()
     try:
         if result is not MISSING and not handle._output_set:
             handle._finish(t1, exc, result)
@@ -265,8 +273,11 @@ def complete(handle: ExecutionHandle, result: Any) -> None:
     handle._token = None
     try:
         _current_reset(token)  # type: ignore[arg-type]
-    except ValueError:
+    except ValueError:  # ended in another context
         pass
+    except Exception:  # the variable put back, the failure reported (raised if strict)
+        restore_after_reset(handle, token)  # type: ignore[arg-type]
+        internal_error()
     try:
         recorder = RECORDER
         if handle._state != 1 or handle._extra or handle._generation != recorder.generation:

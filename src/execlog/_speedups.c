@@ -14,6 +14,25 @@
  * another thread run: across such points this code holds strong references to what it still
  * uses and reads shared state (the recorder's slots) again afterwards.
  *
+ * So can an allocation. On 3.10 and 3.11 allocating any object the garbage collector tracks
+ * (tp_alloc of a handle, a tuple, a dict, a bound method, a set iterator, the HAMT node and
+ * token of PyContextVar_Set and PyContextVar_Reset) may run a
+ * collection, and with it gc callbacks, __del__ of cyclic garbage and weakref.finalize, which
+ * may call execlog.configure(), reset() or replace any slot. Only int, float and str
+ * allocations do not. The rule, which a reader can check function by function: a pointer
+ * read with SLOT() (or out of a container) is borrowed, and a borrowed pointer is used only
+ * up to the next call that can run Python code or allocate a tracked object; what is used
+ * beyond one is taken with Py_NewRef/Py_INCREF right where it is read, or read again after
+ * it. (Comparing a borrowed pointer with Py_True, Py_None or an interned constant is not a
+ * use: those are never freed.)
+ *
+ * Errors: a function either returns its value with no exception set or fails with one set.
+ * Where an error means "take the Python path", only an Exception is cleared: KeyboardInterrupt,
+ * SystemExit and the like propagate as they would from the Python path. ValueError from
+ * PyContextVar_Reset (a context ended in another Context) is the one error ignored outright;
+ * any other failure to set or reset the current execution restores the variable before it is
+ * reported, so no finished (or never begun) handle stays current.
+ *
  * Also here: blocks (`with execution(...)`: `new_block`, `enter`, `exit`, bound as
  * ExecutionHandle's methods through instancemethod) and UUIDv7 ids (`new_id`, same layout as
  * _ids.py).
@@ -71,12 +90,13 @@ static PyObject *root_probe;     /* _otel_link.span_current(), or NULL (set_root
 static PyObject *root_var_getter; /* _otel_link.runtime_var(), or NULL (set_root_probe) */
 static PyObject *otel_var;       /* OpenTelemetry's current-Context ContextVar, once known */
 static int otel_var_resolved = 0;
+static PyObject *token_missing;  /* contextvars.Token.MISSING */
 
 /* interned strings and constants */
 static PyObject *s_is_secret, *s_append, *s_encode, *s_may_contain, *s_set, *s_enqueue,
     *s_running_written, *s_final, *s_manual, *s_child, *s_success, *s_close, *s_throw,
-    *s_block, *s_kind, *s_inputs, *s_trigger_kind, *s_otel_trace,
-    *kw_final, *empty_tuple, *empty_dict, *zero, *one, *two, *empty_str, *null_value;
+    *s_block, *s_kind, *s_inputs, *s_trigger_kind, *s_old_value, *s_otel_trace,
+    *kw_final, *zero, *one, *two, *empty_str, *null_value;
 
 /* -- ids (UUIDv7, same layout as _ids.py) ------------------------------------------------------ */
 
@@ -183,6 +203,75 @@ set_slot_borrowed(PyObject *obj, Py_ssize_t off, PyObject *value)
     set_slot(obj, off, value);
 }
 
+/* Whether `handle` is the current execution (0 also when that cannot be read). */
+static int
+is_current(PyObject *handle)
+{
+    PyObject *now = NULL;
+    if (PyContextVar_Get(current, NULL, &now) < 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    Py_XDECREF(now);
+    return now == handle; /* compared only: `handle` is held by the caller */
+}
+
+/*
+ * Make `previous` (NULL: unset, which reads as None) current again where `handle` still is
+ * after setting or resetting the variable failed: 3.11's PyContextVar_Set sets it even when
+ * making its token fails, and PyContextVar_Reset uses the token up before its own allocation
+ * can fail. Keeps the exception being raised. 0, or -1 if `handle` is still current.
+ */
+static int
+restore_current(PyObject *handle, PyObject *previous)
+{
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    int still = is_current(handle);
+    for (int attempt = 0; still && attempt < 3; attempt++) {
+        PyObject *token = PyContextVar_Set(current, previous == NULL ? Py_None : previous);
+        Py_XDECREF(token);
+        PyErr_Clear();
+        still = is_current(handle);
+    }
+    PyErr_Restore(type, value, tb);
+    return still ? -1 : 0;
+}
+
+/*
+ * Reset the current execution with `token` (a strong reference, released) as the Python path
+ * does: a ValueError (ended in another context) is ignored; any other failure puts the token's
+ * old value back and returns -1 with the exception set, to be reported.
+ */
+static int
+reset_current(PyObject *handle, PyObject *token)
+{
+    if (token == NULL || token == Py_None) {
+        Py_XDECREF(token);
+        return 0;
+    }
+    if (PyContextVar_Reset(current, token) == 0) {
+        Py_DECREF(token);
+        return 0;
+    }
+    if (PyErr_ExceptionMatches(PyExc_ValueError)) {
+        PyErr_Clear(); /* ended in another context (a generator finalised elsewhere) */
+        Py_DECREF(token);
+        return 0;
+    }
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyObject *previous = PyObject_GetAttr(token, s_old_value); /* no allocation */
+    if (previous == NULL) {
+        PyErr_Clear();
+    }
+    restore_current(handle, previous == token_missing ? NULL : previous);
+    Py_XDECREF(previous);
+    Py_DECREF(token);
+    PyErr_Restore(type, value, tb);
+    return -1;
+}
+
 /* Equal ints (generations): identity first, then value. */
 static inline int
 same_int(PyObject *a, PyObject *b)
@@ -211,6 +300,32 @@ as_ssize(PyObject *value, Py_ssize_t fallback)
     if (n == -1 && PyErr_Occurred()) {
         PyErr_Clear();
         return fallback;
+    }
+    return n;
+}
+
+/*
+ * as_ssize() of an int slot that holds the same int object call after call (a channel's limit
+ * and batch size): the last object seen and its value are kept, with a reference, so the
+ * object found again is the one converted (ints are immutable).
+ */
+typedef struct {
+    PyObject *obj;
+    Py_ssize_t value;
+} KnownInt;
+
+static KnownInt known_limit, known_batch_size;
+
+static inline Py_ssize_t
+known_ssize(KnownInt *known, PyObject *value, Py_ssize_t fallback)
+{
+    if (value != NULL && value == known->obj) {
+        return known->value;
+    }
+    Py_ssize_t n = as_ssize(value, fallback);
+    if (value != NULL && PyLong_CheckExact(value)) {
+        Py_XSETREF(known->obj, Py_NewRef(value)); /* the old one is an int: no code runs */
+        known->value = n;
     }
     return n;
 }
@@ -465,14 +580,16 @@ quick_json(PyObject *value, Py_ssize_t limit, int keys_checked)
 #define WORD_MAX 48
 #define WORDS_MAX 64
 
-static struct {
+typedef struct {
     PyObject *redactor; /* whose words these are (a strong reference) */
     char words[WORDS_MAX][WORD_MAX];
     int nwords, longest;
     char exempt[WORDS_MAX][WORD_MAX];
     int nexempt;
     unsigned char first[256]; /* letters a secret word starts with */
-} secret_words;
+} SecretWords;
+
+static SecretWords secret_words;
 
 /* Copy an ASCII frozenset of str into `out`; -1 if it does not fit. */
 static int
@@ -519,19 +636,33 @@ load_words(PyObject *redactor)
     if (secret_words.redactor == redactor) {
         return 0;
     }
-    Py_CLEAR(secret_words.redactor);
-    secret_words.longest = 0;
-    memset(secret_words.first, 0, sizeof secret_words.first);
-    if (copy_words(SLOT(redactor, RD_words), secret_words.words, &secret_words.nwords,
-                   &secret_words.longest) < 0
-        || copy_words(SLOT(redactor, RD_exempt), secret_words.exempt, &secret_words.nexempt,
-                      NULL) < 0) {
+    /* Copied into a table of its own, then over the shared one: iterating a set allocates,
+     * and a collection may then run a traced call that comes back here. The redactor and its
+     * sets are held meanwhile. */
+    SecretWords *loaded = PyMem_Calloc(1, sizeof(SecretWords));
+    if (loaded == NULL) {
+        return -1; /* no exception: the Python path decides */
+    }
+    PyObject *words = Py_XNewRef(SLOT(redactor, RD_words));
+    PyObject *exempt = Py_XNewRef(SLOT(redactor, RD_exempt));
+    Py_INCREF(redactor);
+    int ok = copy_words(words, loaded->words, &loaded->nwords, &loaded->longest) == 0
+             && copy_words(exempt, loaded->exempt, &loaded->nexempt, NULL) == 0;
+    Py_XDECREF(words);
+    Py_XDECREF(exempt);
+    if (!ok) {
+        Py_DECREF(redactor);
+        PyMem_Free(loaded);
         return -1;
     }
-    for (int i = 0; i < secret_words.nwords; i++) {
-        secret_words.first[(unsigned char)secret_words.words[i][0]] = 1;
+    for (int i = 0; i < loaded->nwords; i++) {
+        loaded->first[(unsigned char)loaded->words[i][0]] = 1;
     }
-    secret_words.redactor = Py_NewRef(redactor);
+    loaded->redactor = redactor; /* the reference taken above */
+    PyObject *old = secret_words.redactor;
+    secret_words = *loaded;
+    PyMem_Free(loaded);
+    Py_XDECREF(old);
     return 0;
 }
 
@@ -742,7 +873,12 @@ measure(PyObject *v, Py_ssize_t *left, int depth, PyObject *hook)
         if (r == NULL) {
             return -2;
         }
-        Py_ssize_t after = PyLong_Check(r) ? PyLong_AsSsize_t(r) : -1;
+        if (!PyLong_Check(r)) {
+            Py_DECREF(r);
+            PyErr_SetString(PyExc_TypeError, "the measure hook must return an int");
+            return -2;
+        }
+        Py_ssize_t after = PyLong_AsSsize_t(r);
         Py_DECREF(r);
         if (after == -1 && PyErr_Occurred()) {
             return -2;
@@ -1063,17 +1199,25 @@ encode_value(PyObject *encoder, PyObject *value, Py_ssize_t nested_from)
         data = PyObject_Vectorcall(dumps, stack, 1, NULL);
     }
     else {
-        PyObject *dflt = SLOT(encoder, E_default);  /* orjson's fallback, masking with this
-                                                       encoder's secret words */
+        /* orjson's fallback, masking with this encoder's secret words; held, as it runs
+         * Python code */
+        PyObject *dflt = Py_XNewRef(SLOT(encoder, E_default));
         if (dflt == NULL) {
             goto slow;
         }
         PyObject *stack[3] = {value, dflt, dumps_options};
         data = PyObject_Vectorcall(dumps, stack, 3, NULL);
+        Py_DECREF(dflt);
     }
-    if (data == NULL || !PyBytes_CheckExact(data)) {
-        PyErr_Clear();
-        Py_XDECREF(data);
+    if (data == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_Exception)) {
+            return NULL; /* KeyboardInterrupt and the like, raised by the fallback */
+        }
+        PyErr_Clear(); /* what orjson refuses, Encoder.encode writes */
+        goto slow;
+    }
+    if (!PyBytes_CheckExact(data)) {
+        Py_DECREF(data);
         goto slow;
     }
     const char *buf = PyBytes_AS_STRING(data);
@@ -1090,12 +1234,13 @@ encode_value(PyObject *encoder, PyObject *value, Py_ssize_t nested_from)
         }
         if (cls != &PyUnicode_Type && size > nested_from
             && memchr(buf + nested_from, '{', (size_t)(size - nested_from)) != NULL) {
-            PyObject *redactor = SLOT(encoder, E_redactor);
+            PyObject *redactor = Py_XNewRef(SLOT(encoder, E_redactor));
             if (redactor == NULL) {
                 Py_DECREF(data);
                 goto slow;
             }
             PyObject *hit = PyObject_CallMethodOneArg(redactor, s_may_contain, data);
+            Py_DECREF(redactor);
             if (hit == NULL) {
                 Py_DECREF(data);
                 return NULL;
@@ -1163,6 +1308,9 @@ callspec_traverse(CallSpec *self, visitproc visit, void *arg)
     return 0;
 }
 
+/* Not the type's tp_clear: a CallSpec is never cleared while something may still call
+ * through it (TracedFunction and TracedCoroutine, which break the cycles it is part of, use
+ * it without checking each field). Only its dealloc releases them. */
 static int
 callspec_clear(CallSpec *self)
 {
@@ -1307,7 +1455,6 @@ static PyTypeObject CallSpecType = {
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "What the C path needs of one decorated function.",
     .tp_traverse = (traverseproc)callspec_traverse,
-    .tp_clear = (inquiry)callspec_clear,
     .tp_dealloc = (destructor)callspec_dealloc,
     .tp_init = (initproc)callspec_init,
     .tp_new = PyType_GenericNew,
@@ -1581,14 +1728,28 @@ inputs_json(CallSpec *cs, PyObject *const *args, Py_ssize_t nargs, PyObject *kwn
         || bind_call(cs, args, nargs, kwnames, &b) < 0) {
         return NULL;
     }
+    /* Held wherever something may allocate or run Python code that replaces them: the quick
+     * way below runs no Python code and allocates only to load the redactor's words, for a
+     * keyword argument bound to **kwargs or to no parameter; building the dict allocates and
+     * may run the redactor. */
+    int held = b.n_var_kw != 0 || b.n_undeclared != 0;
+    if (held) {
+        Py_INCREF(secrets);
+        Py_INCREF(redactor);
+    }
     char buffer[QUICK_BUFFER];
     Out out = out_within(buffer, as_ssize(SLOT(encoder, E_limit), -1));
     if (emit_inputs(cs, &b, args, nargs, kwnames, secrets, redactor, &out) != NULL) {
+        if (held) {
+            Py_DECREF(secrets);
+            Py_DECREF(redactor);
+        }
         return out_text(buffer, &out);
     }
-    /* held: building the dict and encoding it may run Python code that replaces them */
-    Py_INCREF(secrets);
-    Py_INCREF(redactor);
+    if (!held) {
+        Py_INCREF(secrets);
+        Py_INCREF(redactor);
+    }
     PyObject *dict = emit_inputs(cs, &b, args, nargs, kwnames, secrets, redactor, NULL);
     Py_DECREF(secrets);
     Py_DECREF(redactor);
@@ -1875,25 +2036,36 @@ begin(CallSpec *cs, const Call *call, int64_t *started_out, int64_t *t0_out)
     set_slot_borrowed(handle, H_extra, Py_False);
     set_slot_borrowed(handle, H_token, Py_None);
     set_slot(handle, H_t0, t0);
-    Py_XDECREF(outer);
     Py_DECREF(eid);
 
     if (PySet_Add(live, handle) < 0) {
         PyErr_Clear();
+        Py_XDECREF(outer);
         Py_DECREF(live);
         Py_DECREF(handle);
         return NULL;
     }
     PyObject *token = PyContextVar_Set(current, handle);
     if (token == NULL) {
-        PyErr_Clear();
+        /* Nothing may stay changed for the Python path: not the variable, which 3.11 sets
+         * even when it cannot make the token, nor the live set. Only if the variable cannot
+         * be put back does the error (a MemoryError) reach the caller. */
+        int stuck = restore_current(handle, outer);
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
         if (PySet_Discard(live, handle) < 0) {
             PyErr_Clear();
         }
+        PyErr_Restore(type, value, tb);
+        if (!stuck && PyErr_ExceptionMatches(PyExc_Exception)) {
+            PyErr_Clear();
+        }
+        Py_XDECREF(outer);
         Py_DECREF(live);
         Py_DECREF(handle);
         return NULL;
     }
+    Py_XDECREF(outer);
     Py_DECREF(live);
     set_slot(handle, H_token, token);
     *started_out = started;
@@ -1971,28 +2143,43 @@ can_end_fast(PyObject *handle, int with_result, State *st)
 static int
 end_fast(PyObject *handle, PyObject *result, int64_t started, int64_t t0, int64_t t1, State st)
 {
-    PyObject *live = SLOT(st.channel, CH_live);
-    PyObject *encoder = SLOT(handle, H_encoder);
-    PyObject *queue;
-    Py_INCREF(live); /* releasing the token below can free objects (and run a __del__) */
+    /* held: resetting the variable allocates, and releasing the token can free objects */
+    PyObject *live = Py_NewRef(SLOT(st.channel, CH_live));
     PyObject *token = SLOT(handle, H_token);
     SLOT(handle, H_token) = Py_NewRef(Py_None);
-    if (token != NULL && token != Py_None && PyContextVar_Reset(current, token) < 0) {
-        PyErr_Clear(); /* ended in another context */
+    int reset = reset_current(handle, token);
+    PyObject *type = NULL, *value = NULL, *tb = NULL;
+    if (reset < 0) {
+        PyErr_Fetch(&type, &value, &tb); /* reported once the handle is ended */
     }
-    Py_XDECREF(token);
     set_slot_borrowed(handle, H_state, two);
-
     if (PySet_Discard(live, handle) < 0) {
         PyErr_Clear();
     }
     Py_DECREF(live);
+    if (reset < 0) {
+        PyErr_Restore(type, value, tb);
+        if (report_internal() < 0) {
+            return -1;
+        }
+    }
+
+    /* The configuration and the encoder of now, read after the reset (whose allocation can
+     * collect garbage and run a gc callback that reconfigures) and held while encoding. */
     PyObject *output;
-    PyObject *capture = SLOT(st.config, C_capture_output);
+    PyObject *config = SLOT(recorder, R_config);
+    PyObject *capture = config != NULL && Py_TYPE(config) == config_type
+                            ? SLOT(config, C_capture_output)
+                            : Py_False;
     if (capture == Py_True && result != NULL) {
         /* encoding may run Python code (a __repr__, the redactor): hold what it uses, and
          * read the handle's fields only afterwards */
-        Py_INCREF(encoder);
+        PyObject *encoder = Py_XNewRef(SLOT(handle, H_encoder));
+        if (encoder == NULL || Py_TYPE(encoder) != encoder_type) {
+            Py_XDECREF(encoder);
+            PyErr_SetString(PyExc_RuntimeError, "execlog: the execution's encoder was replaced");
+            return report_internal();
+        }
         output = encode_value(encoder, result, 0);
         Py_DECREF(encoder);
         if (output == NULL) {
@@ -2049,55 +2236,65 @@ end_fast(PyObject *handle, PyObject *result, int64_t started, int64_t t0, int64_
     /* Only str, int, float and None inside: it can be in no reference cycle. */
     PyObject_GC_UnTrack(row);
 
-    /* The queue, re-read: encoding the output may have run Python code. */
+    /* The channel and its queue, re-read (encoding the output may have run Python code) and
+     * held: looking up `append` allocates a bound method, and a collection then may replace
+     * the channel (reset(), a forked child) and free the one read here. */
     if (!read_state(&st)) {
         goto enqueue_slow;
     }
-    queue = SLOT(st.channel, CH_queue);
-    Py_ssize_t limit = as_ssize(SLOT(st.channel, CH_limit), -1);
+    PyObject *channel = Py_NewRef(st.channel);
+    PyObject *queue = Py_XNewRef(SLOT(channel, CH_queue));
+    Py_ssize_t limit = known_ssize(&known_limit, SLOT(channel, CH_limit), -1);
     Py_ssize_t length = queue == NULL ? -1 : PyObject_Length(queue);
     if (length < 0) {
         PyErr_Clear();
-        goto enqueue_slow;
     }
-    if (length >= limit || as_ssize(SLOT(st.channel, CH_waiters), 1) != 0 || st.writer == Py_None) {
+    PyObject *waiters = SLOT(channel, CH_waiters); /* 0 is the one small int object */
+    if (length < 0 || length >= limit || (waiters != zero && as_ssize(waiters, 1) != 0)
+        || st.writer == Py_None) {
+        Py_XDECREF(queue);
+        Py_DECREF(channel);
         goto enqueue_slow;
     }
     if (queue != cached_queue) {
         PyObject *append = PyObject_GetAttr(queue, s_append);
         if (append == NULL) {
+            Py_DECREF(queue);
+            Py_DECREF(channel);
             Py_DECREF(row);
             return report_internal();
         }
         Py_XSETREF(cached_append, append);
-        Py_INCREF(queue);
-        Py_XSETREF(cached_queue, queue);
+        Py_XSETREF(cached_queue, Py_NewRef(queue));
     }
     PyObject *append = Py_NewRef(cached_append);
     PyObject *r = PyObject_CallOneArg(append, row);
     Py_DECREF(append);
+    Py_DECREF(queue);
     Py_DECREF(row);
     if (r == NULL) {
+        Py_DECREF(channel);
         return report_internal();
     }
     Py_DECREF(r);
     /* Channel.wake_writer(): the first producer past batch_size since the writer last cleared
        `wake` sets it; the others only read the flag (no call into threading.Event per record). */
-    if (length + 1 >= as_ssize(SLOT(st.channel, CH_batch_size), 1)
-        && SLOT(st.channel, CH_woken) != Py_True) {
-        PyObject *wake = Py_XNewRef(SLOT(st.channel, CH_wake));
-        if (wake == NULL) {
-            return 0;
+    int status = 0;
+    if (length + 1 >= known_ssize(&known_batch_size, SLOT(channel, CH_batch_size), 1)
+        && SLOT(channel, CH_woken) != Py_True) {
+        PyObject *wake = Py_XNewRef(SLOT(channel, CH_wake));
+        if (wake != NULL) {
+            Py_XSETREF(SLOT(channel, CH_woken), Py_NewRef(Py_True));
+            PyObject *done = PyObject_CallMethodNoArgs(wake, s_set);
+            Py_DECREF(wake);
+            if (done == NULL) {
+                status = report_internal();
+            }
+            Py_XDECREF(done);
         }
-        Py_XSETREF(SLOT(st.channel, CH_woken), Py_NewRef(Py_True));
-        PyObject *done = PyObject_CallMethodNoArgs(wake, s_set);
-        Py_DECREF(wake);
-        if (done == NULL) {
-            return report_internal();
-        }
-        Py_DECREF(done);
     }
-    return 0;
+    Py_DECREF(channel);
+    return status;
 
 enqueue_slow:;
     PyObject *final = PyObject_GetAttr(handle, s_running_written);
@@ -2433,7 +2630,8 @@ tcoro_check_idle(TracedCoroutine *self)
         PyErr_SetString(PyExc_ValueError, "coroutine already executing");
         return -1;
     }
-    if (self->inner == NULL) { /* cleared by the garbage collector (a cycle being freed) */
+    /* cleared by the garbage collector (a cycle being freed) */
+    if (self->inner == NULL || self->cs == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "coroutine was cleared");
         return -1;
     }
@@ -2461,9 +2659,11 @@ tcoro_send(TracedCoroutine *self, PyObject *arg, PyObject **result)
         PyErr_SetString(PyExc_RuntimeError, "cannot reuse already awaited coroutine");
         return PYGEN_ERROR;
     }
+    PyObject *inner = Py_NewRef(self->inner); /* held: the call may clear it */
     self->running = 1;
-    PySendResult status = PyIter_Send(self->inner, arg, result);
+    PySendResult status = PyIter_Send(inner, arg, result);
     self->running = 0;
+    Py_DECREF(inner);
     if (status == PYGEN_NEXT) {
         return status;
     }
@@ -2745,34 +2945,65 @@ static PyTypeObject TracedCoroutineType = {
 
 /* -- the Awaiter: resumes its TracedCoroutine --------------------------------------------- */
 
+/* The coroutine it resumes, held for the call; NULL with RuntimeError if the garbage
+ * collector cleared it (a cycle being freed). */
+static TracedCoroutine *
+awaiter_coro(Awaiter *self)
+{
+    if (self->coro == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "coroutine was cleared");
+        return NULL;
+    }
+    return (TracedCoroutine *)Py_NewRef(self->coro);
+}
+
 static PySendResult
 awaiter_send(Awaiter *self, PyObject *arg, PyObject **result)
 {
-    return tcoro_send(self->coro, arg, result);
+    TracedCoroutine *coro = awaiter_coro(self);
+    if (coro == NULL) {
+        *result = NULL;
+        return PYGEN_ERROR;
+    }
+    PySendResult status = tcoro_send(coro, arg, result);
+    Py_DECREF(coro);
+    return status;
 }
 
 static PyObject *
 awaiter_iternext(Awaiter *self)
 {
-    return tcoro_iternext(self->coro);
+    TracedCoroutine *coro = awaiter_coro(self);
+    PyObject *r = coro == NULL ? NULL : tcoro_iternext(coro);
+    Py_XDECREF(coro);
+    return r;
 }
 
 static PyObject *
 awaiter_send_method(Awaiter *self, PyObject *arg)
 {
-    return tcoro_send_method(self->coro, arg);
+    TracedCoroutine *coro = awaiter_coro(self);
+    PyObject *r = coro == NULL ? NULL : tcoro_send_method(coro, arg);
+    Py_XDECREF(coro);
+    return r;
 }
 
 static PyObject *
 awaiter_throw(Awaiter *self, PyObject *const *argv, Py_ssize_t nargs)
 {
-    return tcoro_throw(self->coro, argv, nargs);
+    TracedCoroutine *coro = awaiter_coro(self);
+    PyObject *r = coro == NULL ? NULL : tcoro_throw(coro, argv, nargs);
+    Py_XDECREF(coro);
+    return r;
 }
 
 static PyObject *
 awaiter_close(Awaiter *self, PyObject *unused)
 {
-    return tcoro_close(self->coro, NULL);
+    TracedCoroutine *coro = awaiter_coro(self);
+    PyObject *r = coro == NULL ? NULL : tcoro_close(coro, NULL);
+    Py_XDECREF(coro);
+    return r;
 }
 
 static int
@@ -2853,11 +3084,26 @@ wrap_coroutine(CallSpec *cs, PyObject *inner, PyObject *args, PyObject *kwnames)
 
 /* -- blocks: `with execution(name)` ----------------------------------------------------------- */
 
+/* Private functions that work on execlog's classes check that install() has run (with
+ * EXECLOG_PURE_PYTHON=1 it never does, and the module can still be imported). */
+static int
+check_installed(void)
+{
+    if (!installed) {
+        PyErr_SetString(PyExc_RuntimeError, "execlog._speedups is not installed");
+        return -1;
+    }
+    return 0;
+}
+
 /* new_block(name, kind, inputs, trigger_kind) -> ExecutionHandle, as ExecutionHandle.__init__
  * makes one without parent, context, correlation or run id, and tags. */
 static PyObject *
 sp_new_block(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
 {
+    if (check_installed() < 0) {
+        return NULL;
+    }
     if (nargs != 4 || !PyUnicode_CheckExact(argv[0]) || !PyUnicode_CheckExact(argv[1])) {
         PyErr_SetString(PyExc_TypeError, "new_block(name: str, kind: str, inputs, trigger_kind)");
         return NULL;
@@ -2923,15 +3169,19 @@ sp_enter_block(PyObject *module, PyObject *handle)
     }
     PyObject *outer = NULL, *live = NULL, *eid = NULL, *started_obj = NULL, *thread = NULL;
     PyObject *t0 = NULL, *parent_id = NULL, *parent_correlation = NULL, *parent_run = NULL;
+    PyObject *generation = NULL, *correlation = NULL, *run_id = NULL, *trigger = NULL;
     if (SLOT(handle, H_state) != zero || SLOT(handle, H_extra) != Py_False
         || SLOT(handle, H_inputs) != inputs || SLOT(recorder, R_enabled) != Py_True
         || !read_state(&st) || st.writer == Py_None) {
         goto fallback;
     }
+    /* Held from here: they are used after the allocations below, and the values replaced in
+     * the handle's slots are released only at the end (so no __del__ runs in between). */
     live = Py_XNewRef(SLOT(st.channel, CH_live));
-    PyObject *generation = SLOT(recorder, R_generation);
-    PyObject *correlation = SLOT(handle, H_correlation), *run_id = SLOT(handle, H_run_id);
-    PyObject *trigger = SLOT(handle, H_trigger);
+    generation = Py_XNewRef(SLOT(recorder, R_generation));
+    correlation = Py_XNewRef(SLOT(handle, H_correlation));
+    run_id = Py_XNewRef(SLOT(handle, H_run_id));
+    trigger = Py_XNewRef(SLOT(handle, H_trigger));
     if (live == NULL || !PySet_CheckExact(live) || generation == NULL || correlation == NULL
         || run_id == NULL || trigger == NULL) {
         goto fallback;
@@ -2956,10 +3206,6 @@ sp_enter_block(PyObject *module, PyObject *handle)
     if (eid == NULL || started_obj == NULL || thread == NULL || t0 == NULL) {
         goto fallback;
     }
-    /* From here no Python code runs until the slots are set; the values replaced are held
-     * until the end, so that freeing one (a __del__) cannot run in between either. */
-    PyObject *old_correlation = Py_NewRef(correlation), *old_run = Py_NewRef(run_id);
-    PyObject *old_trigger = Py_NewRef(trigger);
     remember_ns(started_obj, started);
     remember_ns(t0, t0_ns);
     set_slot(handle, H_started, started_obj);
@@ -2987,7 +3233,8 @@ sp_enter_block(PyObject *module, PyObject *handle)
     }
     PyObject *token = PyContextVar_Set(current, handle);
     if (token == NULL) {
-        /* only MemoryError: record it, outside the context */
+        /* only MemoryError: record it, outside the context (which 3.11 may have set anyway) */
+        restore_current(handle, outer);
         PyErr_Clear();
         token = Py_NewRef(Py_None);
     }
@@ -2999,13 +3246,18 @@ sp_enter_block(PyObject *module, PyObject *handle)
     Py_XDECREF(parent_correlation);
     Py_DECREF(parent_run);
     Py_DECREF(inputs);
-    Py_DECREF(old_correlation);
-    Py_DECREF(old_run);
-    Py_DECREF(old_trigger);
+    Py_DECREF(generation);
+    Py_DECREF(correlation);
+    Py_DECREF(run_id);
+    Py_DECREF(trigger);
     Py_RETURN_TRUE;
 
 fallback:
     /* nothing has changed: the Python path starts from scratch */
+    Py_XDECREF(generation);
+    Py_XDECREF(correlation);
+    Py_XDECREF(run_id);
+    Py_XDECREF(trigger);
     Py_XDECREF(outer);
     Py_XDECREF(parent_id);
     Py_XDECREF(parent_correlation);
@@ -3053,6 +3305,9 @@ static PyObject *py_enter, *py_exit;
 static PyObject *
 sp_enter(PyObject *module, PyObject *self)
 {
+    if (check_installed() < 0) {
+        return NULL;
+    }
     PyObject *entered = sp_enter_block(module, self);
     if (entered == NULL) {
         return NULL;
@@ -3071,6 +3326,9 @@ sp_enter(PyObject *module, PyObject *self)
 static PyObject *
 sp_exit(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
 {
+    if (check_installed() < 0) {
+        return NULL;
+    }
     if (nargs != 4) {
         PyErr_SetString(PyExc_TypeError, "__exit__(exc_type, exc, tb)");
         return NULL;
@@ -3802,15 +4060,15 @@ PyInit__speedups(void)
     INTERN(s_inputs, "inputs");
     INTERN(s_trigger_kind, "trigger_kind");
     INTERN(s_otel_trace, "opentelemetry.trace");
+    INTERN(s_old_value, "old_value");
+    token_missing = PyObject_GetAttrString((PyObject *)&PyContextToken_Type, "MISSING");
     kw_final = PyTuple_Pack(1, s_final);
-    empty_tuple = PyTuple_New(0);
-    empty_dict = PyDict_New();
     zero = PyLong_FromLong(0);
     null_value = PyFloat_FromDouble(Py_NAN);
     empty_str = PyUnicode_New(0, 0);
     one = PyLong_FromLong(1);
     two = PyLong_FromLong(2);
-    if (kw_final == NULL || empty_tuple == NULL || empty_dict == NULL || zero == NULL || null_value == NULL
+    if (kw_final == NULL || token_missing == NULL || zero == NULL || null_value == NULL
         || empty_str == NULL || one == NULL
         || two == NULL) {
         return NULL;

@@ -178,6 +178,7 @@ class Writer:
         io_lock: threading.Lock,
         tick: Callable[[], None] | None = None,
         on_commit: Callable[[list[Row], list[Row]], bool] | None = None,
+        token: str | None = None,
     ) -> None:
         """Prepare (but do not start) a writer for ``db``.
 
@@ -186,6 +187,7 @@ class Writer:
         """
         self.channel = channel
         self.db = db
+        self.token = token
         #: ``db`` as a child process can use it (``inject()``): a relative path is resolved
         #: now, against the directory the writer opens it from.
         self.location = shareable_location(db)
@@ -351,7 +353,7 @@ class Writer:
         try:
             with self.io_lock:
                 if self.backend is None:
-                    self.backend = open_backend(self.db)
+                    self.backend = open_backend(self.db, self.token)
                     self.backend.abandon_dead()
                 if self.backend.replaced():
                     self._reopen_replaced()
@@ -400,7 +402,7 @@ class Writer:
             self.db,
         )
         self._reset_backend()
-        self.backend = open_backend(self.db)
+        self.backend = open_backend(self.db, self.token)
 
     def _reset_backend(self) -> None:
         backend, self.backend = self.backend, None

@@ -61,6 +61,10 @@ OFFSET = _Bounded(0, 1_000_000_000)
 DEPTH = _Bounded(0, 1000)
 
 
+#: ``--port`` of ``execlog serve``.
+PORT = _Bounded(0, 65535)
+
+
 def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per option
     from execlog import __version__  # noqa: PLC0415 - only the CLI needs it
     from execlog._cli.times import age, moment  # noqa: PLC0415
@@ -216,6 +220,31 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
     p.add_argument("--until", type=moment, metavar="WHEN", help="started before WHEN")
 
     p = command(
+        "serve",
+        "serve the web viewer, the JSON API and the collector",
+        "Serve the web viewer at /, the JSON API under /api and the collector (POST\n"
+        "/api/executions) for processes configured with db='http://HOST:PORT'. Needs the\n"
+        "server extra: pip install 'execlog[server]'. Listens on 127.0.0.1 unless told\n"
+        "otherwise; beyond loopback a token is required for every request.\n"
+        "\n"
+        "  execlog serve --db runs.db --port 8642",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=PORT, default=8642, metavar="PORT", help="port (default 8642)")
+    p.add_argument(
+        "--token",
+        default=None,
+        help="bearer token required for POST (and for everything beyond loopback); "
+        "default $EXECLOG_TOKEN",
+    )
+    p.add_argument(
+        "--log-level",
+        choices=("critical", "error", "warning", "info", "debug"),
+        default="warning",
+        help="server log level (default warning)",
+    )
+
+    p = command(
         "run",
         "run a command and record it as an execution",
         "Run CMD, recording it as an execution (kind 'command': argv, exit code, duration;\n"
@@ -241,6 +270,10 @@ def _handler(name: str) -> Callable[[argparse.Namespace, Terminal], int]:
         from execlog._cli.run import cmd_run  # noqa: PLC0415
 
         return cmd_run
+    if name == "serve":
+        from execlog._cli.serve import cmd_serve  # noqa: PLC0415
+
+        return cmd_serve
     from execlog._cli.commands import COMMANDS  # noqa: PLC0415
 
     return COMMANDS[name]

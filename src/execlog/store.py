@@ -14,7 +14,16 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from execlog._config import DEFAULT_DB
-from execlog._storage import COLUMNS, EVENT_COLUMNS, ListQuery, Row, local_path, open_backend
+from execlog._storage import (
+    COLUMNS,
+    EVENT_COLUMNS,
+    HISTOGRAM_BOUNDS_MS,
+    ListQuery,
+    Row,
+    RunsQuery,
+    local_path,
+    open_backend,
+)
 from execlog.exceptions import AmbiguousIdError, StoreError, StoreNotFoundError
 
 if TYPE_CHECKING:
@@ -24,7 +33,16 @@ if TYPE_CHECKING:
 
     from execlog._storage import Backend, IdColumn
 
-__all__ = ["Event", "Execution", "Lineage", "Stats", "Store", "open_store"]
+__all__ = [
+    "HISTOGRAM_BOUNDS_MS",
+    "Event",
+    "Execution",
+    "Lineage",
+    "Run",
+    "Stats",
+    "Store",
+    "open_store",
+]
 
 _UTC = dt.timezone.utc
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=_UTC)
@@ -145,6 +163,18 @@ class Execution:
         values["output"] = _json(values["output"])
         values["tags"] = _json(values["tags"]) or {}
         return cls(**values)
+
+    def to_row(self) -> Row:
+        """The storage row (:data:`execlog._storage.COLUMNS` order) of this execution."""
+        values = [getattr(self, name) for name in COLUMNS]
+        for key in ("started_at", "ended_at"):
+            index = COLUMNS.index(key)
+            values[index] = _us(values[index], key)
+        for key in ("inputs", "output", "tags"):
+            index = COLUMNS.index(key)
+            value = values[index]
+            values[index] = None if value is None else orjson.dumps(value)
+        return tuple(values)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready data: times as ISO 8601 strings, JSON fields decoded.
@@ -291,6 +321,39 @@ class Stats:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One run: a root execution (no parent) and the size of its correlation tree (immutable).
+
+    Example::
+
+        for run in store.runs(limit=10):
+            print(run.root.name, run.root.status, run.executions, run.errors)
+
+    Attributes:
+        root: The root execution.
+        executions: How many executions share its correlation (itself included).
+        errors: How many of them have status ``error``.
+        running: How many of them are still ``running``.
+
+    .. versionadded:: 0.1.0
+    """
+
+    root: Execution
+    executions: int
+    errors: int
+    running: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data: the root's fields plus ``executions``, ``errors``, ``running``."""
+        return {
+            **self.root.to_dict(),
+            "executions": self.executions,
+            "errors": self.errors,
+            "running": self.running,
+        }
+
+
 class Store:
     """Query API over one execlog database. Readers never block the writer (WAL).
 
@@ -377,6 +440,52 @@ class Store:
             _count(offset, "offset"),
         )
         return [Execution.from_row(r) for r in self._backend.list_rows(query)]
+
+    def runs(
+        self,
+        name: str | None = None,
+        status: str | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        search: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> builtins.list[Run]:
+        """Root executions (no parent), newest first, each with the counts of its tree.
+
+        Example::
+
+            store.runs(status="error", since=datetime.now(UTC) - timedelta(days=1))
+
+        Args:
+            name: The root's exact name.
+            status: The root's status.
+            since: Started at or after (inclusive).
+            until: Started before (exclusive).
+            search: Text found (case-insensitively for ASCII) in the name or error message of
+                any execution of the run.
+            limit: At most this many.
+            offset: Skip this many first.
+
+        Raises:
+            TypeError: A filter of the wrong type.
+            ValueError: A negative ``limit`` or ``offset``.
+
+        .. versionadded:: 0.1.0
+        """
+        query = RunsQuery(
+            _text(name, "name"),
+            _text(status, "status"),
+            _us(since, "since"),
+            _us(until, "until"),
+            _text(search, "search") or None,
+            _count(limit, "limit"),
+            _count(offset, "offset"),
+        )
+        return [
+            Run(Execution.from_row(row), total, errors, running)
+            for row, total, errors, running in self._backend.runs(query)
+        ]
 
     def children(self, execution_id: str) -> builtins.list[Execution]:
         """Direct children of an execution, by start time (empty for an unknown id).
@@ -504,6 +613,49 @@ class Store:
         """
         rows = self._backend.events(_id(execution_id, "execution_id"))
         return [Event.from_row(r) for r in rows]
+
+    def histogram(
+        self, name: str | None = None, since: dt.datetime | None = None
+    ) -> dict[str, tuple[int, ...]]:
+        """Durations of finished executions per name, in :data:`HISTOGRAM_BOUNDS_MS` buckets.
+
+        Example::
+
+            store.histogram(name="load")["load"]   # (n < 1 ms, n < 10 ms, ..., n >= 10 min)
+
+        .. versionadded:: 0.1.0
+        """
+        found: dict[str, list[int]] = {}
+        for n, bucket, count in self._backend.histogram(_text(name, "name"), _us(since, "since")):
+            found.setdefault(n, [0] * (len(HISTOGRAM_BOUNDS_MS) + 1))[bucket] = count
+        return {n: tuple(counts) for n, counts in found.items()}
+
+    def upsert(self, executions: Iterable[Execution]) -> int:
+        """Store executions, replacing stored ones with the same id, in one transaction.
+
+        Example::
+
+            remote.upsert(local.list(since=yesterday))
+
+        A finished execution replaces what is stored under its id; a ``running`` one is only
+        added when nothing is stored under its id yet, so it never replaces a finished one.
+        This is what the collector of ``execlog serve`` does with each batch it receives.
+
+        Returns:
+            How many executions were inserted or changed.
+
+        Raises:
+            StoreError: The database cannot be written.
+
+        .. versionadded:: 0.1.0
+        """
+        finished: builtins.list[Row] = []
+        running: builtins.list[Row] = []
+        for ex in executions:
+            (running if ex.status == "running" else finished).append(ex.to_row())
+        if not (finished or running):
+            return 0
+        return self._backend.upsert(finished, running)
 
     def delete(self, execution_id: str) -> int:
         """Remove an execution and all its descendants (with their events), in one transaction.
@@ -664,7 +816,9 @@ class Store:
         self.close()
 
 
-def open_store(db: str | os.PathLike[str] | None = None, *, create: bool = False) -> Store:
+def open_store(
+    db: str | os.PathLike[str] | None = None, *, create: bool = False, token: str | None = None
+) -> Store:
     """Open an execlog database for querying (migrated to this version's schema if needed).
 
     Example::
@@ -681,8 +835,10 @@ def open_store(db: str | os.PathLike[str] | None = None, *, create: bool = False
 
     Args:
         db: A path, ``sqlite:///path`` or ``:memory:``; default ``EXECLOG_DB`` or
-            ``./execlog.db``.
+            ``./execlog.db``. ``http://host:port`` (or ``https://``) reads from an
+            ``execlog serve`` through its JSON API.
         create: Create the database when there is none at the path.
+        token: The bearer token for a server (default ``EXECLOG_TOKEN``).
 
     Returns:
         A :class:`Store`.
@@ -714,7 +870,7 @@ def open_store(db: str | os.PathLike[str] | None = None, *, create: bool = False
     if path is not None and os.path.isdir(path):
         msg = f"{target!r} is a directory, not an execlog database"
         raise StoreError(msg)
-    backend = open_backend(target)
+    backend = open_backend(target, token)
     try:
         backend.abandon_dead()
     except Exception:  # noqa: S110 - a read-only database can still be queried

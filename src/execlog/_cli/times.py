@@ -6,12 +6,27 @@ import argparse
 import datetime as dt
 import re
 
-__all__ = ["age", "moment"]
+__all__ = ["age", "iso_datetime", "moment"]
 
 _UTC = dt.timezone.utc
 _AGE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", re.IGNORECASE)
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_FRACTION = re.compile(r"(?<=:\d\d)\.(\d{1,6})(?=$|[+-])")
+
+
+def iso_datetime(text: str) -> dt.datetime:
+    """``datetime.fromisoformat`` that also takes what Python 3.10's does not.
+
+    A trailing ``Z`` and fractions of 1 to 6 digits (3.10 takes only 3 or 6).
+
+    Raises:
+        ValueError: not an ISO 8601 date and time.
+    """
+    if text[-1:] in ("Z", "z"):
+        text = text[:-1] + "+00:00"
+    text = _FRACTION.sub(lambda m: "." + m[1].ljust(6, "0"), text, count=1)
+    return dt.datetime.fromisoformat(text)
 
 
 def age(text: str) -> dt.timedelta:
@@ -48,13 +63,11 @@ def moment(text: str, now: dt.datetime | None = None) -> dt.datetime:
             msg = f"invalid time {text!r}: too far back"
             raise argparse.ArgumentTypeError(msg) from None
     stripped = text.strip()
-    if stripped[-1:] in ("Z", "z"):
-        stripped = stripped[:-1] + "+00:00"
     try:
         if _DATE.fullmatch(stripped):
             value = dt.datetime.combine(dt.date.fromisoformat(stripped), dt.time())
         else:
-            value = dt.datetime.fromisoformat(stripped)
+            value = iso_datetime(stripped)
     except ValueError:
         msg = (
             f"invalid time {text!r}: use an age (30m, 1h, 7d), a date (2026-11-01) "

@@ -19,13 +19,17 @@ __all__ = [
     "COLUMNS",
     "EVENT",
     "EVENT_COLUMNS",
+    "HISTOGRAM_BOUNDS_MS",
     "NULL",
     "Backend",
     "IdColumn",
     "LineageRows",
     "ListQuery",
     "Row",
+    "RunRow",
+    "RunsQuery",
     "StatsRow",
+    "is_http",
     "local_path",
     "open_backend",
     "shareable_location",
@@ -102,6 +106,28 @@ class ListQuery:
 
 
 @dataclass(frozen=True, slots=True)
+class RunsQuery:
+    """Filters of ``Store.runs`` (root executions); times in microseconds since the epoch."""
+
+    name: str | None = None
+    status: str | None = None
+    since_us: int | None = None
+    until_us: int | None = None
+    search: str | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+#: One run: the root's row, how many executions its correlation holds, how many of them
+#: failed (status ``error``) and how many are still ``running``.
+RunRow = tuple[Row, int, int, int]
+
+#: Upper bounds (exclusive, ms) of the duration histogram's buckets; one more bucket holds
+#: everything at or above the last bound.
+HISTOGRAM_BOUNDS_MS = (1.0, 10.0, 100.0, 1_000.0, 10_000.0, 60_000.0, 600_000.0)
+
+
+@dataclass(frozen=True, slots=True)
 class LineageRows:
     """Rows of ``Store.lineage``, read from one snapshot of the database."""
 
@@ -129,6 +155,13 @@ class Backend(Protocol):
 
     def events(self, execution_id: str) -> list[Row]:
         """Event rows of one execution, oldest first (time, then the order they were written)."""
+
+    def upsert(self, rows: Sequence[Row], running: Sequence[Row]) -> int:
+        """Like :meth:`write` without a drop count; return how many rows were inserted or changed.
+
+        Finished rows replace what is stored; a ``running`` row is only inserted when the
+        execution is not stored yet, so it never replaces a finished one.
+        """
 
     def replaced(self) -> bool:
         """Whether the database was deleted or replaced since it was opened."""
@@ -160,6 +193,12 @@ class Backend(Protocol):
     def stats(self, name: str | None, since_us: int | None) -> list[StatsRow]:
         """Per name (sorted): finished executions, errors, p50/p95/max duration."""
 
+    def runs(self, query: RunsQuery) -> list[RunRow]:
+        """Root executions (no parent) matching ``query``, newest first, with their tree counts."""
+
+    def histogram(self, name: str | None, since_us: int | None) -> list[tuple[str, int, int]]:
+        """Finished executions per (name, bucket index of HISTOGRAM_BOUNDS_MS, count)."""
+
     def delete(self, execution_id: str) -> int:
         """Remove an execution and all its descendants atomically; return how many rows went."""
 
@@ -182,8 +221,21 @@ class Backend(Protocol):
         """Release the connection (safe to call twice)."""
 
 
-def open_backend(db: str) -> Backend:
-    """Open the backend for the ``db`` setting (a path, ``sqlite:///path`` or ``:memory:``)."""
+def is_http(db: str) -> bool:
+    """Whether ``db`` names a collector (``http://`` or ``https://``) rather than a database."""
+    return db[:8].lower().startswith(("http://", "https://"))
+
+
+def open_backend(db: str, token: str | None = None) -> Backend:
+    """Open the backend for the ``db`` setting.
+
+    A path, ``sqlite:///path`` or ``:memory:`` opens SQLite; ``http://`` or ``https://`` a
+    collector (``execlog serve``), authenticated with ``token`` (default ``EXECLOG_TOKEN``).
+    """
+    if is_http(db):
+        from execlog._storage.http import HTTPBackend  # noqa: PLC0415 - one backend per URL
+
+        return HTTPBackend(db, token)
     from execlog._storage.sqlite import SQLiteBackend  # noqa: PLC0415 - one backend per URL
 
     return SQLiteBackend(db)

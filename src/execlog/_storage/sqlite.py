@@ -19,16 +19,23 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from execlog._config import abandon_horizon_s
-from execlog._storage import COLUMNS, EVENT_COLUMNS, LineageRows, Row
+from execlog._storage import COLUMNS, EVENT_COLUMNS, HISTOGRAM_BOUNDS_MS, LineageRows, Row
 from execlog._storage.migrations import applied_version, check_not_newer, migrate
 from execlog.exceptions import StoreError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
-    from execlog._storage import IdColumn, ListQuery, StatsRow
+    from execlog._storage import IdColumn, ListQuery, RunRow, RunsQuery, StatsRow
 
-__all__ = ["SQLiteBackend", "list_statement", "pid_alive", "resolve", "stats_statement"]
+__all__ = [
+    "SQLiteBackend",
+    "list_statement",
+    "pid_alive",
+    "resolve",
+    "runs_statement",
+    "stats_statement",
+]
 
 #: How long one statement waits for another connection's lock before the writer retries.
 BUSY_TIMEOUT_S = 1.0
@@ -313,6 +320,91 @@ def stats_statement(name: str | None, since_us: int | None) -> tuple[str, list[A
     ORDER BY totals.name
     """  # noqa: S608 - table and condition are built from constants above
     return sql, params + params
+
+
+#: How many executions of a correlation there are, failed and still running (param: cid).
+RUN_COUNTS = (
+    "SELECT COUNT(*), COALESCE(SUM(status = 'error'), 0), COALESCE(SUM(status = 'running'), 0) "
+    "FROM executions WHERE correlation_id = ?"
+)
+
+
+def _like(text: str) -> str:
+    """A LIKE pattern matching ``text`` anywhere, its wildcards taken literally (ESCAPE)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def runs_statement(query: RunsQuery) -> tuple[str, list[Any]]:
+    """The SQL and parameters of ``Store.runs``: root executions, newest first.
+
+    Led by the partial ``executions_roots`` index, newest first; the other filters are checked
+    on the way. ``search`` matches the name or error message of any execution of the run.
+    """
+    where = ["parent_execution_id IS NULL"]
+    params: list[Any] = []
+    if query.name is not None:
+        where.append("+name = ?")
+        params.append(query.name)
+    if query.status is not None:
+        where.append("+status = ?")
+        params.append(query.status)
+    if query.since_us is not None:
+        where.append("started_at >= ?")
+        params.append(query.since_us)
+    if query.until_us is not None:
+        where.append("started_at < ?")
+        params.append(query.until_us)
+    if query.search:
+        pattern = _like(query.search)
+        where.append(
+            "EXISTS (SELECT 1 FROM executions AS m WHERE m.correlation_id = r.correlation_id "
+            "AND (m.name LIKE ? ESCAPE '\\' OR m.error_message LIKE ? ESCAPE '\\'))"
+        )
+        params += [pattern, pattern]
+    sql = (
+        f"SELECT {', '.join(f'r.{c}' for c in COLUMNS)} "  # noqa: S608 - constants only
+        "FROM executions AS r INDEXED BY executions_roots WHERE "
+        + " AND ".join(where)
+        + " ORDER BY started_at DESC, execution_id DESC LIMIT ? OFFSET ?"
+    )
+    return sql, [*params, query.limit, query.offset]
+
+
+#: The bucket of a duration: i for ``duration_ms < HISTOGRAM_BOUNDS_MS[i]``, else the last.
+_BUCKET = (
+    "CASE WHEN duration_ms < 1.0 THEN 0 WHEN duration_ms < 10.0 THEN 1 "
+    "WHEN duration_ms < 100.0 THEN 2 WHEN duration_ms < 1000.0 THEN 3 "
+    "WHEN duration_ms < 10000.0 THEN 4 WHEN duration_ms < 60000.0 THEN 5 "
+    "WHEN duration_ms < 600000.0 THEN 6 ELSE 7 END"
+)
+assert (
+    "CASE "
+    + " ".join(f"WHEN duration_ms < {b!r} THEN {i}" for i, b in enumerate(HISTOGRAM_BOUNDS_MS))
+    + f" ELSE {len(HISTOGRAM_BOUNDS_MS)} END"
+    == _BUCKET
+), "HISTOGRAM_BOUNDS_MS and _BUCKET disagree"
+
+
+def histogram_statement(name: str | None, since_us: int | None) -> tuple[str, list[Any]]:
+    """The SQL and parameters of the duration histogram (buckets of HISTOGRAM_BOUNDS_MS)."""
+    where = ["status <> 'running'", "duration_ms IS NOT NULL"]
+    params: list[Any] = []
+    # As in stats_statement: a time range is led by executions_started, not by a scan of the
+    # whole covering executions_name index.
+    table = "executions" if name is not None or since_us is None else _BY_START
+    if name is not None:
+        where.append("name = ?")
+        params.append(name)
+    if since_us is not None:
+        where.append("started_at >= ?")
+        params.append(since_us)
+    sql = (
+        f"SELECT name, {_BUCKET} AS bucket, COUNT(*) "  # noqa: S608 - constants only
+        f"FROM {table} WHERE {' AND '.join(where)} "
+        "GROUP BY name, bucket ORDER BY name, bucket"
+    )
+    return sql, params
 
 
 _memory_keepalive: dict[str, sqlite3.Connection] = {}
@@ -642,6 +734,22 @@ class SQLiteBackend:
                 )
         return skipped
 
+    def upsert(self, rows: Sequence[Row], running: Sequence[Row]) -> int:
+        """Commit ``rows`` (upserted) and ``running`` (inserted if absent); return rows changed."""
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                with self.atomic() as conn:
+                    before = conn.total_changes
+                    if running:
+                        _insert_rows(conn, _ON_CONFLICT_KEEP, running)
+                    if rows:
+                        _insert_rows(conn, _ON_CONFLICT_UPDATE, rows)
+                    return conn.total_changes - before
+            except sqlite3.OperationalError as exc:
+                if attempt == WRITE_ATTEMPTS - 1 or not _is_busy(exc):
+                    raise
+        return 0  # pragma: no cover - the loop returns or raises
+
     def abandon_dead(self) -> int:
         """Mark ``running`` rows whose process is gone ``abandoned``; return how many.
 
@@ -771,6 +879,25 @@ class SQLiteBackend:
                 (str(n), int(count), int(errors), p50, p95, high)
                 for n, count, errors, p50, p95, high in self.conn.execute(sql, params)
             ]
+
+    @_store_errors
+    def runs(self, query: RunsQuery) -> list[RunRow]:
+        """Root executions matching ``query``, newest first, each with its correlation's counts."""
+        sql, params = runs_statement(query)
+        with self.snapshot() as conn:
+            roots = [tuple(r) for r in conn.execute(sql, params)]
+            found: list[RunRow] = []
+            for row in roots:
+                total, errors, running = conn.execute(RUN_COUNTS, (row[_CORRELATION],)).fetchone()
+                found.append((row, int(total), int(errors), int(running)))
+        return found
+
+    @_store_errors
+    def histogram(self, name: str | None, since_us: int | None) -> list[tuple[str, int, int]]:
+        """Finished executions per name and duration bucket."""
+        sql, params = histogram_statement(name, since_us)
+        with self._lock:
+            return [(str(n), int(b), int(c)) for n, b, c in self.conn.execute(sql, params)]
 
     # -- removing -----------------------------------------------------------------------
 
