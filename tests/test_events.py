@@ -331,3 +331,48 @@ class TestCaptureFixture:
         (job,) = execlog_capture.named("job")
         assert ["done"] == [e.message for e in execlog_capture.events(job)]
         assert [{"n": 1}] == [e.attributes for e in execlog_capture.events(job.execution_id)]
+
+
+class TestServer:
+    def test_api_execution_carries_its_events(self, db):
+        """``GET /api/executions/{id}`` adds the execution's ``events`` when it has some."""
+        import httpx
+
+        from execlog.server import create_app
+        from server_support import live
+
+        with execlog.execution("job") as job:
+            execlog.event("rows loaded", rows=3)
+        with execlog.execution("quiet") as quiet:
+            pass
+        assert execlog.flush()
+        with (
+            execlog.open_store(db) as store,
+            live(create_app(store, loopback_only=True)) as url,
+            httpx.Client(base_url=url) as client,
+        ):
+            data = client.get(f"/api/executions/{job.execution_id}").json()
+            assert [("rows loaded", {"rows": 3})] == [
+                (e["message"], e["attributes"]) for e in data["events"]
+            ]
+            assert "events" not in client.get(f"/api/executions/{quiet.execution_id}").json()
+
+    def test_events_to_a_collector_are_said_once_never_a_failure(self, tmp_path, caplog):
+        """With ``db="http://..."`` executions arrive; events are reported once, not sent."""
+        from execlog.server import create_app
+        from server_support import live
+
+        collected = str(tmp_path / "collected.db")
+        with (
+            execlog.open_store(collected, create=True) as target,
+            live(create_app(target, token="t0ken")) as url,
+        ):
+            execlog.configure(db=url, token="t0ken")
+            with caplog.at_level(logging.WARNING, logger="execlog"):
+                for _ in range(2):
+                    with execlog.execution("job"):
+                        execlog.event("e")
+                    assert execlog.flush(timeout=10)
+            assert 2 == len(target.list(name="job"))
+        reports = [r for r in caplog.records if "events are not sent" in r.getMessage()]
+        assert 1 == len(reports)
