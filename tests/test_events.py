@@ -376,3 +376,28 @@ class TestServer:
             assert 2 == len(target.list(name="job"))
         reports = [r for r in caplog.records if "events are not sent" in r.getMessage()]
         assert 1 == len(reports)
+
+
+class TestMigrationOrder:
+    def test_database_made_at_4_without_3_gets_3(self, tmp_path):
+        """Migrations landed side by side: a database with 1, 2 and 4 gains 3 when opened."""
+        from execlog._storage.migrations import MIGRATIONS, _statements
+
+        path = tmp_path / "v4.db"
+        conn = sqlite3.connect(path)
+        conn.execute(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, "
+            "description TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        )
+        for m in MIGRATIONS:
+            if m.version == 3:
+                continue
+            for statement in _statements(m.sql):
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_migrations VALUES (?, ?, 'x')", (m.version, "d"))
+        conn.commit()
+        conn.close()
+        with execlog.open_store(str(path)) as store:
+            assert [] == store.events("x")
+        versions = [v for (v,) in raw(path, "SELECT version FROM schema_migrations ORDER BY 1")]
+        assert [m.version for m in MIGRATIONS] == versions

@@ -160,10 +160,23 @@ def applied_version(conn: sqlite3.Connection) -> int | None:
     return int(row[0] or 0)
 
 
+def _applied_versions(conn: sqlite3.Connection) -> set[int]:
+    """Every version recorded in ``schema_migrations`` (empty when the table is absent)."""
+    if "schema_migrations" not in _tables(conn):
+        return set()
+    return {int(r[0]) for r in conn.execute("SELECT version FROM schema_migrations")}
+
+
 def pending(conn: sqlite3.Connection) -> list[Migration]:
-    """Migrations not yet applied (only reads)."""
-    version = applied_version(conn) or 0
-    return [m for m in MIGRATIONS if m.version > version]
+    """Migrations not yet applied (only reads).
+
+    Every registered version missing from ``schema_migrations``, not only those above the
+    highest: migrations developed side by side can land out of order (a database made while
+    4 existed and 3 did not gets 3 when it is next opened).
+    """
+    applied_version(conn)  # raises for another application's database
+    done = _applied_versions(conn)
+    return [m for m in MIGRATIONS if m.version not in done]
 
 
 def check_not_newer(version: int | None, where: str) -> None:
@@ -188,13 +201,13 @@ def migrate(conn: sqlite3.Connection, where: str) -> int:
     """
     version = applied_version(conn)
     check_not_newer(version, where)
-    if version == LATEST:
+    if version == LATEST and not pending(conn):
         return 0
     conn.execute("BEGIN IMMEDIATE")
     try:
         version = applied_version(conn)
         check_not_newer(version, where)
-        todo = [m for m in MIGRATIONS if m.version > (version or 0)]
+        todo = pending(conn)
         if todo:
             conn.execute(_BOOTSTRAP)
         for m in todo:
