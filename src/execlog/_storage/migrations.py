@@ -207,7 +207,8 @@ def migrate(conn: sqlite3.Connection, where: str) -> int:
     try:
         version = applied_version(conn)
         check_not_newer(version, where)
-        todo = pending(conn)
+        done = _applied_versions(conn)
+        todo = [m for m in MIGRATIONS if m.version not in done]  # as pending(), SQL constant
         if todo:
             conn.execute(_BOOTSTRAP)
         for m in todo:
