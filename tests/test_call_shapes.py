@@ -15,6 +15,7 @@ import pytest
 
 import execlog
 from conftest import rows
+from execlog import _fastpath
 from execlog._spec import Spec
 
 pytestmark = pytest.mark.usefixtures("implementation")
@@ -228,7 +229,44 @@ class TestMethodsBehaveAsMethods:
         assert 4 == pickle.loads(pickle.dumps(Pickled())).double(2)
 
 
+@pytest.mark.parametrize("path", ["native", "python"])
+def test_methods_pickle_on_both_paths(db: str, path: str) -> None:
+    """From the class, bound to an instance, a classmethod: each pickles and still records
+    (``PickledOnPython`` was decorated with the accelerator off: wrapt's proxies)."""
+    cls: Any = Pickled if path == "native" else PickledOnPython
+    if path == "native" and not _fastpath.READY:
+        pytest.skip("the accelerator is off here (a pure-Python install, or the python variant)")
+    from_class = pickle.loads(pickle.dumps(cls.double))
+    assert inspect.unwrap(from_class) is inspect.unwrap(cls.double)
+    assert 4 == from_class(cls(), 2)
+    assert 6 == pickle.loads(pickle.dumps(cls().double))(3)
+    assert 5 == pickle.loads(pickle.dumps(cls.identity))(5)
+    assert 3 == len(rows(db))
+
+
 class Pickled:
     @execlog.traced_execution
     def double(self, x: int) -> int:
         return 2 * x
+
+    @execlog.traced_execution
+    @classmethod
+    def identity(cls, x: int) -> int:
+        return x
+
+
+_READY, _fastpath.READY = _fastpath.READY, False  # decorated on the Python path, at module level
+
+
+class PickledOnPython:
+    @execlog.traced_execution
+    def double(self, x: int) -> int:
+        return 2 * x
+
+    @execlog.traced_execution
+    @classmethod
+    def identity(cls, x: int) -> int:
+        return x
+
+
+_fastpath.READY = _READY

@@ -13,11 +13,12 @@ Parameter binding is planned once per function (``_binding``), never
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import types
 import warnings
 from collections.abc import Callable, Collection
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import wrapt
 
@@ -28,6 +29,44 @@ from execlog._spec import Spec
 __all__ = ["traced_execution"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+if TYPE_CHECKING:  # generic in wrapt's stubs; not subscriptable at run time in every wrapt
+    _FunctionWrapper = wrapt.FunctionWrapper[Any, Any]
+    _BoundFunctionWrapper = wrapt.BoundFunctionWrapper[Any, Any]
+else:
+    _FunctionWrapper = wrapt.FunctionWrapper
+    _BoundFunctionWrapper = wrapt.BoundFunctionWrapper
+
+
+def _by_name(module: str, qualname: str) -> Any:
+    """What ``module.qualname`` names (how a traced method is unpickled)."""
+    found: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        found = getattr(found, part)
+    return found
+
+
+class _BoundTraced(_BoundFunctionWrapper):
+    """A traced method bound on access: pickles as the plain method does."""
+
+    def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
+        instance = self._self_instance
+        if instance is None or isinstance(instance, type):  # from the class, or a classmethod
+            return _by_name, (self.__module__, self.__qualname__)
+        return getattr, (instance, self.__name__)  # a bound method: the instance's attribute
+
+
+class _Traced(_FunctionWrapper):
+    """The wrapt stand-in for a method or another callable, pickled by name like a function.
+
+    wrapt's own proxies refuse to be pickled.
+    """
+
+    __bound_function_wrapper__ = _BoundTraced
+
+    def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
+        return _by_name, (self.__module__, self.__qualname__)
 
 
 def _defined_in_class(func: Any) -> bool:
@@ -63,7 +102,7 @@ def _wrap(target: Any, spec: Spec) -> Any:
         wrapper = _wrappers.wrapt_generator(spec)
     else:
         wrapper = _wrappers.wrapt_plain(spec, _fastpath.wrapt_hooks(spec, inner))
-    return wrapt.FunctionWrapper(target, wrapper)
+    return _Traced(target, wrapper)
 
 
 @overload
