@@ -413,6 +413,64 @@ class TestPrunePartitions:
         assert [("late",)] == raw(pg_url, "SELECT execution_id FROM executions")
 
 
+class TestEvents:
+    """Events (#14) on PostgreSQL: recorded in the batch, read oldest first, gone with their
+    execution whether it is deleted, pruned row by row, or its month dropped whole."""
+
+    def test_recorded_and_read_as_on_sqlite(self, pg_url: str, tmp_path: Path) -> None:
+        answers = []
+        for db in (pg_url, str(tmp_path / "events.db")):
+            execlog.configure(db=db)
+            with execlog.execution("load") as ex:
+                execlog.event("rows loaded", rows=120, api_key="sk-1")
+                execlog.event("slow source", level="warning")
+            assert execlog.flush(timeout=10)
+            store = execlog.open_store(db)
+            try:
+                answers.append(
+                    [(e.level, e.message, e.attributes) for e in store.events(ex.execution_id)]
+                )
+            finally:
+                store.close()
+        assert answers[0] == answers[1]
+        assert [
+            ("info", "rows loaded", {"rows": 120, "api_key": "[REDACTED]"}),
+            ("warning", "slow source", None),
+        ] == [(lvl, msg, attrs or None) for lvl, msg, attrs in answers[0]]
+
+    def test_events_go_with_their_execution(self, pg_url: str) -> None:
+        day = 86_400_000_000
+        jan, mar = 1_767_225_600_000_000, 1_772_323_200_000_000  # 2026-01-01, 2026-03-01
+        rest = (None, 1.0, None, None, None, None, None)
+
+        def row(eid: str, start: int) -> tuple[Any, ...]:
+            return (eid, "n", "k", "success", start, *rest, None, eid, "manual", None, None)
+
+        def event(eid: str, at: int) -> tuple[Any, ...]:
+            return (eid, at, "info", f"in {eid}", None, None)
+
+        names = ("jan", "mar", "kept", "deleted")
+        starts = (jan, mar, mar + 20 * day, mar + 21 * day)
+        backend = open_backend(pg_url)
+        try:
+            written = backend.write(
+                [(*row(n, t), 1, 1, "h") for n, t in zip(names, starts, strict=True)],
+                [],
+                0,
+                [event(n, t + 1) for n, t in zip(names, starts, strict=True)],
+            )
+            assert 0 == written
+            assert [("in deleted",)] == [r[3:4] for r in backend.events("deleted")]
+            assert 1 == backend.delete("deleted")  # the row trigger
+            assert 2 == backend.prune(mar + 10 * day)  # January's month dropped, "mar" deleted
+        finally:
+            backend.close()
+        assert "executions_p202601" not in {
+            r[0] for r in raw(pg_url, "SELECT tablename FROM pg_tables")
+        }
+        assert [("kept",)] == raw(pg_url, "SELECT execution_id FROM execution_events")
+
+
 class TestSchema:
     @pytest.mark.slow
     def test_migrations_recorded_and_many_processes_start_at_once(self, pg_url: str) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 from execlog._context import current_execution, propagate
 from execlog._decorator import traced_execution
+from execlog._events import event
 from execlog._execution import ExecutionHandle, execution
 from execlog._propagation import PropagationContext, extract, inject
 from execlog._recorder import RECORDER as _RECORDER
@@ -30,11 +31,12 @@ from execlog.exceptions import (
     StoreError,
     StoreNotFoundError,
 )
-from execlog.store import Execution, Lineage, Stats, Store, open_store
+from execlog.store import Event, Execution, Lineage, Stats, Store, open_store
 
 __all__ = [
     "AmbiguousIdError",
     "ConfigError",
+    "Event",
     "ExeclogError",
     "Execution",
     "ExecutionHandle",
@@ -47,6 +49,7 @@ __all__ = [
     "StoreNotFoundError",
     "configure",
     "current_execution",
+    "event",
     "execution",
     "extract",
     "flush",

@@ -7,6 +7,7 @@ import importlib.util
 import math
 import numbers
 import os
+import sys
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -46,6 +47,8 @@ class Config:
     redact: tuple[str, ...] = ()
     redact_exempt: tuple[str, ...] = ()
     enabled: bool = True
+    #: Exporters the writer hands every finished execution to (``configure(export=[...])``).
+    export: tuple[Any, ...] = ()
     token: str | None = dataclasses.field(default=None, repr=False)
 
     def __repr__(self) -> str:
@@ -171,11 +174,45 @@ def _check(option: str, value: Any) -> Any:  # noqa: PLR0911 - one branch per op
         return _flag(option, value)
     if option in {"redact", "redact_exempt"}:
         return names_option(option, value)
+    if option == "export":
+        return _exporters(value)
     if option == "token":
         if value is not None and (not isinstance(value, str) or not value.strip()):
             raise ConfigError("token must be a non-empty str or None")
         return value
     raise ConfigError(f"unknown option {option!r}")  # pragma: no cover - filtered by caller
+
+
+def _exporters(value: object) -> tuple[Any, ...]:
+    """``export=``: None, one exporter or an iterable of them (objects with ``export``).
+
+    An OpenTelemetry ``SpanExporter`` given as it is gets wrapped in
+    :class:`execlog.otel.OpenTelemetryExporter`.
+    """
+    if value is None:
+        return ()
+    if callable(getattr(value, "export", None)):
+        value = (value,)
+    if not isinstance(value, Iterable) or isinstance(value, (str, bytes, Mapping)):
+        raise ConfigError(f"export must be a list of exporters, got {value!r}")
+    exporters = tuple(_exporter(e) for e in value)
+    for exporter in exporters:
+        if not callable(getattr(exporter, "export", None)):
+            raise ConfigError(
+                f"export: {exporter!r} is not an exporter (it has no export() method); wrap an "
+                "OpenTelemetry SpanExporter in execlog.otel.OpenTelemetryExporter"
+            )
+    return exporters
+
+
+def _exporter(exporter: object) -> object:
+    """A bare OpenTelemetry ``SpanExporter`` wrapped; anything else as it is."""
+    sdk = sys.modules.get("opentelemetry.sdk.trace.export")
+    if sdk is not None and isinstance(exporter, sdk.SpanExporter):
+        from execlog.otel import OpenTelemetryExporter  # noqa: PLC0415 - only with OTel
+
+        return OpenTelemetryExporter(exporter)
+    return exporter
 
 
 def names_option(option: str, value: object) -> tuple[str, ...]:

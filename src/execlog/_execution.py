@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from execlog import _guard
 from execlog._context import CAPTURING, current, restore, restore_after_reset
 from execlog._ids import new_id
+from execlog._otel_link import current_span_ids, join_tags
 from execlog._propagation import PropagationContext, env_context
 from execlog._recorder import RECORDER
 
@@ -33,6 +34,8 @@ STATUSES = ("running", "success", "error", "partial", "cancelled", "abandoned")
 _SETTABLE = frozenset({"success", "error", "partial", "cancelled"})
 
 _perf_ns = time.perf_counter_ns
+_MODULES = sys.modules
+_OTEL_TRACE = "opentelemetry.trace"
 _get_ident = threading.get_ident
 
 # The C fast path for plain blocks (execlog._speedups), set once it is installed; see
@@ -312,6 +315,8 @@ class ExecutionHandle:
                 parent_id = inherited.parent_execution_id
                 parent_correlation = inherited.correlation_id or parent_id
                 parent_run = None
+        if parent_id is None:
+            self._join_otel(context)
         self._t0 = t0 = _perf_ns()
         self._started_ns = started = t0 + RECORDER.clock_offset
         self.execution_id = eid = new_id(started)
@@ -323,6 +328,20 @@ class ExecutionHandle:
         if self.trigger_kind is None:
             self.trigger_kind = "child" if parent_id else "manual"
         self._state = 1
+
+    def _join_otel(self, context: PropagationContext | None) -> None:
+        """A root: record the OpenTelemetry span it joins (a ``traceparent`` or the current one).
+
+        Tags given explicitly win over the joined ids.
+        """
+        joined = None
+        if context is not None and context.otel_trace_id and context.otel_span_id:
+            joined = (context.otel_trace_id, context.otel_span_id)
+        elif _MODULES.get(_OTEL_TRACE) is not None:
+            joined = current_span_ids()
+        if joined is not None:
+            self._tags = {**join_tags(joined), **(self._tags or {})}
+            self._extra = True
 
     def _finish(self, t1: int, exc: BaseException | None, result: Any = None) -> None:
         """End the execution and hand its row to the recorder.

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from execlog import _config, _execution, _spec, _wrappers
+from execlog import _config, _execution, _otel_link, _spec, _wrappers
 from execlog._context import current
 from execlog._encoding import _OPTIONS, REDACTED, Encoder, Redactor
 from execlog._execution import ExecutionHandle
@@ -67,6 +67,8 @@ def install() -> bool:
             end=_spec.end,
             report=_spec.report_internal,
         )
+        # a root joining an OpenTelemetry span goes to the Python path, which records the join
+        SPEEDUPS.set_root_probe(_otel_link.span_current, _otel_link.runtime_var)
     except (ImportError, TypeError, AttributeError) as exc:
         logger.debug("execlog: C accelerator unavailable (%s); using pure Python", exc)
         return False

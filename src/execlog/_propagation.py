@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypeVar
 
+from execlog import _trace_ids
 from execlog._context import current_execution
 
 if TYPE_CHECKING:
@@ -18,6 +20,7 @@ ENV_CORRELATION = "EXECLOG_CORRELATION_ID"
 ENV_DB = "EXECLOG_DB"
 HTTP_PARENT = "Execlog-Parent-Id"
 HTTP_CORRELATION = "Execlog-Correlation-Id"
+TRACEPARENT = "traceparent"
 
 _PARENT_KEYS = frozenset({ENV_PARENT.lower(), HTTP_PARENT.lower()})
 _CORRELATION_KEYS = frozenset({ENV_CORRELATION.lower(), HTTP_CORRELATION.lower()})
@@ -34,13 +37,17 @@ class PropagationContext:
 
     parent_execution_id: str | None = None
     correlation_id: str | None = None
+    #: The caller's OpenTelemetry trace and span (from a ``traceparent`` that came alone):
+    #: a root started with this context records them as ``otel.trace_id``/``otel.span_id``.
+    otel_trace_id: str | None = None
+    otel_span_id: str | None = None
 
     def __bool__(self) -> bool:
-        """True when it carries a parent or a correlation id."""
-        return bool(self.parent_execution_id or self.correlation_id)
+        """True when it carries a parent, a correlation id or a caller's span."""
+        return bool(self.parent_execution_id or self.correlation_id or self.otel_span_id)
 
 
-def inject(carrier: C, style: Literal["env", "http"] = "env") -> C:
+def inject(carrier: C, style: Literal["env", "http", "w3c"] = "env") -> C:
     """Write the current execution's lineage into ``carrier`` and return it.
 
     Example::
@@ -48,27 +55,33 @@ def inject(carrier: C, style: Literal["env", "http"] = "env") -> C:
         env = execlog.inject(dict(os.environ))        # EXECLOG_PARENT_ID, ..., EXECLOG_DB
         subprocess.run(cmd, env=env)
         headers = execlog.inject({}, style="http")    # Execlog-Parent-Id, ...
+        headers = execlog.inject({}, style="w3c")     # the same, plus traceparent
 
     Outside any execution the carrier is returned unchanged. In the environment style it also
     sets ``EXECLOG_DB`` to the database this process records into (an absolute path, or a URL
     without credentials) unless the carrier already has one, so that a child process started
     from any working directory records where its parent does. A private ``:memory:`` database
     cannot be shared, and is not passed on.
+    The ``traceparent`` of the ``w3c`` style names the execution as the span OpenTelemetry
+    export gives it (trace id from the correlation id, span id from the execution id), flagged
+    sampled.
 
     Args:
         carrier: A mutable mapping of ``str`` to ``str`` (environment, HTTP headers).
-        style: ``"env"`` for environment variable names, ``"http"`` for header names.
+        style: ``"env"`` for environment variable names, ``"http"`` for header names,
+            ``"w3c"`` for the header names and a W3C ``traceparent``.
 
     Returns:
         The same carrier.
 
     Raises:
-        ValueError: ``style`` is neither ``"env"`` nor ``"http"``.
+        ValueError: ``style`` is not one of the three.
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0 ``style="w3c"``.
     """
-    if style not in ("env", "http"):
-        msg = f"style must be 'env' or 'http', got {style!r}"
+    if style not in ("env", "http", "w3c"):
+        msg = f"style must be 'env', 'http' or 'w3c', got {style!r}"
         raise ValueError(msg)
     handle = current_execution()
     if handle is None:
@@ -76,8 +89,13 @@ def inject(carrier: C, style: Literal["env", "http"] = "env") -> C:
     parent_key, correlation_key = (
         (ENV_PARENT, ENV_CORRELATION) if style == "env" else (HTTP_PARENT, HTTP_CORRELATION)
     )
+    correlation = handle.correlation_id or handle.execution_id
     carrier[parent_key] = handle.execution_id
-    carrier[correlation_key] = handle.correlation_id or handle.execution_id
+    carrier[correlation_key] = correlation
+    if style == "w3c":
+        carrier[TRACEPARENT] = (
+            f"00-{_trace_ids.trace_id(correlation)}-{_trace_ids.span_id(handle.execution_id)}-01"
+        )
     if style == "env" and ENV_DB not in carrier:
         from execlog._recorder import RECORDER  # noqa: PLC0415 - avoids an import cycle
         from execlog._storage import shareable_location  # noqa: PLC0415
@@ -108,7 +126,7 @@ def extract(carrier: Mapping[str, str]) -> PropagationContext | None:
 
     .. versionadded:: 0.1.0
     """
-    parent = correlation = None
+    parent = correlation = traceparent = None
     for key, value in carrier.items():
         if not isinstance(key, str) or not isinstance(value, str) or not value.strip():
             continue
@@ -117,8 +135,29 @@ def extract(carrier: Mapping[str, str]) -> PropagationContext | None:
             parent = value.strip()
         elif lowered in _CORRELATION_KEYS_HTTPISH:
             correlation = value.strip()
-    context = PropagationContext(parent, correlation)
-    return context or None
+        elif lowered == TRACEPARENT:
+            traceparent = value
+    if parent or correlation or traceparent is None:
+        context = PropagationContext(parent, correlation)
+        return context or None
+    ids = parse_traceparent(traceparent)
+    if ids is None:
+        return None
+    return PropagationContext(otel_trace_id=ids[0], otel_span_id=ids[1])
+
+
+_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
+
+
+def parse_traceparent(value: str) -> tuple[str, str] | None:
+    """(trace id, span id) of a W3C ``traceparent`` header, or None when it is not valid."""
+    match = _TRACEPARENT.fullmatch(value.strip().lower())
+    if match is None:
+        return None
+    version, trace, span, _flags, rest = match.groups()
+    if version == "ff" or (version == "00" and rest) or set(trace) == {"0"} or set(span) == {"0"}:
+        return None
+    return trace, span
 
 
 _PARENT_KEYS_HTTPISH = frozenset(k.replace("_", "-") for k in _PARENT_KEYS)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from execlog import _clock, _config, _ids
 from execlog._encoding import Encoder, Redactor
+from execlog._export import Exports, force_flush
 from execlog._guard import logger, report_once
 from execlog._storage.sqlite import BUSY_TIMEOUT_S, HOST
 from execlog._writer import Channel, Writer
@@ -59,6 +60,7 @@ class Recorder:
         "enabled_explicit",
         "encoder",
         "exiting",
+        "exports",
         "generation",
         "host",
         "lost_at_exit",
@@ -80,6 +82,8 @@ class Recorder:
         self.encoder = self._make_encoder()
         self.channel = Channel(self.config.queue_size, self.config.batch_size)
         self.writer: Writer | None = None
+        #: The writer's export hook for ``config.export`` (None without exporters).
+        self.exports: Exports | None = None
         self._lock = threading.Lock()
         self._io_lock = threading.Lock()
         self._fork_io_held = False
@@ -137,6 +141,8 @@ class Recorder:
             self.flush()
             self.shutdown()
         self.config = new
+        if "export" in options:
+            self.exports = Exports(new.export) if new.export else None
         self.channel.set_capacity(new.queue_size)
         self.channel.batch_size = new.batch_size
         self.encoder = self._make_encoder()
@@ -169,12 +175,18 @@ class Recorder:
         """
         timeout = _config.timeout_seconds("timeout", timeout)
         channel = self.channel
+        exports = self.exports
         if self.writer is None and not channel.queue and not channel.live:
-            return True
+            return exports is None or force_flush(exports.exporters, max(timeout, 0.0))
+        deadline = time.monotonic() + max(timeout, 0.0)
         marker = channel.request_flush()
         self._ensure_writer()
         if not marker.done.wait(timeout):
             return False
+        if exports is not None:
+            # handed to every exporter: now sent by each (within what is left of the timeout)
+            flushed = force_flush(exports.exporters, max(deadline - time.monotonic(), 0.0))
+            return marker.ok and flushed
         return marker.ok
 
     def shutdown(self, timeout: float = 10.0) -> None:
@@ -195,6 +207,9 @@ class Recorder:
             return
         if not writer.stop(timeout):
             logger.warning("execlog writer did not stop within %.1fs", timeout)
+        exports = self.exports
+        if exports is not None:
+            force_flush(exports.exporters, min(timeout, 5.0))
 
     def reset(self) -> None:
         """Stop the writer and return to the configuration a new process starts with (tests)."""
@@ -204,6 +219,7 @@ class Recorder:
         self.enabled_explicit = False
         self.encoder = self._make_encoder()
         self.config_generation += 1
+        self.exports = None
         self.channel = Channel(self.config.queue_size, self.config.batch_size)
 
     # -- the hot path ---------------------------------------------------------------------
@@ -313,8 +329,14 @@ class Recorder:
             config.flush_interval,
             self._io_lock,
             tick=self._check_clock,
+            on_commit=self._on_commit,
             token=config.token,
         )
+
+    def _on_commit(self, rows: list[Row], events: list[Row]) -> bool:
+        """A batch is committed: hand it to the exporters, if any (writer thread)."""
+        exports = self.exports
+        return True if exports is None else exports(rows, events)
 
     def _check_clock(self) -> None:
         """Anchor the clock again if the wall clock was set (writer thread, each wake-up)."""

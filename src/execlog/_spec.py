@@ -8,6 +8,7 @@ repeats their common case (``_speedups.c`` reads these slots).
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -18,6 +19,7 @@ from execlog._context import CAPTURING, current, restore, restore_after_reset
 from execlog._encoding import _OPTIONS, REDACTED, Encoder, Redactor
 from execlog._execution import ExecutionHandle, _get_ident, _perf_ns
 from execlog._ids import new_id
+from execlog._otel_link import current_span_ids, join_tags
 from execlog._propagation import _ENV_DATA, _ENV_KEYS, env_context
 from execlog._recorder import RECORDER
 from execlog._storage import NULL
@@ -34,6 +36,8 @@ _current_set = current.set
 _current_reset = current.reset
 _dumps = orjson.dumps
 _ENV_DATA_DICT: dict[bytes, bytes] = _ENV_DATA if isinstance(_ENV_DATA, dict) else {}
+_MODULES = sys.modules  # a root joins an OpenTelemetry span only while its API is imported
+_OTEL_TRACE = "opentelemetry.trace"
 _ENV_FAST = isinstance(_ENV_DATA, dict)  # absent variables cost two dict look-ups
 _ENV_PARENT, _ENV_CORRELATION = _ENV_KEYS
 
@@ -208,6 +212,11 @@ class Spec:
             )
             handle.run_id = None
             handle.trigger_kind = self.trigger_kind or ("child" if parent_id else "manual")
+            if parent_id is None and _OTEL_TRACE in _MODULES:
+                joined = current_span_ids()
+                if joined is not None:
+                    handle._tags = join_tags(joined)
+                    handle._extra = True
         recorder.channel.live.add(handle)
         try:
             handle._token = _current_set(handle)

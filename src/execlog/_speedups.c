@@ -86,12 +86,16 @@ static PyObject *env_parent, *env_correlation;
 static PyObject *py_complete;    /* _decorator._complete(handle, result) */
 static PyObject *py_end;         /* _decorator._end(handle, exc) */
 static PyObject *py_report;      /* _decorator._report_internal(exc) */
+static PyObject *root_probe;     /* _otel_link.span_current(), or NULL (set_root_probe) */
+static PyObject *root_var_getter; /* _otel_link.runtime_var(), or NULL (set_root_probe) */
+static PyObject *otel_var;       /* OpenTelemetry's current-Context ContextVar, once known */
+static int otel_var_resolved = 0;
 static PyObject *token_missing;  /* contextvars.Token.MISSING */
 
 /* interned strings and constants */
 static PyObject *s_is_secret, *s_append, *s_encode, *s_may_contain, *s_set, *s_enqueue,
     *s_running_written, *s_final, *s_manual, *s_child, *s_success, *s_close, *s_throw,
-    *s_block, *s_kind, *s_inputs, *s_trigger_kind, *s_old_value,
+    *s_block, *s_kind, *s_inputs, *s_trigger_kind, *s_old_value, *s_otel_trace,
     *kw_final, *zero, *one, *two, *empty_str, *null_value;
 
 /* -- ids (UUIDv7, same layout as _ids.py) ------------------------------------------------------ */
@@ -1809,15 +1813,75 @@ env_may_hold_lineage(void)
 }
 
 /*
+ * Whether a root starting now joins an OpenTelemetry span (the Python path then records its
+ * ids in the tags): only asked while `opentelemetry.trace` is imported, one dict look-up
+ * otherwise. 1 also when it cannot tell.
+ */
+static int
+otel_span_current(void)
+{
+    if (root_probe == NULL) {
+        return 0;
+    }
+    PyObject *loaded = PyDict_GetItemWithError(PyImport_GetModuleDict(), s_otel_trace);
+    if (loaded == NULL) {
+        if (PyErr_Occurred()) {
+            PyErr_Clear();
+            return 1;
+        }
+        return 0;
+    }
+    if (!otel_var_resolved && root_var_getter != NULL) {
+        /* once: the ContextVar OpenTelemetry keeps its current Context in (None: unknown) */
+        PyObject *var = PyObject_CallNoArgs(root_var_getter);
+        if (var == NULL) {
+            PyErr_Clear();
+        }
+        else if (PyContextVar_CheckExact(var)) {
+            otel_var = var;
+        }
+        else {
+            Py_DECREF(var);
+        }
+        otel_var_resolved = 1;
+    }
+    if (otel_var != NULL) {
+        /* an empty Context (the common case) holds no span: no call into Python */
+        PyObject *value = NULL;
+        if (PyContextVar_Get(otel_var, NULL, &value) < 0) {
+            PyErr_Clear();
+            return 1;
+        }
+        if (value == NULL) {
+            return 0;
+        }
+        int empty = PyDict_Check(value) && PyDict_GET_SIZE(value) == 0;
+        Py_DECREF(value);
+        if (empty) {
+            return 0;
+        }
+    }
+    PyObject *answer = PyObject_CallNoArgs(root_probe);
+    if (answer == NULL) {
+        PyErr_Clear();
+        return 1;
+    }
+    int current = answer != Py_False;
+    Py_DECREF(answer);
+    return current;
+}
+
+/*
  * The lineage a new execution takes from `outer`, the current one: its id, correlation and run
  * id as strong references (None, NULL, None for a root). 0: take the Python path (the current
- * value is not one of ours, or a root's lineage comes from the environment).
+ * value is not one of ours, or a root's lineage comes from the environment, or it joins an
+ * OpenTelemetry span).
  */
 static int
 outer_lineage(PyObject *outer, PyObject **parent_id, PyObject **correlation, PyObject **run_id)
 {
     if (outer == NULL || outer == Py_None) {
-        if (env_may_hold_lineage()) {
+        if (env_may_hold_lineage() || otel_span_current()) {
             return 0;
         }
         *parent_id = Py_NewRef(Py_None);
@@ -3906,7 +3970,25 @@ sp_install(PyObject *module, PyObject *args, PyObject *kwds)
 #endif
 }
 
+static PyObject *
+sp_set_root_probe(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyCallable_Check(args[0]) || !PyCallable_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "set_root_probe(probe, runtime_var): two callables");
+        return NULL;
+    }
+    Py_XSETREF(root_probe, Py_NewRef(args[0]));
+    Py_XSETREF(root_var_getter, Py_NewRef(args[1]));
+    Py_CLEAR(otel_var);
+    otel_var_resolved = 0;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
+    {"set_root_probe", (PyCFunction)(void (*)(void))sp_set_root_probe, METH_FASTCALL,
+     "set_root_probe(probe, runtime_var): probe() -> bool is asked as a root begins while "
+     "opentelemetry.trace is imported and OpenTelemetry's current Context (the ContextVar "
+     "runtime_var() returns) is not empty; True sends the call to the Python path."},
     {"begin", (PyCFunction)(void (*)(void))sp_begin, METH_FASTCALL,
      "begin(spec, args, kwargs) -> handle, or None for the Python path."},
     {"begin_bound", (PyCFunction)(void (*)(void))sp_begin_bound, METH_FASTCALL,
@@ -3977,6 +4059,7 @@ PyInit__speedups(void)
     INTERN(s_kind, "kind");
     INTERN(s_inputs, "inputs");
     INTERN(s_trigger_kind, "trigger_kind");
+    INTERN(s_otel_trace, "opentelemetry.trace");
     INTERN(s_old_value, "old_value");
     token_missing = PyObject_GetAttrString((PyObject *)&PyContextToken_Type, "MISSING");
     kw_final = PyTuple_Pack(1, s_final);

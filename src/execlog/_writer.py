@@ -16,7 +16,7 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from execlog._guard import logger, report_once, reset_reported, strict
-from execlog._storage import Backend, Row, display_db, open_backend, shareable_location
+from execlog._storage import EVENT, Backend, Row, display_db, open_backend, shareable_location
 from execlog.exceptions import StoreError
 
 if TYPE_CHECKING:
@@ -57,6 +57,7 @@ class Channel:
         "capacity",
         "dropped",
         "drops_lock",
+        "events",
         "flushes",
         "inflight",
         "limit",
@@ -89,6 +90,9 @@ class Channel:
         self.dropped = 0
         self.drops_lock = threading.Lock()
         self.flushes: set[FlushRequest] = set()
+        # Set (for good) by the first event recorded: from then on the writer sorts events out
+        # of its batches; a program that records none never pays for looking.
+        self.events = False
 
     def wake_writer(self) -> None:
         """Wake the writer, once until it rearms (producers check ``woken`` before calling)."""
@@ -150,6 +154,18 @@ class Channel:
         return count
 
 
+def _split_events(batch: list[Row]) -> tuple[list[Row], list[Row]]:
+    """Execution rows and event rows (their marker taken off) of one batch, in queue order."""
+    rows: list[Row] = []
+    events: list[Row] = []
+    for item in batch:
+        if item[0] is EVENT:
+            events.append(item[1:])
+        else:
+            rows.append(item)
+    return rows, events
+
+
 class Writer:
     """The ``execlog-writer`` thread of one process and one database."""
 
@@ -161,9 +177,14 @@ class Writer:
         flush_interval: float,
         io_lock: threading.Lock,
         tick: Callable[[], None] | None = None,
+        on_commit: Callable[[list[Row], list[Row]], bool] | None = None,
         token: str | None = None,
     ) -> None:
-        """Prepare (but do not start) a writer for ``db``; ``tick`` runs at each wake-up."""
+        """Prepare (but do not start) a writer for ``db``.
+
+        ``tick`` runs at each wake-up; ``on_commit`` gets each committed batch's execution
+        rows and event rows (the exporters) and returns False when some could not be handed on.
+        """
         self.channel = channel
         self.db = db
         self.where = display_db(db)  # for messages: never a password
@@ -175,6 +196,8 @@ class Writer:
         self.flush_interval = flush_interval
         self.io_lock = io_lock
         self.tick = tick
+        self.on_commit = on_commit
+        self.export_lost = False  # an exporter failed since the last flush marker
         self.backend: Backend | None = None
         self.stopping = False
         self.failing = False
@@ -256,7 +279,11 @@ class Writer:
             dropped = self.channel.take_dropped()
             if not (batch or markers or running or dropped):
                 return True
-            ok = self._write(batch, [r for _, r in running], dropped)
+            rows, events = _split_events(batch) if self.channel.events else (batch, [])
+            ok = self._write(rows, [r for _, r in running], dropped, events)
+            on_commit = self.on_commit
+            if ok and on_commit is not None and (rows or events) and not on_commit(rows, events):
+                self.export_lost = True
             if not ok:
                 queue.extendleft(reversed(batch))
                 for handle, _ in running:
@@ -272,7 +299,9 @@ class Writer:
                 self.channel.resolve_flushes(ok=False)
                 return False
             if markers:
-                self.channel.resolve_flushes(ok=True, markers=markers)
+                # flush() is True only when everything was also handed to every exporter
+                self.channel.resolve_flushes(ok=not self.export_lost, markers=markers)
+                self.export_lost = False
 
     def _take(self, batch_size: int) -> tuple[list[Row], list[FlushRequest]]:
         """Pop up to ``batch_size`` rows, stopping after a flush marker."""
@@ -321,7 +350,7 @@ class Writer:
                     rows.append((handle, row))
         return rows
 
-    def _write(self, rows: list[Row], running: list[Row], dropped: int) -> bool:
+    def _write(self, rows: list[Row], running: list[Row], dropped: int, events: list[Row]) -> bool:
         try:
             with self.io_lock:
                 if self.backend is None:
@@ -329,7 +358,10 @@ class Writer:
                     self.backend.abandon_dead()
                 if self.backend.replaced():
                     self._reopen_replaced()
-                skipped = self.backend.write(rows, running, dropped)
+                if events:
+                    skipped = self.backend.write(rows, running, dropped, events)
+                else:  # the three-argument call every backend has taken since the first
+                    skipped = self.backend.write(rows, running, dropped)
         except Exception as exc:
             if (
                 strict()

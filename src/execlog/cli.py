@@ -129,8 +129,8 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
     p = command(
         "show",
         "show every field of one execution",
-        "Show every field of one execution: inputs, output and tags pretty-printed, and the\n"
-        "traceback of an error.",
+        "Show every field of one execution: inputs, output and tags pretty-printed, the\n"
+        "traceback of an error, and its events (execlog.event calls, log records).",
     )
     p.add_argument("id", metavar="ID", help="the execution id")
     json_flag(p, "the execution")
@@ -153,6 +153,7 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one statement per o
         "--name", metavar="NAME", help="the tree of the newest root execution named NAME"
     )
     p.add_argument("--below", action="store_true", help="only ID and what it called")
+    p.add_argument("--events", action="store_true", help="show each execution's events under it")
     json_flag(p, "the tree (nested, each execution with its 'children')")
 
     p = command(

@@ -16,6 +16,7 @@ import orjson
 from execlog._config import DEFAULT_DB
 from execlog._storage import (
     COLUMNS,
+    EVENT_COLUMNS,
     HISTOGRAM_BOUNDS_MS,
     ListQuery,
     Row,
@@ -32,7 +33,16 @@ if TYPE_CHECKING:
 
     from execlog._storage import Backend, IdColumn
 
-__all__ = ["HISTOGRAM_BOUNDS_MS", "Execution", "Lineage", "Run", "Stats", "Store", "open_store"]
+__all__ = [
+    "HISTOGRAM_BOUNDS_MS",
+    "Event",
+    "Execution",
+    "Lineage",
+    "Run",
+    "Stats",
+    "Store",
+    "open_store",
+]
 
 _UTC = dt.timezone.utc
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=_UTC)
@@ -177,6 +187,53 @@ class Execution:
         for key in ("started_at", "ended_at"):
             value = data[key]
             data[key] = None if value is None else value.isoformat()
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One event recorded on an execution (``execlog.event`` or a log record), immutable.
+
+    Example::
+
+        for ev in store.events(ex.execution_id):
+            print(ev.at, ev.level, ev.message, ev.attributes)
+
+    Attributes:
+        execution_id: The execution it was recorded on.
+        at: When, as a timezone-aware UTC ``datetime``.
+        level: ``debug``, ``info``, ``warning``, ``error`` or ``critical``.
+        message: What happened.
+        attributes: The event's data (decoded JSON; ``{}`` when it had none).
+        logger: The logger's name for a log record, else None.
+
+    .. versionadded:: 0.2.0
+    """
+
+    execution_id: str
+    at: dt.datetime
+    level: str
+    message: str
+    attributes: dict[str, Any] = field(default_factory=dict)
+    logger: str | None = None
+
+    @classmethod
+    def from_row(cls, row: Row) -> Event:
+        """Build from a storage row (:data:`execlog._storage.EVENT_COLUMNS` order)."""
+        execution_id, at, level, message, attributes, logger = row
+        return cls(
+            execution_id=execution_id,
+            at=_EPOCH + dt.timedelta(microseconds=at),
+            level=level,
+            message=message,
+            attributes=_json(attributes) or {},
+            logger=logger,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data: the fields, ``at`` as an ISO 8601 string."""
+        data = {name: getattr(self, name) for name in EVENT_COLUMNS}
+        data["at"] = self.at.isoformat()
         return data
 
 
@@ -537,6 +594,26 @@ class Store:
             for n, count, errors, p50, p95, high in rows
         ]
 
+    def events(self, execution_id: str) -> builtins.list[Event]:
+        """The events recorded on one execution, oldest first.
+
+        Example::
+
+            for ev in store.events(ex.execution_id):
+                print(ev.level, ev.message)
+
+        Args:
+            execution_id: The execution.
+
+        Returns:
+            Its events (``execlog.event`` calls and log records), by time, then in the order
+            they were recorded; empty for an unknown id.
+
+        .. versionadded:: 0.2.0
+        """
+        rows = self._backend.events(_id(execution_id, "execution_id"))
+        return [Event.from_row(r) for r in rows]
+
     def histogram(
         self, name: str | None = None, since: dt.datetime | None = None
     ) -> dict[str, tuple[int, ...]]:
@@ -581,7 +658,7 @@ class Store:
         return self._backend.upsert(finished, running)
 
     def delete(self, execution_id: str) -> int:
-        """Remove an execution and all its descendants, in one transaction.
+        """Remove an execution and all its descendants (with their events), in one transaction.
 
         Example::
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from execlog._recorder import RECORDER
-from execlog.store import Execution, open_store
+from execlog.store import Event, Execution, open_store
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -41,6 +41,18 @@ class CapturedExecutions:
             raise AssertionError(msg)
         with open_store(self.db, create=True) as store:
             return list(reversed(store.list(limit=1_000_000)))
+
+    def events(self, execution: Execution | str) -> list[Event]:
+        """Events recorded on one execution (an ``Execution`` or its id), oldest first.
+
+        .. versionadded:: 0.2.0
+        """
+        if not RECORDER.flush(timeout=10.0):
+            msg = "execlog could not flush the captured executions within 10s"
+            raise AssertionError(msg)
+        execution_id = execution if isinstance(execution, str) else execution.execution_id
+        with open_store(self.db) as store:
+            return store.events(execution_id)
 
     def roots(self) -> list[Execution]:
         """Recorded executions without a parent, oldest first."""

@@ -86,3 +86,37 @@ def use_api() -> None:
         data: dict[str, object] = found.to_dict()
         print(started, data)
     print(ok, recent, listed, chain, list(numbers(3)), created, missing, short, ambiguous)
+
+
+def interop() -> None:
+    import logging
+    import logging.config
+
+    import execlog.logging
+    from execlog.otel import OpenTelemetryExporter, to_span
+
+    with execlog.execution("step"):
+        execlog.event("rows loaded", rows=3)
+        execlog.event("slow", level="warning")
+        execlog.event("numbered", level=logging.ERROR, source="s3")
+        w3c: dict[str, str] = execlog.inject({}, style="w3c")
+        print(w3c)
+    handler: logging.Handler = execlog.logging.ExecutionLogHandler(level=logging.INFO)
+    handler.addFilter(execlog.logging.ExecutionContextFilter())
+    store = execlog.open_store("runs.db")
+    events: list[execlog.Event] = store.events("id")
+    for ev in events:
+        at: dt.datetime = ev.at
+        level: str = ev.level
+        print(at, level, ev.message, ev.attributes, ev.logger, ev.to_dict())
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = OpenTelemetryExporter(InMemorySpanExporter(), max_queue_size=100)
+    execlog.configure(export=[exporter])
+    flushed: bool = exporter.force_flush(timeout=1.0)
+    lost: int = exporter.lost
+    found = store.get("id")
+    if found is not None:
+        print(to_span(found, events).name)
+    print(flushed, lost)
+    exporter.shutdown()

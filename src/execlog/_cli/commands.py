@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Iterator
 
-    from execlog.store import Execution, Store
+    from execlog.store import Event, Execution, Store
 
 __all__ = ["COMMANDS", "Terminal", "open_db"]
 
@@ -246,10 +246,14 @@ def cmd_show(args: argparse.Namespace, term: Terminal) -> int:
     """``execlog show ID``."""
     with open_db(args.db) as store:
         e = _get(store, args.id)
+        events = store.events(e.execution_id)
     if args.json:
-        term.json(e.to_dict())
+        data = e.to_dict()
+        if events:
+            data["events"] = [ev.to_dict() for ev in events]
+        term.json(data)
     else:
-        term.print(r.details(e, term.style))
+        term.print(r.details(e, term.style, events))
     return 0
 
 
@@ -289,8 +293,14 @@ def _newest_root(store: Store, name: str | None = None) -> Execution:
     return store.root(newest.correlation_id) or newest
 
 
-def _nested(members: list[Execution], below: str | None) -> list[dict[str, Any]]:
+def _nested(
+    members: list[Execution],
+    below: str | None,
+    events: dict[str, list[Event]] | None = None,
+) -> list[dict[str, Any]]:
     """The tree as JSON data: each execution's fields plus its ``children`` (by start time).
+
+    With ``events``, each execution also has its ``events``.
 
     An execution whose parent is not among ``members`` is a root; an execution only reachable
     through a cycle (hand-edited data) becomes a root too, and none appears twice.
@@ -304,8 +314,14 @@ def _nested(members: list[Execution], below: str | None) -> list[dict[str, Any]]
         children.setdefault(parent, []).append(e)
     seen: set[str] = set()
 
+    def node_of(e: Execution) -> dict[str, Any]:
+        data = e.to_dict()
+        if events is not None:
+            data["events"] = [ev.to_dict() for ev in events.get(e.execution_id, ())]
+        return data | {"children": []}
+
     def build(top: Execution) -> dict[str, Any]:
-        root = top.to_dict() | {"children": []}
+        root = node_of(top)
         seen.add(top.execution_id)
         stack = [(top, root)]
         while stack:  # no recursion: a tree may be deeper than Python's recursion limit
@@ -313,7 +329,7 @@ def _nested(members: list[Execution], below: str | None) -> list[dict[str, Any]]
             for kid in children.get(e.execution_id, []):
                 if kid.execution_id not in seen:
                     seen.add(kid.execution_id)
-                    kid_node = kid.to_dict() | {"children": []}
+                    kid_node = node_of(kid)
                     node["children"].append(kid_node)
                     stack.append((kid, kid_node))
         return root
@@ -359,18 +375,30 @@ def cmd_tree(args: argparse.Namespace, term: Terminal) -> int:
     with open_db(args.db) as store:
         anchor = _newest_root(store, args.name) if newest else _get(store, args.id)
         members = store.correlation_chain(anchor.correlation_id)
-    if anchor.execution_id not in {e.execution_id for e in members}:
-        members.append(anchor)
+        if anchor.execution_id not in {e.execution_id for e in members}:
+            members.append(anchor)
+        events = (
+            {e.execution_id: store.events(e.execution_id) for e in members} if args.events else None
+        )
     below = anchor.execution_id if args.below else None
     if args.json:
-        trees = _nested(members, below)
+        trees = _nested(members, below, events)
         try:
             term.json(trees)
         except orjson.JSONEncodeError:  # deeper than orjson nests
             term.print(_dumps_nested(trees))
         return 0
     highlight = anchor.execution_id if args.id and not args.below else None
-    term.print(r.tree(members, term.style, width=term.width, below=below, highlight=highlight))
+    term.print(
+        r.tree(
+            members,
+            term.style,
+            width=term.width,
+            below=below,
+            highlight=highlight,
+            events=events,
+        )
+    )
     return 0
 
 

@@ -13,7 +13,7 @@ import orjson
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Mapping, Sequence
 
-    from execlog.store import Execution
+    from execlog.store import Event, Execution
 
 __all__ = ["Style", "details", "duration_text", "table", "time_text", "tree"]
 
@@ -191,8 +191,11 @@ def tree(
     below: str | None = None,
     highlight: str | None = None,
     now: dt.datetime | None = None,
+    events: Mapping[str, Sequence[Event]] | None = None,
 ) -> str:
     """One line per execution, children indented, with a bar on the tree's timeline.
+
+    With ``events`` (by execution id), each execution's events follow its line, indented.
 
     Args:
         executions: The members of the tree (e.g. a correlation chain), in any order. An
@@ -202,6 +205,7 @@ def tree(
         below: Draw only the subtree under this execution id.
         highlight: Mark this execution (``◀``, and bold on a terminal).
         now: Where the bar of a ``running`` execution ends (default: the current time).
+        events: Events to show under their executions.
     """
     width = width or DEFAULT_WIDTH
     lines = _tree_lines(executions, below)
@@ -216,6 +220,7 @@ def tree(
             return start + e.duration_ms / 1000
         return max(now_s, start) if e.status == "running" else start
 
+    parents: set[str | None] | None = None
     start = min(e.started_at.timestamp() for e in shown)
     span = max(max(end_of(e) for e in shown) - start, 1e-9)
     bar_width = max(min(30, width // 4), 8)
@@ -234,7 +239,39 @@ def tree(
             text = f"{style.bold(label)}  {style.status(e.status.ljust(9))} {duration:>8}  "
             text += f"{style.dim(bar)} ◀"
         out.append(text.rstrip())
+        if events and events.get(e.execution_id):
+            parents = parents if parents is not None else {x.parent_execution_id for x in shown}
+            inner = _continuation(prefix) + ("│  " if e.execution_id in parents else "   ")
+            out.extend(
+                inner + _cut(event_line(ev, style), max(width - len(inner), 12))
+                for ev in events[e.execution_id]
+            )
     return "\n".join(out)
+
+
+def _continuation(prefix: str) -> str:
+    """The indentation below a tree line: its branch becomes a rail or a gap."""
+    if not prefix:
+        return ""
+    return prefix[:-3] + ("│  " if prefix.endswith("├─ ") else "   ")
+
+
+def event_line(ev: Event, style: Style) -> str:
+    """One event on one line: time, level, message, logger, attributes (compact JSON)."""
+    text = f"· {ev.at.strftime('%H:%M:%S.%f')[:-3]} {style.status(ev.level.ljust(8))} "
+    text += " ".join(ev.message.split())
+    if ev.logger:
+        text += style.dim(f" [{ev.logger}]")
+    # where a log record was made and its stack trace: left to `show --json`
+    attributes = {
+        k: v
+        for k, v in ev.attributes.items()
+        if not k.startswith("code.") and k != "exception.stacktrace"
+    }
+    if attributes:
+        shown = orjson.dumps(attributes, option=orjson.OPT_NON_STR_KEYS).decode()
+        text += " " + style.dim(shown)
+    return text
 
 
 def _json_block(value: Any) -> str:
@@ -242,8 +279,11 @@ def _json_block(value: Any) -> str:
     return "  " + text.replace("\n", "\n  ")
 
 
-def details(e: Execution, style: Style) -> str:
-    """Every field of one execution: scalars aligned, JSON pretty-printed, the traceback."""
+def details(e: Execution, style: Style, events: Sequence[Event] = ()) -> str:
+    """Every field of one execution: scalars aligned, JSON pretty-printed, the traceback.
+
+    Its events, if given, follow, one per line (oldest first).
+    """
     fields: list[tuple[str, str]] = [
         ("execution_id", e.execution_id),
         ("name", e.name),
@@ -279,4 +319,11 @@ def details(e: Execution, style: Style) -> str:
     if e.error_stack:
         out.append(style.bold("error_stack:"))
         out.append("  " + e.error_stack.rstrip().replace("\n", "\n  "))
+    if events:
+        out.append(style.bold("events:"))
+        for ev in events:
+            out.append("  " + event_line(ev, style))
+            stack = ev.attributes.get("exception.stacktrace")
+            if isinstance(stack, str):
+                out.append("    " + stack.rstrip().replace("\n", "\n    "))
     return "\n".join(out)

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COLUMNS",
+    "EVENT",
+    "EVENT_COLUMNS",
     "HISTOGRAM_BOUNDS_MS",
     "NULL",
     "Backend",
@@ -61,6 +63,24 @@ COLUMNS = (
 )
 
 Row = tuple[Any, ...]
+
+#: The columns of an event row (``execution_events``); ``attributes`` is JSON, ``at`` integer
+#: microseconds since the epoch like every stored time.
+EVENT_COLUMNS = ("execution_id", "at", "level", "message", "attributes", "logger")
+
+
+class _EventMark:
+    """The first item of an event record in the writer's queue (``EVENT, *event row``)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "EVENT"
+
+
+#: Marks an event record in the queue, where it travels with the execution rows: a record
+#: whose first item is this object is ``(EVENT, *values in EVENT_COLUMNS order)``.
+EVENT: Any = _EventMark()
 
 #: NULL in a row, where a producer wants it cheap: a float NaN, which SQLite stores as NULL
 #: (a bound NaN is always NULL there, whoever binds it). Python's sqlite3 binds a float
@@ -124,8 +144,21 @@ class LineageRows:
 class Backend(Protocol):
     """What the writer and the store need from a database."""
 
-    def write(self, rows: Sequence[Row], running: Sequence[Row], dropped: int) -> int:
-        """Commit finished rows (upsert), new ``running`` rows and a drop count, atomically."""
+    def write(
+        self,
+        rows: Sequence[Row],
+        running: Sequence[Row],
+        dropped: int,
+        events: Sequence[Row] = (),
+    ) -> int:
+        """Commit finished rows (upsert), new ``running`` rows and a drop count, atomically.
+
+        ``events`` (rows in :data:`EVENT_COLUMNS` order, appended) go in the same transaction;
+        the writer passes them only when the batch has some.
+        """
+
+    def events(self, execution_id: str) -> list[Row]:
+        """Event rows of one execution, oldest first (time, then the order they were written)."""
 
     def upsert(self, rows: Sequence[Row], running: Sequence[Row]) -> int:
         """Like :meth:`write` without a drop count; return how many rows were inserted or changed.

@@ -222,10 +222,30 @@ class HTTPBackend:
 
     # -- writing ------------------------------------------------------------------------
 
-    def write(self, rows: Sequence[Row], running: Sequence[Row], dropped: int) -> int:
-        """Send a batch; return how many records the collector did not store (rejected)."""
+    def write(
+        self,
+        rows: Sequence[Row],
+        running: Sequence[Row],
+        dropped: int,
+        events: Sequence[Row] = (),
+    ) -> int:
+        """Send a batch; return how many records the collector did not store (rejected).
+
+        Events are not sent: the collector's API takes executions only (said once).
+        """
         del dropped  # counted and reported by this process's writer; not sent
+        if events:
+            report_once(
+                "execlog events are not sent to a collector (%s) in this version: the "
+                "executions are, their events stay out of its database",
+                self.where,
+            )
         return self._send([*running, *rows])[1]
+
+    def events(self, execution_id: str) -> list[Row]:
+        """Events are not served by the collector's API in this version: none."""
+        del execution_id
+        return []
 
     def upsert(self, rows: Sequence[Row], running: Sequence[Row]) -> int:
         """Send executions to be upserted; return how many the collector stored."""

@@ -93,6 +93,28 @@ _register(
 )
 
 _register(
+    3,
+    "execution_events table: events and log records attached to executions",
+    # Read by execution (oldest first: time, then insertion order). Events go with their
+    # execution: the trigger covers Store.delete and Store.prune alike, in their transaction.
+    """
+    CREATE TABLE execution_events (
+        execution_id TEXT    NOT NULL,
+        at           INTEGER NOT NULL,
+        level        TEXT    NOT NULL,
+        message      TEXT    NOT NULL,
+        attributes   TEXT,
+        logger       TEXT
+    );
+    CREATE INDEX execution_events_execution ON execution_events (execution_id, at);
+    CREATE TRIGGER execution_events_cascade AFTER DELETE ON executions
+    BEGIN
+        DELETE FROM execution_events WHERE execution_id = old.execution_id;
+    END
+    """,
+)
+
+_register(
     4,
     "index of root executions for the viewer's and the API's list of runs",
     # executions_roots: the newest runs (executions without a parent), newest first, without
@@ -138,10 +160,23 @@ def applied_version(conn: sqlite3.Connection) -> int | None:
     return int(row[0] or 0)
 
 
+def _applied_versions(conn: sqlite3.Connection) -> set[int]:
+    """Every version recorded in ``schema_migrations`` (empty when the table is absent)."""
+    if "schema_migrations" not in _tables(conn):
+        return set()
+    return {int(r[0]) for r in conn.execute("SELECT version FROM schema_migrations")}
+
+
 def pending(conn: sqlite3.Connection) -> list[Migration]:
-    """Migrations not yet applied (only reads)."""
-    version = applied_version(conn) or 0
-    return [m for m in MIGRATIONS if m.version > version]
+    """Migrations not yet applied (only reads).
+
+    Every registered version missing from ``schema_migrations``, not only those above the
+    highest: migrations developed side by side can land out of order (a database made while
+    4 existed and 3 did not gets 3 when it is next opened).
+    """
+    applied_version(conn)  # raises for another application's database
+    done = _applied_versions(conn)
+    return [m for m in MIGRATIONS if m.version not in done]
 
 
 def check_not_newer(version: int | None, where: str, latest: int = LATEST) -> None:
@@ -169,13 +204,14 @@ def migrate(conn: sqlite3.Connection, where: str) -> int:
     """
     version = applied_version(conn)
     check_not_newer(version, where)
-    if version == LATEST:
+    if version == LATEST and not pending(conn):
         return 0
     conn.execute("BEGIN IMMEDIATE")
     try:
         version = applied_version(conn)
         check_not_newer(version, where)
-        todo = [m for m in MIGRATIONS if m.version > (version or 0)]
+        done = _applied_versions(conn)
+        todo = [m for m in MIGRATIONS if m.version not in done]  # as pending(), SQL constant
         if todo:
             conn.execute(_BOOTSTRAP)
         for m in todo:
@@ -193,5 +229,21 @@ def migrate(conn: sqlite3.Connection, where: str) -> int:
 
 
 def _statements(script: str) -> list[str]:
-    """Split a migration script into statements (the scripts hold no literal semicolons)."""
-    return [s.strip() for s in script.split(";") if s.strip()]
+    """Split a migration script into statements (no literal semicolons in the scripts).
+
+    A trigger body holds semicolons of its own: pieces are joined until SQLite says the
+    statement is complete.
+    """
+    import sqlite3  # noqa: PLC0415 - only the type is needed at import time
+
+    statements: list[str] = []
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                statements.append(pending.strip().rstrip(";").strip())
+            pending = ""
+    if pending.strip(" \n;"):
+        statements.append(pending.strip().rstrip(";").strip())
+    return statements

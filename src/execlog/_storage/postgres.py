@@ -23,7 +23,7 @@ import psycopg
 import psycopg.errors
 
 from execlog._config import abandon_horizon_s
-from execlog._storage import COLUMNS, LineageRows, Row, display_db
+from execlog._storage import COLUMNS, EVENT_COLUMNS, LineageRows, Row, display_db
 from execlog._storage import postgres_schema as schema
 from execlog._storage.sqlite import (
     _BUCKET,
@@ -82,6 +82,8 @@ UPSERT = (
     + ", ".join(f"{c} = excluded.{c}" for c in COLUMNS if c not in {"execution_id", "started_at"})
     + " WHERE excluded.status <> 'running' OR executions.status = 'running'"
 )
+_EVENT_LIST = ", ".join(EVENT_COLUMNS)
+COPY_EVENTS = f"COPY execution_events ({_EVENT_LIST}) FROM STDIN"
 INSERT_DROPPED = (
     "INSERT INTO dropped_records (recorded_at, host, pid, count) VALUES (%s, %s, %s, %s)"
 )
@@ -89,6 +91,11 @@ INSERT_DROPPED = (
 # -- reading (same names as sqlite.py's) ----------------------------------------------------
 
 GET = f"{_SELECT} WHERE execution_id = %s"
+#: Oldest first: by time, then in the order they were written.
+EVENTS = (
+    f"SELECT {_EVENT_LIST} FROM execution_events "  # noqa: S608 - constant
+    "WHERE execution_id = %s ORDER BY at, seq"
+)
 CHILDREN = f"{_SELECT} WHERE parent_execution_id = %s ORDER BY started_at, execution_id"
 CORRELATION = f"{_SELECT} WHERE correlation_id = %s ORDER BY started_at, execution_id"
 ROOT = (
@@ -400,16 +407,28 @@ class PostgresBackend:
     # -- writing ------------------------------------------------------------------------
 
     @_store_errors
-    def write(self, rows: Sequence[Row], running: Sequence[Row], dropped: int) -> int:
+    def write(
+        self,
+        rows: Sequence[Row],
+        running: Sequence[Row],
+        dropped: int,
+        events: Sequence[Row] = (),
+    ) -> int:
         """Commit one batch in one transaction; return how many rows could not be stored."""
-        return self._store(rows, running, dropped)[1]
+        return self._store(rows, running, dropped, events)[1]
 
     @_store_errors
     def upsert(self, rows: Sequence[Row], running: Sequence[Row]) -> int:
         """Commit ``rows`` (upserted) and ``running`` (inserted if absent); return rows changed."""
         return self._store(rows, running, 0)[0]
 
-    def _store(self, rows: Sequence[Row], running: Sequence[Row], dropped: int) -> tuple[int, int]:
+    def _store(
+        self,
+        rows: Sequence[Row],
+        running: Sequence[Row],
+        dropped: int,
+        events: Sequence[Row] = (),
+    ) -> tuple[int, int]:
         """Write one batch; return (rows inserted or changed, rows that could not be stored)."""
         # One final row per execution (the last): ON CONFLICT updates a row once per statement.
         finals = list({row[0]: row for row in rows}.values()) if rows else []
@@ -417,17 +436,17 @@ class PostgresBackend:
             self._ensure_partitions([*running, *finals])
             try:
                 try:
-                    return self._write_once(running, finals, dropped, clean=_cleaned), 0
+                    return self._write_once(running, finals, dropped, _cleaned, events), 0
                 except psycopg.errors.CheckViolation:
                     # No partition for a row: another process's prune() dropped a month this
                     # one had seen. Make the partitions again and write once more.
                     self._months.clear()
                     self._ensure_partitions([*running, *finals])
-                    return self._write_once(running, finals, dropped, clean=_cleaned), 0
+                    return self._write_once(running, finals, dropped, _cleaned, events), 0
             except (psycopg.DataError, UnicodeError, ValueError):
                 # Text PostgreSQL refuses (NUL, lone surrogates): again, every value made safe,
                 # and a row that still fails is counted as dropped rather than block the rest.
-                skipped = self._write_safely(running, finals, dropped)
+                skipped = self._write_safely(running, finals, dropped, events)
                 return len(running) + len(finals) - skipped, skipped
 
     def _write_once(
@@ -436,6 +455,7 @@ class PostgresBackend:
         finals: Sequence[Row],
         dropped: int,
         clean: Callable[[Row], list[Any]],
+        events: Sequence[Row] = (),
     ) -> int:
         conn = self.conn
         if not self._staging:
@@ -453,16 +473,26 @@ class PostgresBackend:
                     changed += max(cur.execute(INSERT_RUNNING).rowcount, 0)
                 if finals:
                     changed += max(cur.execute(UPSERT).rowcount, 0)
+            if events:
+                with cur.copy(COPY_EVENTS) as copy:
+                    for event in events:
+                        copy.write_row(clean(event))
             if dropped:
                 cur.execute(INSERT_DROPPED, (time.time_ns() // 1000, HOST, os.getpid(), dropped))
         return changed
 
-    def _write_safely(self, running: Sequence[Row], finals: Sequence[Row], dropped: int) -> int:
+    def _write_safely(
+        self,
+        running: Sequence[Row],
+        finals: Sequence[Row],
+        dropped: int,
+        events: Sequence[Row] = (),
+    ) -> int:
         def safe(row: Row) -> list[Any]:
             return [_bindable(v) for v in _cleaned(row)]
 
         try:
-            self._write_once(running, finals, dropped, clean=safe)
+            self._write_once(running, finals, dropped, safe, events)
         except (psycopg.DataError, UnicodeError, ValueError):
             pass
         else:
@@ -474,6 +504,11 @@ class PostgresBackend:
                     self._write_once(*(([], [row]) if final else ([row], [])), 0, clean=safe)
                 except (psycopg.DataError, UnicodeError, ValueError):
                     skipped += 1
+        for event in events:
+            try:
+                self._write_once([], [], 0, safe, [event])
+            except (psycopg.DataError, UnicodeError, ValueError):
+                skipped += 1
         if dropped:
             self._write_once([], [], dropped, clean=safe)
         return skipped
@@ -540,6 +575,11 @@ class PostgresBackend:
     def get(self, execution_id: str) -> Row | None:
         """The row of ``execution_id``, or None."""
         return self._one(GET, (execution_id,))
+
+    @_reads
+    def events(self, execution_id: str) -> list[Row]:
+        """Event rows of ``execution_id``, oldest first."""
+        return self._all(EVENTS, (execution_id,))
 
     @_reads
     def list_rows(self, query: ListQuery) -> list[Row]:

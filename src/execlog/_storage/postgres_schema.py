@@ -139,6 +139,59 @@ _register(
     """,
 )
 
+_register(
+    3,
+    "execution_events table: events and log records attached to executions",
+    # As SQLite's migration 3. `seq` keeps the order events were written in, for those at the
+    # same microsecond. Events go with their execution: a row trigger covers Store.delete and
+    # the rows prune() deletes; a partition prune() drops takes its events with it first.
+    """
+    CREATE TABLE execution_events (
+        execution_id TEXT COLLATE "C" NOT NULL,
+        at           BIGINT           NOT NULL,
+        level        TEXT             NOT NULL,
+        message      TEXT             NOT NULL,
+        attributes   TEXT,
+        logger       TEXT,
+        seq          BIGINT GENERATED ALWAYS AS IDENTITY
+    );
+    CREATE INDEX execution_events_execution ON execution_events (execution_id, at, seq);
+    CREATE FUNCTION execlog_events_cascade() RETURNS TRIGGER
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        DELETE FROM execution_events WHERE execution_id = OLD.execution_id;
+        RETURN NULL;
+    END
+    $$;
+    CREATE TRIGGER execution_events_cascade AFTER DELETE ON executions
+        FOR EACH ROW EXECUTE FUNCTION execlog_events_cascade();
+    CREATE OR REPLACE FUNCTION execlog_drop_pruned_partition(part TEXT) RETURNS BIGINT
+    LANGUAGE plpgsql AS $$
+    DECLARE
+        only_pruned BOOLEAN;
+        removed BIGINT;
+    BEGIN
+        EXECUTE format(
+            'SELECT NOT EXISTS (SELECT 1 FROM %I AS e WHERE NOT EXISTS '
+            '(SELECT 1 FROM execlog_prune AS d WHERE d.correlation_id = e.correlation_id))',
+            part
+        ) INTO only_pruned;
+        IF NOT only_pruned THEN
+            RETURN 0;
+        END IF;
+        EXECUTE format(
+            'DELETE FROM execution_events AS v USING %I AS e '
+            'WHERE v.execution_id = e.execution_id',
+            part
+        );
+        EXECUTE format('SELECT count(*) FROM %I', part) INTO removed;
+        EXECUTE format('DROP TABLE %I', part);
+        RETURN removed;
+    END
+    $$
+    """,
+)
+
 LATEST = MIGRATIONS[-1].version
 
 _BOOTSTRAP = """

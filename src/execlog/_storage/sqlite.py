@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from execlog._config import abandon_horizon_s
-from execlog._storage import COLUMNS, HISTOGRAM_BOUNDS_MS, LineageRows, Row
+from execlog._storage import COLUMNS, EVENT_COLUMNS, HISTOGRAM_BOUNDS_MS, LineageRows, Row
 from execlog._storage.migrations import applied_version, check_not_newer, migrate
 from execlog.exceptions import StoreError
 
@@ -65,16 +65,16 @@ _MAX_VARIABLES = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
 ROWS_PER_STATEMENT = min(1600, _MAX_VARIABLES // len(COLUMNS))
 
 
-def _statement_sizes(count: int) -> list[int]:
+def _statement_sizes(count: int, per_statement: int = ROWS_PER_STATEMENT) -> list[int]:
     """Split ``count`` rows into statements of a few fixed sizes.
 
-    Full statements of ``ROWS_PER_STATEMENT`` rows, then powers of two: at most about ten
+    Full statements of ``per_statement`` rows, then powers of two: at most about ten
     distinct statements ever, so neither this module's cache nor sqlite3's statement cache
     grows with the batch lengths a program happens to produce.
     """
-    sizes = [ROWS_PER_STATEMENT] * (count // ROWS_PER_STATEMENT)
-    rest = count % ROWS_PER_STATEMENT
-    power = 1 << (ROWS_PER_STATEMENT.bit_length() - 1)
+    sizes = [per_statement] * (count // per_statement)
+    rest = count % per_statement
+    power = 1 << (per_statement.bit_length() - 1)
     while rest:
         if rest >= power:
             sizes.append(power)
@@ -93,6 +93,17 @@ def _multi_row(conflict: str, count: int) -> str:
 
 
 _SELECT = f"SELECT {_COLUMN_LIST} FROM executions"  # noqa: S608 - constant
+
+_EVENT_LIST = ", ".join(EVENT_COLUMNS)
+INSERT_EVENT = (
+    f"INSERT INTO execution_events ({_EVENT_LIST}) "  # noqa: S608 - constant
+    f"VALUES ({', '.join('?' for _ in EVENT_COLUMNS)})"
+)
+#: Oldest first: by time, then in the order they were written.
+EVENTS = (
+    f"SELECT {_EVENT_LIST} FROM execution_events "  # noqa: S608 - constant
+    "WHERE execution_id = ? ORDER BY at, rowid"
+)
 
 # -- the read and remove statements -------------------------------------------------------
 # Every value is a bound parameter; only these constants and the column names above are ever
@@ -508,6 +519,51 @@ def _insert_rows(conn: sqlite3.Connection, conflict: str, rows: Sequence[Row]) -
     return 0
 
 
+_EVENT_VALUES = "(" + ", ".join("?" for _ in EVENT_COLUMNS) + ")"
+EVENTS_PER_STATEMENT = min(1600, _MAX_VARIABLES // len(EVENT_COLUMNS))
+
+
+@functools.lru_cache(maxsize=64)
+def _multi_event(count: int) -> str:
+    """``INSERT INTO execution_events ... VALUES (...), (...)`` for ``count`` rows (constants)."""
+    return (
+        INSERT_EVENT + ", " + ", ".join([_EVENT_VALUES] * (count - 1))
+        if count > 1
+        else INSERT_EVENT
+    )
+
+
+def _insert_events(conn: sqlite3.Connection, events: Sequence[Row]) -> int:
+    """Append event rows, many per statement; return how many could not be stored.
+
+    Sizes as for executions (:func:`_statement_sizes`). When a value cannot be bound, what
+    this call inserted is undone and the rows go one by one with their values made bindable.
+    """
+    conn.execute("SAVEPOINT execlog_events")
+    try:
+        start = 0
+        for size in _statement_sizes(len(events), EVENTS_PER_STATEMENT):
+            chunk = events[start : start + size]
+            conn.execute(_multi_event(len(chunk)), list(_chain(chunk)))
+            start += size
+    except sqlite3.Error:
+        raise
+    except Exception:
+        conn.execute("ROLLBACK TO execlog_events")
+        conn.execute("RELEASE execlog_events")
+        skipped = 0
+        for event in events:
+            try:
+                conn.execute(INSERT_EVENT, tuple(_bindable(v) for v in event))
+            except sqlite3.Error:
+                raise
+            except Exception:
+                skipped += 1
+        return skipped
+    conn.execute("RELEASE execlog_events")
+    return 0
+
+
 @contextlib.contextmanager
 def _transaction(conn: sqlite3.Connection, begin: str) -> Iterator[sqlite3.Connection]:
     """Run ``begin``, then COMMIT; ROLLBACK on any exception (a rollback error is ignored)."""
@@ -639,7 +695,13 @@ class SQLiteBackend:
 
     # -- writing ------------------------------------------------------------------------
 
-    def write(self, rows: Sequence[Row], running: Sequence[Row], dropped: int) -> int:
+    def write(
+        self,
+        rows: Sequence[Row],
+        running: Sequence[Row],
+        dropped: int,
+        events: Sequence[Row] = (),
+    ) -> int:
         """Commit one batch in one transaction; return how many rows could not be stored.
 
         Waiting for another writer's lock is retried for a few busy timeouts before it counts
@@ -647,15 +709,19 @@ class SQLiteBackend:
         """
         for attempt in range(WRITE_ATTEMPTS):
             try:
-                return self._write_once(rows, running, dropped)
+                return self._write_once(rows, running, dropped, events)
             except sqlite3.OperationalError as exc:
                 if attempt == WRITE_ATTEMPTS - 1 or not _is_busy(exc):
                     raise
         return 0  # pragma: no cover - the loop returns or raises
 
-    def _write_once(self, rows: Sequence[Row], running: Sequence[Row], dropped: int) -> int:
+    def _write_once(
+        self, rows: Sequence[Row], running: Sequence[Row], dropped: int, events: Sequence[Row]
+    ) -> int:
         skipped = 0
         with self.atomic() as conn:
+            if events:
+                skipped += _insert_events(conn, events)
             if running:
                 skipped += _insert_rows(conn, _ON_CONFLICT_KEEP, running)
             if rows:
@@ -748,6 +814,12 @@ class SQLiteBackend:
         with self._lock:
             row = self.conn.execute(GET, (execution_id,)).fetchone()
         return None if row is None else tuple(row)
+
+    @_store_errors
+    def events(self, execution_id: str) -> list[Row]:
+        """Event rows of ``execution_id``, oldest first."""
+        with self._lock:
+            return [tuple(r) for r in self.conn.execute(EVENTS, (execution_id,))]
 
     @_store_errors
     def list_rows(self, query: ListQuery) -> list[Row]:

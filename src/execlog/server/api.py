@@ -137,8 +137,14 @@ def list_executions(
     summary="One execution",
 )
 def get_execution(request: Request, execution_id: Id) -> Any:
-    """Every field of one execution."""
-    return JSONAnswer(plain(_execution(store_of(request), execution_id)))
+    """Every field of one execution, and its ``events`` (oldest first) when it has some."""
+    store = store_of(request)
+    found = _execution(store, execution_id)
+    data = plain(found)
+    events = store.events(found.execution_id)
+    if events:
+        data["events"] = [event.to_dict() for event in events]
+    return JSONAnswer(data)
 
 
 @router.get(
