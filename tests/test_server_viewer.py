@@ -117,6 +117,7 @@ def site(tmp_path: Path) -> Iterator[tuple[httpx.Client, dict[str, str]]]:
         ):
             raise RuntimeError("503 & <down>")
         with execlog.execution("publish", parent=first, inputs={"attempt": 2}) as second:
+            execlog.event("sent <i>upload</i>", level="warning", bytes=10, token="sk-9")
             second.set_output("ok")
     assert execlog.flush(timeout=10)
     ids = {
@@ -169,6 +170,19 @@ class TestPages:
         for text in (trace, execution):
             assert " onclick=" not in text
             assert "<script>" not in text
+
+    def test_events_are_shown_escaped(self, site: tuple[httpx.Client, dict[str, str]]) -> None:
+        """The execution page and the trace's panel list its events, escaped and redacted."""
+        client, ids = site
+        for path in (f"/execution/{ids['second']}", f"/execution/{ids['second']}/panel"):
+            page = client.get(path).text
+            assert "Events (1)" in page, path
+            assert "<strong>warning</strong>" in page
+            assert "sent &lt;i&gt;upload&lt;/i&gt;" in page
+            assert "<i>upload" not in page
+            assert "[REDACTED]" in page
+            assert "sk-9" not in page
+        assert "Events (" not in client.get(f"/execution/{ids['first']}").text
 
     def test_explicit_parent_retry_has_a_diff(
         self, site: tuple[httpx.Client, dict[str, str]]

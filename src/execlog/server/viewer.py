@@ -352,7 +352,11 @@ def waterfall_fragment(request: Request, correlation_id: str) -> HTMLResponse:
 def _execution_context(request: Request, ex: Execution, *, brief: bool) -> dict[str, Any]:
     store = store_of(request)
     parent = store.get(ex.parent_execution_id) if ex.parent_execution_id else None
-    context: dict[str, Any] = {"ex": ex, "retry": is_retry(ex, parent)}
+    context: dict[str, Any] = {
+        "ex": ex,
+        "retry": is_retry(ex, parent),
+        "events": store.events(ex.execution_id),
+    }
     if brief:
         return context
     lineage = store.lineage(ex.execution_id, depth=20)
