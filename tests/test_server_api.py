@@ -11,6 +11,8 @@ import httpx
 import pytest
 
 import execlog
+from conftest import BACKENDS
+from execlog._recorder import RECORDER
 from execlog.server import create_app
 from server_support import live, record_quickstart, serving
 
@@ -19,12 +21,23 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
-@pytest.fixture(scope="module")
-def quickstart_db(tmp_path_factory: pytest.TempPathFactory) -> str:
-    db = str(tmp_path_factory.mktemp("api") / "quickstart.db")
+@pytest.fixture(scope="module", params=BACKENDS)
+def quickstart_db(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The quickstart's runs recorded into each backend in turn: the API answers alike."""
+    if request.param == "postgresql":
+        cluster = request.getfixturevalue("pg_cluster")
+        schema = cluster.new_schema()
+        db = str(cluster.url(schema))
+    else:
+        db = str(tmp_path_factory.mktemp("api") / "quickstart.db")
     record_quickstart(db, runs=3)
     execlog.shutdown()
-    return db
+    yield db
+    if request.param == "postgresql":
+        RECORDER.reset()
+        cluster.drop_schema(schema)
 
 
 @pytest.fixture(scope="module")

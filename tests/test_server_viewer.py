@@ -16,7 +16,6 @@ from server_support import live
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
 T0 = dt.datetime(2026, 11, 21, 8, 0, tzinfo=dt.timezone.utc)
 
@@ -105,8 +104,9 @@ class TestHelpers:
 
 
 @pytest.fixture
-def site(tmp_path: Path) -> Iterator[tuple[httpx.Client, dict[str, str]]]:
-    db = str(tmp_path / "site.db")
+def site(any_db: str) -> Iterator[tuple[httpx.Client, dict[str, str]]]:
+    """The viewer over a small history, on each backend in turn (the pages read the same)."""
+    db = any_db
     execlog.configure(db=db)
     with execlog.execution(
         "nightly <b>bold</b>", inputs={"html": "<script>alert(1)</script>"}
