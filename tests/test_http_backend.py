@@ -70,6 +70,29 @@ class TestRecording:
             assert {"add", "boom", "job"} == {s.name for s in store.stats()}
             assert 3 == len(store.list(since=found[0].started_at))
 
+    def test_events_arrive_with_their_executions(
+        self, collector: tuple[str, str], implementation: str
+    ) -> None:
+        """Events and log records recorded with db=URL are stored by the collector, in order,
+        redacted, and read back through the API as through the collector's own database."""
+        url, db = collector
+        execlog.configure(db=url, token="t0ken")
+        with execlog.execution("load") as job:
+            execlog.event("rows loaded", rows=120, password="hunter2")
+            execlog.event("slow source", level="warning")
+            double(2)
+        assert execlog.flush(timeout=10)
+        expected = [
+            ("info", "rows loaded", {"rows": 120, "password": "[REDACTED]"}),
+            ("warning", "slow source", {}),
+        ]
+        for where, token in ((url, "t0ken"), (db, None)):
+            with execlog.open_store(where, token=token) as store:
+                found = store.events(job.execution_id)
+                assert expected == [(e.level, e.message, e.attributes) for e in found], where
+                assert found[0].at <= found[1].at
+                assert [] == store.events(store.children(job.execution_id)[0].execution_id)
+
     def test_running_then_finished(self, collector: tuple[str, str]) -> None:
         """flush() shows a live execution as running there; its end completes it in place."""
         url, db = collector

@@ -201,6 +201,49 @@ def collector(any_db: str) -> Iterator[tuple[httpx.Client, execlog.Store]]:
 
 
 class TestIngest:
+    def test_events_stored_and_rejected_by_index_and_field(
+        self, collector: tuple[httpx.Client, execlog.Store]
+    ) -> None:
+        """Events in a batch are stored with their executions; bad ones are named, good kept."""
+        client, store = collector
+        events = [
+            {
+                "execution_id": "a",
+                "at": "2026-11-21T08:00:01Z",
+                "level": "info",
+                "message": "started",
+                "attributes": {"rows": 3},
+                "logger": "etl",
+            },
+            {"execution_id": "a", "at": "2026-11-21T08:00:02Z", "level": "loud", "message": "x"},
+            {"execution_id": "a", "at": "never", "level": "info", "message": "x"},
+            {"execution_id": "a", "at": "2026-11-21T08:00:03Z", "level": "error", "message": 7},
+            {
+                "execution_id": "a",
+                "at": "2026-11-21T08:00:04Z",
+                "level": "error",
+                "message": "done",
+            },
+        ]
+        answer = client.post(
+            "/api/executions", json={"executions": [record("a")], "events": events}
+        )
+        assert 200 == answer.status_code
+        body = answer.json()
+        assert (1, 2) == (body["stored"], body["events_stored"])
+        assert [(1, "level"), (2, "at"), (3, "message")] == [
+            (r["index"], r["field"]) for r in body["events_rejected"]
+        ]
+        found = store.events("a")
+        assert [("info", "started", {"rows": 3}, "etl"), ("error", "done", {}, None)] == [
+            (e.level, e.message, e.attributes, e.logger) for e in found
+        ]
+        shown = client.get("/api/executions/a").json()["events"]
+        assert ["started", "done"] == [e["message"] for e in shown]
+        assert (
+            422 == client.post("/api/executions", json={"executions": [], "events": {}}).status_code
+        )
+
     def test_stores_and_rejects_by_index_and_field(
         self, collector: tuple[httpx.Client, execlog.Store]
     ) -> None:

@@ -230,6 +230,14 @@ class Event:
             logger=logger,
         )
 
+    def to_row(self) -> Row:
+        """The storage row (:data:`execlog._storage.EVENT_COLUMNS` order), as written."""
+        at = self.at if self.at.tzinfo is not None else self.at.replace(tzinfo=dt.timezone.utc)
+        delta = at - _EPOCH
+        micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+        attributes = orjson.dumps(self.attributes).decode() if self.attributes else None
+        return (self.execution_id, micros, self.level, self.message, attributes, self.logger)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready data: the fields, ``at`` as an ISO 8601 string."""
         data = {name: getattr(self, name) for name in EVENT_COLUMNS}
@@ -630,7 +638,7 @@ class Store:
             found.setdefault(n, [0] * (len(HISTOGRAM_BOUNDS_MS) + 1))[bucket] = count
         return {n: tuple(counts) for n, counts in found.items()}
 
-    def upsert(self, executions: Iterable[Execution]) -> int:
+    def upsert(self, executions: Iterable[Execution], events: Iterable[Event] = ()) -> int:
         """Store executions, replacing stored ones with the same id, in one transaction.
 
         Example::
@@ -639,7 +647,8 @@ class Store:
 
         A finished execution replaces what is stored under its id; a ``running`` one is only
         added when nothing is stored under its id yet, so it never replaces a finished one.
-        This is what the collector of ``execlog serve`` does with each batch it receives.
+        ``events`` are added in the same transaction. This is what the collector of
+        ``execlog serve`` does with each batch it receives.
 
         Returns:
             How many executions were inserted or changed.
@@ -653,9 +662,10 @@ class Store:
         running: builtins.list[Row] = []
         for ex in executions:
             (running if ex.status == "running" else finished).append(ex.to_row())
-        if not (finished or running):
+        event_rows = [ev.to_row() for ev in events]
+        if not (finished or running or event_rows):
             return 0
-        return self._backend.upsert(finished, running)
+        return self._backend.upsert(finished, running, event_rows)
 
     def delete(self, execution_id: str) -> int:
         """Remove an execution and all its descendants (with their events), in one transaction.

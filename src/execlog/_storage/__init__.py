@@ -160,11 +160,14 @@ class Backend(Protocol):
     def events(self, execution_id: str) -> list[Row]:
         """Event rows of one execution, oldest first (time, then the order they were written)."""
 
-    def upsert(self, rows: Sequence[Row], running: Sequence[Row]) -> int:
-        """Like :meth:`write` without a drop count; return how many rows were inserted or changed.
+    def upsert(
+        self, rows: Sequence[Row], running: Sequence[Row], events: Sequence[Row] = ()
+    ) -> int:
+        """Like :meth:`write` without a drop count; return the execution rows stored.
 
         Finished rows replace what is stored; a ``running`` row is only inserted when the
-        execution is not stored yet, so it never replaces a finished one.
+        execution is not stored yet, so it never replaces a finished one. ``events`` are
+        added in the same transaction.
         """
 
     def replaced(self) -> bool:

@@ -36,7 +36,13 @@ if TYPE_CHECKING:
 
     from execlog._storage import IdColumn, ListQuery, RunRow, RunsQuery, StatsRow
 
-__all__ = ["HTTPBackend", "record_of_row", "row_of_record"]
+__all__ = [
+    "HTTPBackend",
+    "event_row_of_record",
+    "record_of_event_row",
+    "record_of_row",
+    "row_of_record",
+]
 
 _UTC = dt.timezone.utc
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=_UTC)
@@ -100,6 +106,35 @@ def row_of_record(record: dict[str, Any]) -> Row:
             value = None if value is None else orjson.dumps(value)
         values.append(value)
     return tuple(values)
+
+
+def record_of_event_row(row: Row) -> dict[str, Any]:
+    """An event row as a record of ``"events"`` in ``POST /api/executions``."""
+    execution_id, at, level, message, attributes, logger = row
+    record: dict[str, Any] = {
+        "execution_id": execution_id,
+        "at": _iso(at),
+        "level": level,
+        "message": message,
+    }
+    if isinstance(attributes, (bytes, str)):
+        record["attributes"] = orjson.Fragment(attributes)  # already JSON text
+    if logger is not None:
+        record["logger"] = logger
+    return record
+
+
+def event_row_of_record(record: dict[str, Any]) -> Row:
+    """An event of the JSON API (``Event.to_dict()``) as a storage row."""
+    attributes = record.get("attributes")
+    return (
+        record.get("execution_id"),
+        _us(record.get("at")),
+        record.get("level"),
+        record.get("message"),
+        orjson.dumps(attributes) if attributes else None,
+        record.get("logger"),
+    )
 
 
 def _encode(record: dict[str, Any]) -> bytes | None:
@@ -231,46 +266,60 @@ class HTTPBackend:
     ) -> int:
         """Send a batch; return how many records the collector did not store (rejected).
 
-        Events are not sent: the collector's API takes executions only (said once).
+        Executions first, then their events (``"events"`` of the same API): each chunk is one
+        request, and a chunk is stored whole or not at all.
         """
         del dropped  # counted and reported by this process's writer; not sent
+        skipped = self._send([*running, *rows])[1]
         if events:
-            report_once(
-                "execlog events are not sent to a collector (%s) in this version: the "
-                "executions are, their events stay out of its database",
-                self.where,
-            )
-        return self._send([*running, *rows])[1]
+            skipped += self._send(events, kind="events")[1]
+        return skipped
 
     def events(self, execution_id: str) -> list[Row]:
-        """Events are not served by the collector's API in this version: none."""
-        del execution_id
-        return []
+        """The execution's events, as the API gives them with the execution (oldest first)."""
+        found = self._get(f"/api/executions/{self._quote(execution_id)}")
+        if found is None:
+            return []
+        return [event_row_of_record(e) for e in found.get("events") or ()]
 
-    def upsert(self, rows: Sequence[Row], running: Sequence[Row]) -> int:
-        """Send executions to be upserted; return how many the collector stored."""
-        return self._send([*running, *rows])[0]
+    def upsert(
+        self, rows: Sequence[Row], running: Sequence[Row], events: Sequence[Row] = ()
+    ) -> int:
+        """Send executions to be upserted, and events; return how many executions were stored."""
+        stored = self._send([*running, *rows])[0]
+        if events:
+            self._send(events, kind="events")
+        return stored
 
-    def _send(self, rows: Sequence[Row]) -> tuple[int, int]:
+    def _send(self, rows: Sequence[Row], kind: str = "executions") -> tuple[int, int]:
         stored = skipped = 0
         chunk: list[bytes] = []
         size = 0
+        as_record = record_of_row if kind == "executions" else record_of_event_row
         for row in rows:
-            encoded = _encode(record_of_row(row))
+            encoded = _encode(as_record(row))
             if encoded is None:
                 skipped += 1
                 continue
             if chunk and size + len(encoded) > CHUNK_BYTES:
-                stored, skipped = self._post(chunk, stored, skipped)
+                stored, skipped = self._post(chunk, stored, skipped, kind)
                 chunk, size = [], 0
             chunk.append(encoded)
             size += len(encoded) + 1
         if chunk:
-            stored, skipped = self._post(chunk, stored, skipped)
+            stored, skipped = self._post(chunk, stored, skipped, kind)
         return stored, skipped
 
-    def _post(self, chunk: list[bytes], stored: int, skipped: int) -> tuple[int, int]:
-        body = gzip.compress(b'{"executions":[' + b",".join(chunk) + b"]}", compresslevel=5)
+    def _post(
+        self, chunk: list[bytes], stored: int, skipped: int, kind: str = "executions"
+    ) -> tuple[int, int]:
+        items = b",".join(chunk)
+        batch = (
+            b'{"executions":[' + items + b"]}"
+            if kind == "executions"
+            else b'{"executions":[],"events":[' + items + b"]}"
+        )
+        body = gzip.compress(batch, compresslevel=5)
         status, data = self._request("POST", "/api/executions", body, gzipped=True)
         if status != 200:
             # A 4xx other than 401 will not pass by retrying: these records are lost.
@@ -283,7 +332,8 @@ class HTTPBackend:
             )
             return stored, skipped + len(chunk)
         answer = orjson.loads(data)
-        rejected = answer.get("rejected") or []
+        events = kind == "events"
+        rejected = answer.get("events_rejected" if events else "rejected") or []
         if rejected:
             first = rejected[0]
             report_once(
@@ -294,7 +344,8 @@ class HTTPBackend:
                 first.get("field"),
                 first.get("error"),
             )
-        return stored + int(answer.get("stored", 0)), skipped + len(rejected)
+        count = int(answer.get("events_stored" if events else "stored", 0))
+        return stored + count, skipped + len(rejected)
 
     def replaced(self) -> bool:
         """A collector is never replaced under the writer."""

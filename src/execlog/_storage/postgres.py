@@ -418,9 +418,11 @@ class PostgresBackend:
         return self._store(rows, running, dropped, events)[1]
 
     @_store_errors
-    def upsert(self, rows: Sequence[Row], running: Sequence[Row]) -> int:
-        """Commit ``rows`` (upserted) and ``running`` (inserted if absent); return rows changed."""
-        return self._store(rows, running, 0)[0]
+    def upsert(
+        self, rows: Sequence[Row], running: Sequence[Row], events: Sequence[Row] = ()
+    ) -> int:
+        """Commit rows (upserted), running ones (if absent) and events; return rows stored."""
+        return self._store(rows, running, 0, events)[0]
 
     def _store(
         self,

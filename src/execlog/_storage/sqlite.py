@@ -734,8 +734,10 @@ class SQLiteBackend:
                 )
         return skipped
 
-    def upsert(self, rows: Sequence[Row], running: Sequence[Row]) -> int:
-        """Commit ``rows`` (upserted) and ``running`` (inserted if absent); return rows changed."""
+    def upsert(
+        self, rows: Sequence[Row], running: Sequence[Row], events: Sequence[Row] = ()
+    ) -> int:
+        """Commit rows (upserted), running ones (if absent) and events; return rows stored."""
         for attempt in range(WRITE_ATTEMPTS):
             try:
                 with self.atomic() as conn:
@@ -744,7 +746,10 @@ class SQLiteBackend:
                         _insert_rows(conn, _ON_CONFLICT_KEEP, running)
                     if rows:
                         _insert_rows(conn, _ON_CONFLICT_UPDATE, rows)
-                    return conn.total_changes - before
+                    changed = conn.total_changes - before
+                    if events:
+                        _insert_events(conn, events)
+                    return changed
             except sqlite3.OperationalError as exc:
                 if attempt == WRITE_ATTEMPTS - 1 or not _is_busy(exc):
                     raise

@@ -18,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 
 from execlog.server import models
 from execlog.server.models import JSONAnswer
-from execlog.server.records import Invalid, execution_of
+from execlog.server.records import Invalid, event_of, execution_of
 
 if TYPE_CHECKING:
     from execlog.store import Store
@@ -91,7 +91,10 @@ async def ingest(request: Request) -> Any:
 
     Each record needs ``execution_id``, ``name``, ``status`` and ``started_at`` (ISO 8601);
     the other fields of an execution are optional. A ``running`` record never replaces a
-    finished execution. ``Content-Encoding: gzip`` is accepted.
+    finished execution. ``"events"`` (optional) adds events of executions, each with
+    ``execution_id``, ``at``, ``level`` and ``message`` (``attributes`` and ``logger``
+    optional), in the same transaction; the answer then has ``events_stored`` and
+    ``events_rejected``. ``Content-Encoding: gzip`` is accepted.
     """
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json":
@@ -104,6 +107,8 @@ async def ingest(request: Request) -> Any:
         raise _body_error(f"not valid JSON: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("executions"), list):
         raise _body_error('expected an object {"executions": [...]}')
+    if not isinstance(data.get("events", []), list):
+        raise _body_error('"events" must be a list')
     accepted = []
     rejected = []
     for index, record in enumerate(data["executions"]):
@@ -111,6 +116,16 @@ async def ingest(request: Request) -> Any:
             accepted.append(execution_of(record))
         except Invalid as exc:
             rejected.append({"index": index, "field": exc.field, "error": exc.error})
+    events = []
+    events_rejected = []
+    for index, record in enumerate(data.get("events", [])):
+        try:
+            events.append(event_of(record))
+        except Invalid as exc:
+            events_rejected.append({"index": index, "field": exc.field, "error": exc.error})
     store: Store = request.app.state.ingest_store
-    stored = await run_in_threadpool(store.upsert, accepted) if accepted else 0
-    return JSONAnswer({"stored": stored, "rejected": rejected})
+    stored = await run_in_threadpool(store.upsert, accepted, events) if accepted or events else 0
+    answer = {"stored": stored, "rejected": rejected}
+    if events or events_rejected:
+        answer |= {"events_stored": len(events), "events_rejected": events_rejected}
+    return JSONAnswer(answer)

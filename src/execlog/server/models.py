@@ -135,9 +135,13 @@ class Histogram(BaseModel):
 
 
 class IngestBody(BaseModel):
-    """A batch of executions to store (each needs execution_id, name, status, started_at)."""
+    """A batch of executions (execution_id, name, status, started_at) and events to store.
+
+    An event needs execution_id, at, level and message.
+    """
 
     executions: list[dict[str, Any]]
+    events: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class Rejection(BaseModel):
@@ -153,6 +157,8 @@ class IngestResult(BaseModel):
 
     stored: int
     rejected: list[Rejection] = Field(default_factory=list)
+    events_stored: int = 0
+    events_rejected: list[Rejection] = Field(default_factory=list)
 
 
 class ErrorModel(BaseModel):

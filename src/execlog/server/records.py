@@ -12,11 +12,12 @@ import math
 from typing import Any
 
 from execlog._cli.times import iso_datetime
-from execlog.store import Execution
+from execlog.store import Event, Execution
 
-__all__ = ["STATUSES", "Invalid", "execution_of"]
+__all__ = ["LEVELS", "STATUSES", "Invalid", "event_of", "execution_of"]
 
 STATUSES = frozenset({"running", "success", "error", "partial", "cancelled", "abandoned"})
+LEVELS = frozenset({"debug", "info", "warning", "error", "critical"})
 _UTC = dt.timezone.utc
 _MAX_ID = 256
 _MAX_INT = 2**63 - 1
@@ -135,4 +136,37 @@ def execution_of(record: Any) -> Execution:
         pid=_int(record, "pid"),
         thread_id=_int(record, "thread_id"),
         host=host,
+    )
+
+
+def event_of(record: Any) -> Event:
+    """The event a record of ``"events"`` describes (``Event.to_dict()``'s shape).
+
+    Raises:
+        Invalid: a field is missing or wrong (the first one found).
+    """
+    if not isinstance(record, dict):
+        raise Invalid("", f"an event must be a JSON object, got {type(record).__name__}")
+    execution_id = _text(record, "execution_id", required=True, limit=_MAX_ID)
+    at = _time(record, "at", required=True)
+    level = _text(record, "level", required=True)
+    if level not in LEVELS:
+        raise Invalid("level", f"must be one of {', '.join(sorted(LEVELS))}")
+    message = record.get("message")
+    if not isinstance(message, str):
+        raise Invalid("message", "required, a string")
+    attributes = record.get("attributes")
+    if attributes is None:
+        attributes = {}
+    if not isinstance(attributes, dict):
+        raise Invalid("attributes", f"must be an object, got {type(attributes).__name__}")
+    assert execution_id is not None
+    assert at is not None
+    return Event(
+        execution_id=execution_id,
+        at=at,
+        level=level,
+        message=message,
+        attributes=attributes,
+        logger=_text(record, "logger", required=False),
     )
