@@ -224,8 +224,13 @@ class TestMethodsBehaveAsMethods:
         assert [{"first": 1, "second": 2}] * 2 == [json.loads(r["inputs"]) for r in rows(db)]
 
     def test_methods_pickle_by_name(self) -> None:
-        """A traced method of a module-level class pickles like the plain method does."""
-        assert pickle.loads(pickle.dumps(Pickled.double)) is Pickled.double
+        """A traced method of a module-level class pickles like the plain method does (the same
+        object where the accelerator made it; wrapt binds anew at each access, so there the
+        same function)."""
+        restored = pickle.loads(pickle.dumps(Pickled.double))
+        assert inspect.unwrap(restored) is inspect.unwrap(Pickled.double)
+        if _fastpath.READY:
+            assert restored is Pickled.double
         assert 4 == pickle.loads(pickle.dumps(Pickled())).double(2)
 
 
