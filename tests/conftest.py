@@ -6,8 +6,11 @@ import os
 import shutil
 import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -25,7 +28,6 @@ from pgcluster import Cluster, is_postgres, run_sql, start_cluster
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
 
 #: The ``Execution`` fields, in the order API.md section 3 lists them (the contract, written out
@@ -207,3 +209,20 @@ def wait_or_kill(pid: int, timeout: float) -> int:
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
     pytest.fail(f"forked child {pid} did not finish within {timeout}s (deadlock?)")
+
+
+def run_example(name: str, cwd: Path) -> str:
+    """Run ``examples/NAME`` in ``cwd`` as a user would (no EXECLOG_ settings); its output."""
+    example = Path(__file__).resolve().parent.parent / "examples" / name
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EXECLOG_")}
+    done = subprocess.run(
+        [sys.executable, str(example)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert 0 == done.returncode, done.stderr
+    return done.stdout

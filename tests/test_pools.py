@@ -7,20 +7,17 @@ import concurrent.futures as cf
 import inspect
 import multiprocessing
 import multiprocessing.pool
-import os
-import subprocess
-import sys
 import threading
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 import execlog
-from conftest import rows
+from conftest import rows, run_example
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+    from pathlib import Path
 
 
 @pytest.fixture(autouse=True)
@@ -281,19 +278,8 @@ class TestProcesses:
 
 def test_the_example_runs(tmp_path: Path) -> None:
     """``examples/pools.py``: threads and processes nest under the workflow, in ./execlog.db."""
-    example = Path(__file__).parent.parent / "examples" / "pools.py"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EXECLOG_")}
-    done = subprocess.run(
-        [sys.executable, str(example)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert 0 == done.returncode, done.stderr
-    lines = done.stdout.splitlines()
+    stdout = run_example("pools.py", tmp_path)
+    lines = stdout.splitlines()
     assert lines[0].startswith("nightly")
     assert 6 == sum("fetch" in line for line in lines[1:])
     assert 6 == sum("checksum" in line for line in lines[1:])

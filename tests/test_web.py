@@ -15,7 +15,6 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -24,12 +23,13 @@ import httpx
 import pytest
 
 import execlog
-from conftest import rows
+from conftest import rows, run_example
 from execlog.asgi import ExecutionMiddleware as ASGIMiddleware
 from execlog.wsgi import ExecutionMiddleware as WSGIMiddleware
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
+    from pathlib import Path
 
     from starlette.requests import Request
     from starlette.websockets import WebSocket
@@ -529,19 +529,8 @@ class TestWSGI:
 
 def test_the_example_runs(tmp_path: Path) -> None:
     """``examples/web_app.py``: both apps' requests nest under the client's execution."""
-    example = Path(__file__).parent.parent / "examples" / "web_app.py"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EXECLOG_")}
-    done = subprocess.run(
-        [sys.executable, str(example)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert 0 == done.returncode, done.stderr
-    tree = done.stdout.splitlines()[2:]
+    stdout = run_example("web_app.py", tmp_path)
+    tree = stdout.splitlines()[2:]
     assert tree[0].startswith("client")
     assert "GET /orders/{order_id} (http)" in tree[1]
     assert "GET /orders/<int:order_id> (http)" in tree[3]

@@ -23,7 +23,9 @@ __all__ = [
     "DEFAULT_HEADERS",
     "NEVER_STORED",
     "RESPONSE_HEADER",
+    "Middleware",
     "allowed_headers",
+    "conclude",
     "request_execution",
 ]
 
@@ -55,6 +57,44 @@ def allowed_headers(names: Iterable[str]) -> frozenset[str]:
         msg = "headers must be a collection of header names, not a str"
         raise TypeError(msg)
     return frozenset(name.lower() for name in names) - NEVER_STORED
+
+
+class Middleware:
+    """What both middleware keep: the wrapped app, the headers to record, the ``kind``."""
+
+    def __init__(
+        self, app: Any, *, headers: Iterable[str] = DEFAULT_HEADERS, kind: str = "http"
+    ) -> None:
+        """Record each request of ``app``; ``headers`` says which request headers to keep."""
+        self.app = app
+        self.record = allowed_headers(headers)
+        self.kind = kind
+
+
+def conclude(
+    handle: ExecutionHandle,
+    route: str | None,
+    status: int | None,
+    *,
+    failed: bool = False,
+    cancelled: bool = False,
+    server_error: bool = True,
+) -> None:
+    """Name a request's execution after its route, its output the status code, and its status.
+
+    ``failed``: the app raised (the exception keeps its own status); ``cancelled``: the client
+    went away first; ``server_error``: a status of 500 or more is an ``error``.
+    """
+    if route:
+        handle.name = f"{handle.name.split(' ', 1)[0]} {route}"
+    if status is not None:
+        handle.set_output(status)
+    if failed:
+        return
+    if cancelled:
+        handle.set_status("cancelled")
+    elif server_error and status is not None and status >= 500:
+        handle.set_status("error")
 
 
 def _query(raw: str) -> dict[str, Any]:

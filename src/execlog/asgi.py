@@ -21,11 +21,11 @@ body has been sent, so a streaming response is timed whole. Every response carri
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from execlog._guard import guard
-from execlog._web import DEFAULT_HEADERS, RESPONSE_HEADER, allowed_headers, request_execution
+from execlog._web import RESPONSE_HEADER, Middleware, conclude, request_execution
 
 if TYPE_CHECKING:
     from execlog._execution import ExecutionHandle
@@ -50,7 +50,7 @@ def _route_name(scope: Scope) -> str | None:
     return str(scope.get("root_path") or "") + template
 
 
-class ExecutionMiddleware:
+class ExecutionMiddleware(Middleware):
     """Wrap an ASGI application so that each request is a root execution.
 
     Args:
@@ -62,13 +62,7 @@ class ExecutionMiddleware:
     .. versionadded:: 0.2.0
     """
 
-    def __init__(
-        self, app: ASGIApp, *, headers: Iterable[str] = DEFAULT_HEADERS, kind: str = "http"
-    ) -> None:
-        """Record each request of ``app``; ``headers`` says which request headers to keep."""
-        self.app = app
-        self.record = allowed_headers(headers)
-        self.kind = kind
+    app: ASGIApp
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Run the app for one connection, recorded unless it is a lifespan one."""
@@ -111,18 +105,14 @@ class ExecutionMiddleware:
     @staticmethod
     def _describe(scope: Scope, state: _Exchange, *, failed: bool) -> None:
         """Name, output and status from what the app did (an exception keeps its own status)."""
-        handle = state.handle
-        route = _route_name(scope)
-        if route is not None:
-            handle.name = f"{handle.name.split(' ', 1)[0]} {route}"
-        if state.status is not None:
-            handle.set_output(state.status)
-        if failed:
-            return
-        if state.disconnected and not state.complete:
-            handle.set_status("cancelled")
-        elif not state.websocket and state.status is not None and state.status >= 500:
-            handle.set_status("error")
+        conclude(
+            state.handle,
+            _route_name(scope),
+            state.status,
+            failed=failed,
+            cancelled=state.disconnected and not state.complete,
+            server_error=not state.websocket,
+        )
 
 
 class _Exchange:

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from execlog._guard import guard
-from execlog._web import DEFAULT_HEADERS, RESPONSE_HEADER, allowed_headers, request_execution
+from execlog._web import RESPONSE_HEADER, Middleware, conclude, request_execution
 
 if TYPE_CHECKING:
     from execlog._execution import ExecutionHandle
@@ -57,7 +57,7 @@ def _route(environ: Environ) -> str | None:
     return route or None
 
 
-class ExecutionMiddleware:
+class ExecutionMiddleware(Middleware):
     """Wrap a WSGI application so that each request is a root execution.
 
     Args:
@@ -69,13 +69,7 @@ class ExecutionMiddleware:
     .. versionadded:: 0.2.0
     """
 
-    def __init__(
-        self, app: WSGIApp, *, headers: Iterable[str] = DEFAULT_HEADERS, kind: str = "http"
-    ) -> None:
-        """Record each request of ``app``; ``headers`` says which request headers to keep."""
-        self.app = app
-        self.record = allowed_headers(headers)
-        self.kind = kind
+    app: WSGIApp
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         """Start the request's execution; it ends when the server closes the body."""
@@ -155,14 +149,7 @@ class _Response:
         handle = self.handle
         with guard:
             route = self.route or _route(self.environ)
-            if route:
-                handle.name = f"{handle.name.split(' ', 1)[0]} {route}"
-            if self.status is not None:
-                handle.set_output(self.status)
-            if exc is None and cancelled:
-                handle.set_status("cancelled")
-            elif exc is None and self.status is not None and self.status >= 500:
-                handle.set_status("error")
+            conclude(handle, route, self.status, failed=exc is not None, cancelled=cancelled)
         if exc is None:
             handle.__exit__(None, None, None)
         else:
