@@ -23,9 +23,10 @@ from hypothesis import strategies as st
 
 import execlog
 from conftest import raw
-from execlog._storage import COLUMNS, ListQuery
+from execlog._storage import COLUMNS, ListQuery, RunsQuery
 from execlog._storage import sqlite as backend
 from execlog._storage.migrations import MIGRATIONS
+from execlog._storage.seeks import SearchPlan
 from execlog.store import Lineage, Stats
 from pgcluster import is_postgres, run_sql
 
@@ -1033,7 +1034,15 @@ class TestExecutionTimes:
 
 # -- query plans ----------------------------------------------------------------------
 
-EXECUTIONS_ALIASES = {"executions", "e", "p", "c"}
+EXECUTIONS_ALIASES = {"executions", "e", "p", "c", "r", "m"}
+
+#: Every way a runs search can be answered (see execlog._storage.seeks.plan_search).
+SEARCH_PLANS = {
+    "names": SearchPlan(("a", "b"), dense=False, errors=False),
+    "dense": SearchPlan((), dense=True, errors=False),
+    "errors": SearchPlan((), dense=False, errors=True),
+    "all": SearchPlan(("a",), dense=True, errors=True),
+}
 
 
 def plans() -> dict[str, tuple[str, list[Any] | tuple[Any, ...]]]:
@@ -1056,7 +1065,24 @@ def plans() -> dict[str, tuple[str, list[Any] | tuple[Any, ...]]]:
         "stats_name": backend.stats_statement("n", None),
         "stats_since": backend.stats_statement(None, 5),
         "stats_name_since": backend.stats_statement("n", 5),
+        "stats_totals": (backend.STATS.totals, ()),
+        "stats_totals_of": (backend.STATS.totals_of, ("n",)),
+        "stats_running": (backend.STATS.running, ()),
+        "stats_untimed": (backend.STATS.untimed, ("n",)),
+        "stats_nth": (backend.STATS.nth, ("n", 3)),
+        "stats_nth_from_top": (backend.STATS.nth_from_top, ("n", 3)),
+        "histogram_name": backend.histogram_statement("n", None),
+        "histogram_since": backend.histogram_statement(None, 5),
+        "search_names": (backend.MATCHING_NAMES, ("%a%",)),
+        "search_name_rows": (backend.search_statements().name_rows(2), ("a", "b", 5)),
+        "search_error_probe": (backend.ERROR_PROBE, ("%a%",)),
+        "runs": backend.runs_statement(RunsQuery()),
+        "runs_filtered": backend.runs_statement(RunsQuery("n", "error", 1, 9)),
+        "run_counts": (backend.RUN_COUNTS, ("c",)),
     }
+    for label, plan in SEARCH_PLANS.items():
+        query = RunsQuery("n", "error", 1, 9, "x")
+        cases[f"runs_search_{label}"] = backend.runs_statement(query, plan)
     for name in (None, "n"):
         for status in (None, "success", "error"):
             for correlation in (None, "c"):
@@ -1103,7 +1129,26 @@ class TestQueryPlans:
             ("list-n-error-c-None-None", "executions_correlation (correlation_id=?)"),
             ("list-None-None-None-1-9", "executions_started (started_at>? AND started_at<?)"),
             ("list-None-None-None-None-None", "SCAN executions USING INDEX executions_started"),
-            ("stats_name", "COVERING INDEX executions_name (name=?)"),
+            ("stats_name", "COVERING INDEX executions_duration (name=?)"),
+            ("stats_name_since", "COVERING INDEX executions_name (name=? AND started_at>?)"),
+            ("stats_totals", "SCAN executions USING COVERING INDEX executions_duration"),
+            ("stats_totals_of", "COVERING INDEX executions_duration (name=?)"),
+            ("stats_running", "executions_running"),
+            ("stats_untimed", "COVERING INDEX executions_duration (name=? AND duration_ms=?)"),
+            ("stats_nth", "COVERING INDEX executions_duration (name=? AND duration_ms>?)"),
+            ("stats_nth_from_top", "COVERING INDEX executions_duration (name=? AND duration_ms>?)"),
+            ("histogram_since", "executions_started (started_at>?)"),
+            ("search_names", "COVERING INDEX executions_name (name>?)"),
+            ("search_name_rows", "COVERING INDEX executions_name (name=?)"),
+            ("search_error_probe", "COVERING INDEX executions_errors (error_message>?)"),
+            ("runs", "SCAN r USING INDEX executions_roots"),
+            ("runs_filtered", "executions_roots (started_at>? AND started_at<?)"),
+            ("run_counts", "executions_correlation (correlation_id=?)"),
+            ("runs_search_names", "executions_roots (started_at>? AND started_at<?)"),
+            ("runs_search_names", "SUBQUERY 1 | SEARCH executions USING INDEX executions_name"),
+            ("runs_search_dense", "SEARCH m USING INDEX executions_correlation (correlation_id=?)"),
+            ("runs_search_errors", "COVERING INDEX executions_errors (error_message>?)"),
+            ("runs_search_all", "executions_roots (started_at>? AND started_at<?)"),
             ("stats_since", "executions_started (started_at>?)"),
             ("prune_delete", "executions_correlation (correlation_id=?)"),
         ],

@@ -21,6 +21,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from execlog._config import abandon_horizon_s
 from execlog._storage import COLUMNS, EVENT_COLUMNS, HISTOGRAM_BOUNDS_MS, LineageRows, Row
 from execlog._storage.migrations import applied_version, check_not_newer, migrate
+from execlog._storage.seeks import (
+    CHECK_EVERYTHING,
+    SearchPlan,
+    SearchStatements,
+    StatsStatements,
+    cume_dist_rank,
+    plan_search,
+    seek_stats,
+)
 from execlog.exceptions import StoreError
 
 if TYPE_CHECKING:
@@ -34,6 +43,7 @@ __all__ = [
     "pid_alive",
     "resolve",
     "runs_statement",
+    "search_statements",
     "stats_statement",
 ]
 
@@ -322,6 +332,43 @@ def stats_statement(name: str | None, since_us: int | None) -> tuple[str, list[A
     return sql, params + params
 
 
+_BY_DURATION = "executions INDEXED BY executions_duration"
+#: Counting errors in the scan that counts the rows: a FILTER clause (SQLite 3.30) is cheaper.
+_ERRORS = (
+    "COUNT(*) FILTER (WHERE status = 'error')"
+    if sqlite3.sqlite_version_info >= (3, 30, 0)
+    else "SUM(status = 'error')"
+)
+#: Store.stats without ``since``, from the ``executions_duration`` index (see seeks.py).
+STATS = StatsStatements(
+    totals=(
+        f"SELECT name, COUNT(*), {_ERRORS} FROM {_BY_DURATION} "  # noqa: S608 - constants only
+        "GROUP BY name ORDER BY name"
+    ),
+    totals_of=(
+        f"SELECT name, COUNT(*), {_ERRORS} FROM {_BY_DURATION} "  # noqa: S608 - constants only
+        "WHERE name = ? GROUP BY name"
+    ),
+    running=(
+        "SELECT name, COUNT(*), COUNT(duration_ms) FROM executions "
+        "INDEXED BY executions_running WHERE status = 'running' GROUP BY name"
+    ),
+    untimed=(
+        f"SELECT COUNT(*) FROM {_BY_DURATION} "  # noqa: S608 - constants only
+        "WHERE name = ? AND duration_ms IS NULL"
+    ),
+    nth=(
+        f"SELECT duration_ms FROM {_BY_DURATION} "  # noqa: S608 - constants only
+        "WHERE name = ? AND duration_ms IS NOT NULL AND status <> 'running' "
+        "ORDER BY duration_ms LIMIT 1 OFFSET ?"
+    ),
+    nth_from_top=(
+        f"SELECT duration_ms FROM {_BY_DURATION} "  # noqa: S608 - constants only
+        "WHERE name = ? AND duration_ms IS NOT NULL AND status <> 'running' "
+        "ORDER BY duration_ms DESC LIMIT 1 OFFSET ?"
+    ),
+)
+
 #: How many executions of a correlation there are, failed and still running (param: cid).
 RUN_COUNTS = (
     "SELECT COUNT(*), COALESCE(SUM(status = 'error'), 0), COALESCE(SUM(status = 'running'), 0) "
@@ -335,11 +382,50 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-def runs_statement(query: RunsQuery) -> tuple[str, list[Any]]:
+#: The distinct names that match a pattern: one seek in ``executions_name`` per name (param:
+#: pattern). SQLite without statistics would read the whole index for ``DISTINCT name``.
+MATCHING_NAMES = """
+WITH RECURSIVE names(name) AS (
+    SELECT MIN(name) FROM executions INDEXED BY executions_name
+    UNION ALL
+    SELECT (SELECT MIN(name) FROM executions INDEXED BY executions_name WHERE name > names.name)
+    FROM names WHERE names.name IS NOT NULL
+)
+SELECT name FROM names WHERE name LIKE ? ESCAPE '\\'
+"""
+#: Whether any error message matches (param: pattern): failed rows only, from their index.
+ERROR_PROBE = (
+    "SELECT 1 FROM executions INDEXED BY executions_errors "
+    "WHERE error_message IS NOT NULL AND error_message LIKE ? ESCAPE '\\' LIMIT 1"
+)
+
+
+def _marks(count: int) -> str:
+    """``?, ?, ...``: ``count`` placeholders (only a number reaches the SQL text)."""
+    return ", ".join(["?"] * count)
+
+
+def _name_rows(count: int) -> str:
+    """Executions with one of ``count`` names, counted up to a limit (params: names, limit)."""
+    return (
+        "SELECT COUNT(*) FROM (SELECT 1 FROM executions INDEXED BY executions_name "  # noqa: S608
+        f"WHERE name IN ({_marks(count)}) LIMIT ?) AS capped"
+    )
+
+
+def search_statements() -> SearchStatements:
+    """The statements that plan a runs search (see seeks.plan_search)."""
+    return SearchStatements(MATCHING_NAMES, _name_rows, ERROR_PROBE)
+
+
+def runs_statement(query: RunsQuery, plan: SearchPlan = CHECK_EVERYTHING) -> tuple[str, list[Any]]:
     """The SQL and parameters of ``Store.runs``: root executions, newest first.
 
     Led by the partial ``executions_roots`` index, newest first; the other filters are checked
-    on the way. ``search`` matches the name or error message of any execution of the run.
+    on the way. ``search`` matches the name or error message of any execution of the run: a
+    root's correlation is one of those holding a matching name (collected from
+    ``executions_name`` when ``plan.names``, else, when ``plan.dense``, looked for among the
+    run's executions) or a matching error message (from ``executions_errors``).
     """
     where = ["parent_execution_id IS NULL"]
     params: list[Any] = []
@@ -357,11 +443,27 @@ def runs_statement(query: RunsQuery) -> tuple[str, list[Any]]:
         params.append(query.until_us)
     if query.search:
         pattern = _like(query.search)
-        where.append(
-            "EXISTS (SELECT 1 FROM executions AS m WHERE m.correlation_id = r.correlation_id "
-            "AND (m.name LIKE ? ESCAPE '\\' OR m.error_message LIKE ? ESCAPE '\\'))"
-        )
-        params += [pattern, pattern]
+        found: list[str] = []
+        if plan.names:
+            found.append(
+                "r.correlation_id IN (SELECT correlation_id FROM executions "  # noqa: S608
+                f"INDEXED BY executions_name WHERE name IN ({_marks(len(plan.names))}))"
+            )
+            params += plan.names
+        if plan.dense:
+            found.append(
+                "EXISTS (SELECT 1 FROM executions AS m WHERE m.correlation_id = r.correlation_id "
+                "AND m.name LIKE ? ESCAPE '\\')"
+            )
+            params.append(pattern)
+        if plan.errors:
+            found.append(
+                "r.correlation_id IN (SELECT correlation_id FROM executions "
+                "INDEXED BY executions_errors "
+                "WHERE error_message IS NOT NULL AND error_message LIKE ? ESCAPE '\\')"
+            )
+            params.append(pattern)
+        where.append("(" + (" OR ".join(found) or "1 = 0") + ")")
     sql = (
         f"SELECT {', '.join(f'r.{c}' for c in COLUMNS)} "  # noqa: S608 - constants only
         "FROM executions AS r INDEXED BY executions_roots WHERE "
@@ -447,6 +549,15 @@ def pid_alive(pid: int) -> bool:
         return True
     state = stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3]
     return state not in {b"Z", b"X"}
+
+
+def _query(conn: sqlite3.Connection) -> Callable[[str, Sequence[Any]], list[Row]]:
+    """A function running one statement on ``conn`` and returning its rows (for seeks.py)."""
+
+    def run(sql: str, params: Sequence[Any]) -> list[Row]:
+        return [tuple(r) for r in conn.execute(sql, params)]
+
+    return run
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -878,6 +989,9 @@ class SQLiteBackend:
         if sqlite3.sqlite_version_info < (3, 25, 0):  # pragma: no cover - old system SQLite
             msg = f"stats() needs SQLite 3.25 or newer (window functions); {sqlite3.sqlite_version}"
             raise StoreError(msg)
+        if since_us is None:
+            with self.snapshot() as conn:
+                return seek_stats(_query(conn), STATS, name, cume_dist_rank)
         sql, params = stats_statement(name, since_us)
         with self._lock:
             return [
@@ -888,8 +1002,13 @@ class SQLiteBackend:
     @_store_errors
     def runs(self, query: RunsQuery) -> list[RunRow]:
         """Root executions matching ``query``, newest first, each with its correlation's counts."""
-        sql, params = runs_statement(query)
         with self.snapshot() as conn:
+            plan = CHECK_EVERYTHING
+            if query.search:
+                plan = plan_search(_query(conn), search_statements(), _like(query.search))
+                if plan.empty:
+                    return []
+            sql, params = runs_statement(query, plan)
             roots = [tuple(r) for r in conn.execute(sql, params)]
             found: list[RunRow] = []
             for row in roots:

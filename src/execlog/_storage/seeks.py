@@ -1,0 +1,186 @@
+"""Reads that one plain statement answers slowly on a large history, done in a few index seeks.
+
+Both SQL backends drive these with their own statement text (see ``sqlite.py`` and
+``postgres.py``); what is decided here is the same for both.
+
+Statistics over a whole history: a name's counts come from the ``(name, duration_ms, status)``
+index, and its percentiles from skipping to their rank in it (``ORDER BY duration_ms LIMIT 1
+OFFSET k``) instead of sorting every duration of the name. The rank is each backend's own
+definition of the nearest-rank percentile, so the values are exactly those of the one-statement
+form (``cume_dist()`` in SQLite, ``percentile_disc`` in PostgreSQL).
+
+Text search of runs: a run matches when any of its executions has the text in its name or its
+error message. Names are few: the matching ones are found among the distinct names (one index
+seek each). Error messages exist on failed rows only: they are read from a partial index. Only
+when neither matches anything is the answer known at once (empty); otherwise the roots are
+read newest first and each is checked against the correlations found.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from execlog._storage import Row, StatsRow
+
+    #: Runs one statement with its parameters and returns its rows.
+    Query = Callable[[str, Sequence[Any]], list[Row]]
+
+__all__ = [
+    "CHECK_EVERYTHING",
+    "DENSE_NAMES",
+    "DENSE_NAME_ROWS",
+    "PERCENTILES",
+    "SearchPlan",
+    "SearchStatements",
+    "StatsStatements",
+    "cume_dist_rank",
+    "percentile_disc_rank",
+    "plan_search",
+    "seek_stats",
+]
+
+#: The percentiles of ``Store.stats``, as fractions.
+PERCENTILES = (0.5, 0.95)
+
+#: A search whose matching names have more executions than this is answered by checking each
+#: root's executions for those names (such names are common: the newest runs hold them), not
+#: by collecting the correlations of all their executions first.
+DENSE_NAME_ROWS = 5_000
+
+#: More matching names than this are checked run by run too (each would be one parameter).
+DENSE_NAMES = 100
+
+
+def cume_dist_rank(fraction: float, count: int) -> int:
+    """SQLite's nearest rank (1-based): the first ``rank`` with ``rank / count >= fraction``.
+
+    What ``MIN(CASE WHEN cume_dist() >= fraction ...)`` picks, in the same floating point.
+    """
+    rank = max(1, math.ceil(fraction * count))
+    while rank > 1 and (rank - 1) / count >= fraction:
+        rank -= 1
+    while rank < count and rank / count < fraction:
+        rank += 1
+    return rank
+
+
+def percentile_disc_rank(fraction: float, count: int) -> int:
+    """PostgreSQL's ``percentile_disc`` rank (1-based): ``ceil(fraction * count)``, at least 1."""
+    return max(1, math.ceil(fraction * count))
+
+
+@dataclass(frozen=True, slots=True)
+class StatsStatements:
+    """A backend's statements for :func:`seek_stats` (parameters in brackets).
+
+    ``totals``: (name, rows, errors) of every name, by name. ``totals_of``: the same for one
+    name [name]. ``running``: (name, rows, rows with a duration) of ``running`` rows.
+    ``untimed``: rows of a name without a duration [name]. ``nth`` and ``nth_from_top``: the
+    duration at an offset among a name's finished durations, from the shortest and from the
+    longest [name, offset].
+    """
+
+    totals: str
+    totals_of: str
+    running: str
+    untimed: str
+    nth: str
+    nth_from_top: str
+
+
+def seek_stats(
+    query: Query,
+    statements: StatsStatements,
+    name: str | None,
+    rank: Callable[[float, int], int],
+) -> list[StatsRow]:
+    """``Store.stats`` without ``since``: per name, count, errors, p50, p95, max duration.
+
+    ``running`` rows are left out of everything; the percentiles and the maximum are over the
+    durations that exist. Run inside one snapshot of the database.
+    """
+    totals = query(statements.totals, ()) if name is None else query(statements.totals_of, (name,))
+    running = {str(n): (int(rows), int(timed)) for n, rows, timed in query(statements.running, ())}
+    found: list[StatsRow] = []
+    for row in totals:
+        this, rows, errors = str(row[0]), int(row[1]), int(row[2] or 0)
+        live, live_timed = running.get(this, (0, 0))
+        if rows == live:
+            continue  # only running executions: no line, as for a name never seen
+        untimed = int(query(statements.untimed, (this,))[0][0])
+        timed = rows - untimed - live_timed
+        values: list[Any] = [None, None, None]
+        if timed > 0:
+            values = [
+                *(_nth(query, statements, this, rank(p, timed), timed) for p in PERCENTILES),
+                query(statements.nth_from_top, (this, 0))[0][0],
+            ]
+        found.append((this, rows - live, errors, values[0], values[1], values[2]))
+    return found
+
+
+def _nth(
+    query: Query,
+    statements: StatsStatements,
+    name: str,
+    rank: int,
+    count: int,
+) -> Any:
+    """The ``rank``-th shortest duration of ``name``, skipping from whichever end is nearer."""
+    if rank - 1 <= count - rank:
+        return query(statements.nth, (name, rank - 1))[0][0]
+    return query(statements.nth_from_top, (name, count - rank))[0][0]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPlan:
+    """How a runs search is answered, decided from the names and error messages it matches.
+
+    ``names``: the distinct names that match, when their executions are few enough to collect
+    their correlations (empty when none match). ``dense``: the matching names are common,
+    check them run by run instead. ``errors``: some error message matches.
+    """
+
+    names: tuple[str, ...]
+    dense: bool
+    errors: bool
+
+    @property
+    def empty(self) -> bool:
+        """Whether nothing can match: no name and no error message holds the text."""
+        return not (self.names or self.dense or self.errors)
+
+
+#: A plan for any search, whatever it matches: every run's executions checked for a matching
+#: name, error messages from their index. Statements built without a plan use it.
+CHECK_EVERYTHING = SearchPlan((), dense=True, errors=True)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchStatements:
+    """A backend's statements for :func:`plan_search` (parameters in brackets).
+
+    ``names``: the distinct names that match [pattern]. ``name_rows``: for a number of names,
+    how many executions have one of them, counted up to a limit [names..., limit].
+    ``error_probe``: a row if any error message matches [pattern].
+    """
+
+    names: str
+    name_rows: Callable[[int], str]
+    error_probe: str
+
+
+def plan_search(query: Query, statements: SearchStatements, pattern: str) -> SearchPlan:
+    """Find what a search pattern matches, and so how to find its runs (a few index reads)."""
+    names = tuple(str(r[0]) for r in query(statements.names, (pattern,)))
+    dense = len(names) > DENSE_NAMES
+    if names and not dense:
+        counted = query(statements.name_rows(len(names)), (*names, DENSE_NAME_ROWS + 1))
+        dense = int(counted[0][0]) > DENSE_NAME_ROWS
+    errors = bool(query(statements.error_probe, (pattern,)))
+    return SearchPlan(() if dense else names, dense, errors)
