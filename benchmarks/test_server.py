@@ -29,6 +29,10 @@ if TYPE_CHECKING:
 __all__ = ["history"]  # the fixture, shared with test_queries.py
 
 LAST_DAY = (EPOCH + dt.timedelta(microseconds=BASE_US + SPAN_US - 86_400_000_000)).isoformat()
+#: Before the first execution: a search over the whole history.
+BEFORE_ALL = (EPOCH + dt.timedelta(microseconds=BASE_US - 1)).isoformat()
+#: Text in error messages of many runs, and text in none.
+FOUND, NOWHERE = "not numeric", "no such text"
 
 
 @pytest.fixture(scope="module")
@@ -126,14 +130,38 @@ def test_api_runs(benchmark: Any, client: httpx.Client) -> None:
     benchmark(get, client, "/api/runs")
 
 
+@pytest.mark.benchmark(group="api")
+@pytest.mark.parametrize("text", [FOUND, NOWHERE], ids=["found", "nowhere"])
+def test_api_runs_search(benchmark: Any, client: httpx.Client, text: str) -> None:
+    """A text search over the whole history (the API has no default time range)."""
+    answer = benchmark(get, client, "/api/runs", q=text)
+    assert bool(answer.json()["runs"]) == (text == FOUND)
+
+
 # -- the viewer's pages ---------------------------------------------------------------------
 
 
 @pytest.mark.benchmark(group="pages")
 @pytest.mark.parametrize(
     "query",
-    [{}, {"name": "nightly-etl"}, {"status": "error"}, {"q": "not numeric"}, {"offset": 500}],
-    ids=["newest", "name", "status", "search", "offset_500"],
+    [
+        {},
+        {"name": "nightly-etl"},
+        {"status": "error"},
+        {"q": FOUND},
+        {"q": FOUND, "since": BEFORE_ALL},
+        {"q": NOWHERE, "since": BEFORE_ALL},
+        {"offset": 500},
+    ],
+    ids=[
+        "newest",
+        "name",
+        "status",
+        "search",
+        "search_all",
+        "search_nowhere_all",
+        "offset_500",
+    ],
 )
 def test_page_runs(benchmark: Any, client: httpx.Client, query: dict[str, Any]) -> None:
     assert "<table" in benchmark(get, client, "/", **query).text
@@ -163,6 +191,11 @@ def test_page_execution(benchmark: Any, client: httpx.Client, history: History) 
 @pytest.mark.benchmark(group="pages")
 def test_page_stats_of_the_last_day(benchmark: Any, client: httpx.Client) -> None:
     benchmark(get, client, "/stats", since=LAST_DAY)
+
+
+@pytest.mark.benchmark(group="pages")
+def test_page_stats_of_everything(benchmark: Any, client: httpx.Client) -> None:
+    benchmark.pedantic(get, (client, "/stats"), rounds=3, iterations=1)
 
 
 @pytest.mark.benchmark(group="pages")

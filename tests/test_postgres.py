@@ -711,10 +711,11 @@ class TestManyProcesses:
 
 #: Every way a runs search can be answered (see execlog._storage.seeks.plan_search).
 SEARCH_PLANS = {
-    "names": SearchPlan(("a", "b"), dense=False, errors=False),
-    "dense": SearchPlan((), dense=True, errors=False),
-    "errors": SearchPlan((), dense=False, errors=True),
-    "all": SearchPlan(("a",), dense=True, errors=True),
+    "names": SearchPlan(("a", "b"), dense_names=False, errors=False, dense_errors=False),
+    "dense_names": SearchPlan((), dense_names=True, errors=False, dense_errors=False),
+    "errors": SearchPlan((), dense_names=False, errors=True, dense_errors=False),
+    "dense_errors": SearchPlan((), dense_names=False, errors=False, dense_errors=True),
+    "all": SearchPlan(("a",), dense_names=True, errors=True, dense_errors=True),
 }
 
 
@@ -754,7 +755,7 @@ def _plans() -> dict[str, tuple[str, list[Any]]]:
         "stats_nth_from_top": (pg.STATS.nth_from_top, ["n", 3]),
         "search_names": (pg._search_statements().names, ["%a%"]),
         "search_name_rows": (pg._search_statements().name_rows(2), ["a", "b", 5]),
-        "search_error_probe": (pg._search_statements().error_probe, ["%a%"]),
+        "search_error_rows": (pg._search_statements().error_rows, ["%a%", 5]),
     }
     for label, plan in SEARCH_PLANS.items():
         query = RunsQuery("n", "error", 1, 9, "x")

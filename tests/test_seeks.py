@@ -143,7 +143,11 @@ class TestStats:
 
 NAMES = ["load", "Load", "LOAD_x", "a%b", "a_b", "a\\b", "tool:fetch", "é", "É"]
 MESSAGES = [None, None, "boom", "Not numeric", "100% done", "x_y", "back\\slash", "É!"]
-SEARCHES = ["load", "LOAD", "oa", "%", "_", "\\", "a%b", "a_b", "numeric", "NOT", "é", "É", "zzz"]
+SEARCHES = [
+    *("load", "LOAD", "oa", "a%b", "a_b", "é", "É", "zzz"),  # names (and no match)
+    *("boom", "numeric", "NOT", "100%", "x_y", "slash", "!"),  # error messages
+    *("%", "_", "\\", "o"),  # both
+]
 
 
 def one_statement_runs(db: str, search: str, limit: int, offset: int) -> list[str]:
@@ -197,7 +201,10 @@ def forests(draw: st.DrawFn) -> list[dict[str, Any]]:
 class TestRunsSearch:
     @PROPERTY
     @given(
-        rows=forests(), search=st.sampled_from(SEARCHES), dense_rows=st.sampled_from([0, 3, 5000])
+        rows=forests(),
+        search=st.sampled_from(SEARCHES),
+        common_names=st.sampled_from([0, 3, 5000]),
+        common_errors=st.sampled_from([0, 2, 1000]),
     )
     def test_same_as_one_statement_page_by_page(
         self,
@@ -205,14 +212,17 @@ class TestRunsSearch:
         monkeypatch: pytest.MonkeyPatch,
         rows: list[dict[str, Any]],
         search: str,
-        dense_rows: int,
+        common_names: int,
+        common_errors: int,
     ) -> None:
         """The same roots in the same order, every page (neither skipped nor repeated).
 
-        Case as the backend's LIKE has it, wildcards literal; names counted as common after
-        ``dense_rows`` executions, so that every way of answering is taken.
+        Case as the backend's LIKE has it, wildcards literal. Names and error messages count
+        as common beyond ``common_names`` and ``common_errors`` matching executions, so that
+        every way of answering is taken.
         """
-        monkeypatch.setattr(seeks, "DENSE_NAME_ROWS", dense_rows)
+        monkeypatch.setattr(seeks, "DENSE_NAME_ROWS", common_names)
+        monkeypatch.setattr(seeks, "DENSE_ERROR_ROWS", common_errors)
         db = scratch()
         insert(db, rows)
         expected = one_statement_runs(db, search, 1000, 0)

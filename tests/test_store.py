@@ -1034,14 +1034,15 @@ class TestExecutionTimes:
 
 # -- query plans ----------------------------------------------------------------------
 
-EXECUTIONS_ALIASES = {"executions", "e", "p", "c", "r", "m"}
+EXECUTIONS_ALIASES = {"executions", "e", "p", "c", "r", "m", "f"}
 
 #: Every way a runs search can be answered (see execlog._storage.seeks.plan_search).
 SEARCH_PLANS = {
-    "names": SearchPlan(("a", "b"), dense=False, errors=False),
-    "dense": SearchPlan((), dense=True, errors=False),
-    "errors": SearchPlan((), dense=False, errors=True),
-    "all": SearchPlan(("a",), dense=True, errors=True),
+    "names": SearchPlan(("a", "b"), dense_names=False, errors=False, dense_errors=False),
+    "dense_names": SearchPlan((), dense_names=True, errors=False, dense_errors=False),
+    "errors": SearchPlan((), dense_names=False, errors=True, dense_errors=False),
+    "dense_errors": SearchPlan((), dense_names=False, errors=False, dense_errors=True),
+    "all": SearchPlan(("a",), dense_names=True, errors=True, dense_errors=True),
 }
 
 
@@ -1075,7 +1076,7 @@ def plans() -> dict[str, tuple[str, list[Any] | tuple[Any, ...]]]:
         "histogram_since": backend.histogram_statement(None, 5),
         "search_names": (backend.MATCHING_NAMES, ("%a%",)),
         "search_name_rows": (backend.search_statements().name_rows(2), ("a", "b", 5)),
-        "search_error_probe": (backend.ERROR_PROBE, ("%a%",)),
+        "search_error_rows": (backend.ERROR_ROWS, ("%a%", 5)),
         "runs": backend.runs_statement(RunsQuery()),
         "runs_filtered": backend.runs_statement(RunsQuery("n", "error", 1, 9)),
         "run_counts": (backend.RUN_COUNTS, ("c",)),
@@ -1140,14 +1141,21 @@ class TestQueryPlans:
             ("histogram_since", "executions_started (started_at>?)"),
             ("search_names", "COVERING INDEX executions_name (name>?)"),
             ("search_name_rows", "COVERING INDEX executions_name (name=?)"),
-            ("search_error_probe", "COVERING INDEX executions_errors (error_message>?)"),
+            ("search_error_rows", "SCAN executions USING COVERING INDEX executions_errors"),
             ("runs", "SCAN r USING INDEX executions_roots"),
             ("runs_filtered", "executions_roots (started_at>? AND started_at<?)"),
             ("run_counts", "executions_correlation (correlation_id=?)"),
             ("runs_search_names", "executions_roots (started_at>? AND started_at<?)"),
             ("runs_search_names", "SUBQUERY 1 | SEARCH executions USING INDEX executions_name"),
-            ("runs_search_dense", "SEARCH m USING INDEX executions_correlation (correlation_id=?)"),
-            ("runs_search_errors", "COVERING INDEX executions_errors (error_message>?)"),
+            (
+                "runs_search_dense_names",
+                "SEARCH m USING INDEX executions_correlation (correlation_id=?)",
+            ),
+            ("runs_search_errors", "SCAN executions USING COVERING INDEX executions_errors"),
+            (
+                "runs_search_dense_errors",
+                "SEARCH f USING COVERING INDEX executions_errors (correlation_id=?",
+            ),
             ("runs_search_all", "executions_roots (started_at>? AND started_at<?)"),
             ("stats_since", "executions_started (started_at>?)"),
             ("prune_delete", "executions_correlation (correlation_id=?)"),

@@ -131,11 +131,11 @@ _register(
     # executions_duration: per name, durations in order: stats() without `since` counts a name
     # from the index and finds its percentiles by skipping to a rank, never sorting its rows.
     # executions_errors is partial: only rows with an error message enter it, so the runs'
-    # text search reads failed rows only, from the index. executions_roots gains the
-    # correlation id: a search checks each root against the correlations found, from the index.
+    # text search reads failed rows only, from the index (all of them, or one run's).
+    # executions_roots gains the correlation id: a search checks each root from the index.
     """
     CREATE INDEX executions_duration ON executions (name, duration_ms, status);
-    CREATE INDEX executions_errors ON executions (error_message, correlation_id)
+    CREATE INDEX executions_errors ON executions (correlation_id, error_message)
         WHERE error_message IS NOT NULL;
     DROP INDEX IF EXISTS executions_roots;
     CREATE INDEX executions_roots ON executions (started_at, execution_id, correlation_id)

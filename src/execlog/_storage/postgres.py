@@ -284,7 +284,7 @@ def _search_statements() -> SearchStatements:
     return SearchStatements(
         _postgres(sqlite.names),
         lambda count: _postgres(sqlite.name_rows(count)),
-        _postgres(sqlite.error_probe),
+        _postgres(sqlite.error_rows),
     )
 
 

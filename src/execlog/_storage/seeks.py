@@ -11,9 +11,10 @@ form (``cume_dist()`` in SQLite, ``percentile_disc`` in PostgreSQL).
 
 Text search of runs: a run matches when any of its executions has the text in its name or its
 error message. Names are few: the matching ones are found among the distinct names (one index
-seek each). Error messages exist on failed rows only: they are read from a partial index. Only
-when neither matches anything is the answer known at once (empty); otherwise the roots are
-read newest first and each is checked against the correlations found.
+seek each). Error messages exist on failed rows only: they are read from a partial index. When
+neither matches anything, the answer is known at once (empty); otherwise the roots are read
+newest first, each checked against the correlations collected (rare matches) or its own run
+searched (common matches, found in the newest runs).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHECK_EVERYTHING",
+    "DENSE_ERROR_ROWS",
     "DENSE_NAMES",
     "DENSE_NAME_ROWS",
     "PERCENTILES",
@@ -54,6 +56,10 @@ DENSE_NAME_ROWS = 5_000
 
 #: More matching names than this are checked run by run too (each would be one parameter).
 DENSE_NAMES = 100
+
+#: A search whose text is in more error messages than this looks for it in each root's run
+#: (from the partial index of failed rows, by correlation); fewer are collected first.
+DENSE_ERROR_ROWS = 1_000
 
 
 def cume_dist_rank(fraction: float, count: int) -> int:
@@ -141,24 +147,27 @@ def _nth(
 class SearchPlan:
     """How a runs search is answered, decided from the names and error messages it matches.
 
-    ``names``: the distinct names that match, when their executions are few enough to collect
-    their correlations (empty when none match). ``dense``: the matching names are common,
-    check them run by run instead. ``errors``: some error message matches.
+    Each kind of match is either collected first, when it is rare (the roots are then checked
+    against the correlations found), or, when it is common, looked for in each root's run
+    (the newest runs soon fill a page). ``names``: the matching names, collected. ``dense_names``:
+    matching names looked for run by run. ``errors``: matching error messages, collected.
+    ``dense_errors``: looked for run by run.
     """
 
     names: tuple[str, ...]
-    dense: bool
+    dense_names: bool
     errors: bool
+    dense_errors: bool
 
     @property
     def empty(self) -> bool:
         """Whether nothing can match: no name and no error message holds the text."""
-        return not (self.names or self.dense or self.errors)
+        return not (self.names or self.dense_names or self.errors or self.dense_errors)
 
 
-#: A plan for any search, whatever it matches: every run's executions checked for a matching
-#: name, error messages from their index. Statements built without a plan use it.
-CHECK_EVERYTHING = SearchPlan((), dense=True, errors=True)
+#: A plan for any search, whatever it matches: names and error messages looked for in each
+#: run. Statements built without a plan use it.
+CHECK_EVERYTHING = SearchPlan((), dense_names=True, errors=False, dense_errors=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,20 +176,27 @@ class SearchStatements:
 
     ``names``: the distinct names that match [pattern]. ``name_rows``: for a number of names,
     how many executions have one of them, counted up to a limit [names..., limit].
-    ``error_probe``: a row if any error message matches [pattern].
+    ``error_rows``: how many error messages match, counted up to a limit [pattern, limit].
     """
 
     names: str
     name_rows: Callable[[int], str]
-    error_probe: str
+    error_rows: str
 
 
 def plan_search(query: Query, statements: SearchStatements, pattern: str) -> SearchPlan:
     """Find what a search pattern matches, and so how to find its runs (a few index reads)."""
     names = tuple(str(r[0]) for r in query(statements.names, (pattern,)))
-    dense = len(names) > DENSE_NAMES
-    if names and not dense:
+    dense_names = len(names) > DENSE_NAMES
+    if names and not dense_names:
         counted = query(statements.name_rows(len(names)), (*names, DENSE_NAME_ROWS + 1))
-        dense = int(counted[0][0]) > DENSE_NAME_ROWS
-    errors = bool(query(statements.error_probe, (pattern,)))
-    return SearchPlan(() if dense else names, dense, errors)
+        dense_names = int(counted[0][0]) > DENSE_NAME_ROWS
+    if dense_names:  # the newest runs hold such names: their error messages are read run by run
+        return SearchPlan((), dense_names=True, errors=False, dense_errors=True)
+    errors = int(query(statements.error_rows, (pattern, DENSE_ERROR_ROWS + 1))[0][0])
+    return SearchPlan(
+        names,
+        dense_names=False,
+        errors=0 < errors <= DENSE_ERROR_ROWS,
+        dense_errors=errors > DENSE_ERROR_ROWS,
+    )

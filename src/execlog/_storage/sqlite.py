@@ -393,10 +393,11 @@ WITH RECURSIVE names(name) AS (
 )
 SELECT name FROM names WHERE name LIKE ? ESCAPE '\\'
 """
-#: Whether any error message matches (param: pattern): failed rows only, from their index.
-ERROR_PROBE = (
-    "SELECT 1 FROM executions INDEXED BY executions_errors "
-    "WHERE error_message IS NOT NULL AND error_message LIKE ? ESCAPE '\\' LIMIT 1"
+#: How many error messages match, up to a limit (params: pattern, limit): failed rows only,
+#: read from their partial index.
+ERROR_ROWS = (
+    "SELECT COUNT(*) FROM (SELECT 1 FROM executions INDEXED BY executions_errors "
+    "WHERE error_message IS NOT NULL AND error_message LIKE ? ESCAPE '\\' LIMIT ?) AS capped"
 )
 
 
@@ -415,7 +416,7 @@ def _name_rows(count: int) -> str:
 
 def search_statements() -> SearchStatements:
     """The statements that plan a runs search (see seeks.plan_search)."""
-    return SearchStatements(MATCHING_NAMES, _name_rows, ERROR_PROBE)
+    return SearchStatements(MATCHING_NAMES, _name_rows, ERROR_ROWS)
 
 
 def runs_statement(query: RunsQuery, plan: SearchPlan = CHECK_EVERYTHING) -> tuple[str, list[Any]]:
@@ -423,9 +424,10 @@ def runs_statement(query: RunsQuery, plan: SearchPlan = CHECK_EVERYTHING) -> tup
 
     Led by the partial ``executions_roots`` index, newest first; the other filters are checked
     on the way. ``search`` matches the name or error message of any execution of the run: a
-    root's correlation is one of those holding a matching name (collected from
-    ``executions_name`` when ``plan.names``, else, when ``plan.dense``, looked for among the
-    run's executions) or a matching error message (from ``executions_errors``).
+    root's correlation is one of those collected (names from ``executions_name``, error
+    messages from ``executions_errors``), or its run's executions hold the text (the dense
+    parts of ``plan``: names through ``executions_correlation``, error messages through
+    ``executions_errors``).
     """
     where = ["parent_execution_id IS NULL"]
     params: list[Any] = []
@@ -450,7 +452,7 @@ def runs_statement(query: RunsQuery, plan: SearchPlan = CHECK_EVERYTHING) -> tup
                 f"INDEXED BY executions_name WHERE name IN ({_marks(len(plan.names))}))"
             )
             params += plan.names
-        if plan.dense:
+        if plan.dense_names:
             found.append(
                 "EXISTS (SELECT 1 FROM executions AS m WHERE m.correlation_id = r.correlation_id "
                 "AND m.name LIKE ? ESCAPE '\\')"
@@ -461,6 +463,13 @@ def runs_statement(query: RunsQuery, plan: SearchPlan = CHECK_EVERYTHING) -> tup
                 "r.correlation_id IN (SELECT correlation_id FROM executions "
                 "INDEXED BY executions_errors "
                 "WHERE error_message IS NOT NULL AND error_message LIKE ? ESCAPE '\\')"
+            )
+            params.append(pattern)
+        if plan.dense_errors:
+            found.append(
+                "EXISTS (SELECT 1 FROM executions AS f INDEXED BY executions_errors "
+                "WHERE f.correlation_id = r.correlation_id AND f.error_message IS NOT NULL "
+                "AND f.error_message LIKE ? ESCAPE '\\')"
             )
             params.append(pattern)
         where.append("(" + (" OR ".join(found) or "1 = 0") + ")")
