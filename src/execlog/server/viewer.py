@@ -189,8 +189,8 @@ def runs_page(
 ) -> HTMLResponse:
     """Recent runs (root executions), newest first, with filters held in the URL."""
     filters = {"name": name, "status": status, "since": since, "until": until, "q": q}
-    # Text in any execution of a run is looked for run by run: bounded by a default time range
-    # (a text found nowhere would otherwise read the whole history).
+    # A text found nowhere is answered at once, but one common in the history and absent from
+    # the recent runs is looked for run by run: bounded by a default time range.
     lookback = SEARCH_LOOKBACK if q and not since else None
     try:
         found = store_of(request).runs(
