@@ -508,6 +508,27 @@ def test_stats_of_everything(benchmark: Any, store: execlog.Store) -> None:
     assert benchmark.pedantic(store.stats, rounds=3, iterations=1)
 
 
+@pytest.mark.benchmark(group="stats")
+def test_stats_of_a_popular_name(benchmark: Any, store: execlog.Store) -> None:
+    """About 100,000 executions, the whole history."""
+    assert benchmark(store.stats, name="transform")
+
+
+# -- runs ------------------------------------------------------------------------------------
+
+
+@pytest.mark.benchmark(group="runs")
+@pytest.mark.parametrize(
+    "search",
+    [None, "not numeric", "load", "tool:p", "no such text"],
+    ids=["newest", "error_text", "name", "rarer_name", "nowhere"],
+)
+def test_runs(benchmark: Any, store: execlog.Store, search: str | None) -> None:
+    """A page of 50 runs over the whole history, with or without a text search."""
+    found = benchmark(store.runs, search=search, limit=50)
+    assert bool(found) == (search != "no such text")
+
+
 # -- removing (on a copy of the database) ---------------------------------------------------
 
 

@@ -26,7 +26,6 @@ from execlog._recorder import RECORDER
 from execlog._storage import COLUMNS, ListQuery, RunsQuery, open_backend
 from execlog._storage import postgres as pg
 from execlog._storage import postgres_schema as schema
-from execlog._storage.seeks import SearchPlan
 from execlog.cli import main
 
 if TYPE_CHECKING:
@@ -709,16 +708,6 @@ class TestManyProcesses:
 # -- query plans ---------------------------------------------------------------------------
 
 
-#: Every way a runs search can be answered (see execlog._storage.seeks.plan_search).
-SEARCH_PLANS = {
-    "names": SearchPlan(("a", "b"), dense_names=False, errors=False, dense_errors=False),
-    "dense_names": SearchPlan((), dense_names=True, errors=False, dense_errors=False),
-    "errors": SearchPlan((), dense_names=False, errors=True, dense_errors=False),
-    "dense_errors": SearchPlan((), dense_names=False, errors=False, dense_errors=True),
-    "all": SearchPlan(("a",), dense_names=True, errors=True, dense_errors=True),
-}
-
-
 def _plans() -> dict[str, tuple[str, list[Any]]]:
     cases: dict[str, tuple[str, list[Any]]] = {
         "get": (pg.GET, ["x"]),
@@ -747,19 +736,7 @@ def _plans() -> dict[str, tuple[str, list[Any]]]:
         "prune_keep_referenced": (pg.PRUNE_KEEP_REFERENCED, []),
         "prune_delete": (pg.PRUNE_DELETE, []),
         "prune_count": (pg.PRUNE_COUNT, []),
-        "stats_totals": (pg.STATS.totals, []),
-        "stats_totals_of": (pg.STATS.totals_of, ["n"]),
-        "stats_running": (pg.STATS.running, []),
-        "stats_untimed": (pg.STATS.untimed, ["n"]),
-        "stats_nth": (pg.STATS.nth, ["n", 3]),
-        "stats_nth_from_top": (pg.STATS.nth_from_top, ["n", 3]),
-        "search_names": (pg._search_statements().names, ["%a%"]),
-        "search_name_rows": (pg._search_statements().name_rows(2), ["a", "b", 5]),
-        "search_error_rows": (pg._search_statements().error_rows, ["%a%", 5]),
     }
-    for label, plan in SEARCH_PLANS.items():
-        query = RunsQuery("n", "error", 1, 9, "x")
-        cases[f"runs_search_{label}"] = pg._runs_statement(query, plan)
     for name in (None, "n"):
         for status in (None, "error"):
             for correlation in (None, "c"):

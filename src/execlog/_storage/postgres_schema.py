@@ -192,22 +192,6 @@ _register(
     """,
 )
 
-_register(
-    4,
-    "indexes for statistics over a whole history and for text search of runs",
-    # As SQLite's migration 5, but for error messages: an index entry holds at most about
-    # 2,700 bytes, and a message may be longer, so the partial index holds the correlation of
-    # each failed row and the search reads those rows' messages from the table.
-    """
-    CREATE INDEX executions_duration ON executions (name, duration_ms, status);
-    CREATE INDEX executions_errors ON executions (correlation_id)
-        WHERE error_message IS NOT NULL;
-    DROP INDEX IF EXISTS executions_roots;
-    CREATE INDEX executions_roots ON executions (started_at, execution_id, correlation_id)
-        WHERE parent_execution_id IS NULL
-    """,
-)
-
 LATEST = MIGRATIONS[-1].version
 
 _BOOTSTRAP = """

@@ -1,13 +1,13 @@
 """Reads that one plain statement answers slowly on a large history, done in a few index seeks.
 
-Both SQL backends drive these with their own statement text (see ``sqlite.py`` and
-``postgres.py``); what is decided here is the same for both.
+SQLite drives these with its statements (``sqlite.py``); the decisions are kept apart from the
+SQL. PostgreSQL keeps the single statements (measured: its planner and index-only scans make
+them about as fast there, see README, How fast it answers).
 
 Statistics over a whole history: a name's counts come from the ``(name, duration_ms, status)``
 index, and its percentiles from skipping to their rank in it (``ORDER BY duration_ms LIMIT 1
-OFFSET k``) instead of sorting every duration of the name. The rank is each backend's own
-definition of the nearest-rank percentile, so the values are exactly those of the one-statement
-form (``cume_dist()`` in SQLite, ``percentile_disc`` in PostgreSQL).
+OFFSET k``) instead of sorting every duration of the name. The rank is the nearest rank as
+``cume_dist()`` defines it, so the values are exactly those of the one-statement form.
 
 Text search of runs: a run matches when any of its executions has the text in its name or its
 error message. Names are few: the matching ones are found among the distinct names (one index
@@ -41,7 +41,6 @@ __all__ = [
     "SearchStatements",
     "StatsStatements",
     "cume_dist_rank",
-    "percentile_disc_rank",
     "plan_search",
     "seek_stats",
 ]
@@ -73,11 +72,6 @@ def cume_dist_rank(fraction: float, count: int) -> int:
     while rank < count and rank / count < fraction:
         rank += 1
     return rank
-
-
-def percentile_disc_rank(fraction: float, count: int) -> int:
-    """PostgreSQL's ``percentile_disc`` rank (1-based): ``ceil(fraction * count)``, at least 1."""
-    return max(1, math.ceil(fraction * count))
 
 
 @dataclass(frozen=True, slots=True)

@@ -452,7 +452,13 @@ def runs_statement(query: RunsQuery, plan: SearchPlan = CHECK_EVERYTHING) -> tup
                 f"INDEXED BY executions_name WHERE name IN ({_marks(len(plan.names))}))"
             )
             params += plan.names
-        if plan.dense_names:
+        if plan.dense_names and plan.dense_errors:  # both in one read of each run's rows
+            found.append(
+                "EXISTS (SELECT 1 FROM executions AS m WHERE m.correlation_id = r.correlation_id "
+                "AND (m.name LIKE ? ESCAPE '\\' OR m.error_message LIKE ? ESCAPE '\\'))"
+            )
+            params += [pattern, pattern]
+        elif plan.dense_names:
             found.append(
                 "EXISTS (SELECT 1 FROM executions AS m WHERE m.correlation_id = r.correlation_id "
                 "AND m.name LIKE ? ESCAPE '\\')"
@@ -465,7 +471,7 @@ def runs_statement(query: RunsQuery, plan: SearchPlan = CHECK_EVERYTHING) -> tup
                 "WHERE error_message IS NOT NULL AND error_message LIKE ? ESCAPE '\\')"
             )
             params.append(pattern)
-        if plan.dense_errors:
+        if plan.dense_errors and not plan.dense_names:
             found.append(
                 "EXISTS (SELECT 1 FROM executions AS f INDEXED BY executions_errors "
                 "WHERE f.correlation_id = r.correlation_id AND f.error_message IS NOT NULL "
