@@ -23,6 +23,7 @@ __all__ = [
     "env_disabled",
     "from_env",
     "names_option",
+    "sample_rate_option",
     "timeout_seconds",
     "validated",
 ]
@@ -50,6 +51,10 @@ class Config:
     #: Exporters the writer hands every finished execution to (``configure(export=[...])``).
     export: tuple[Any, ...] = ()
     token: str | None = dataclasses.field(default=None, repr=False)
+    #: The share of root executions recorded (head sampling); their descendants follow them.
+    sample_rate: float = 1.0
+    #: Record a failing execution of an unsampled tree, and its ancestors up to the root.
+    always_record_errors: bool = False
 
     def __repr__(self) -> str:
         """The settings, with any password in ``db`` masked."""
@@ -170,8 +175,10 @@ def _check(option: str, value: Any) -> Any:  # noqa: PLR0911 - one branch per op
         if value not in ("block", "drop") or not isinstance(value, str):
             raise ConfigError(f"on_full must be 'block' or 'drop', got {value!r}")
         return value
-    if option in {"capture_inputs", "capture_output", "enabled"}:
+    if option in {"capture_inputs", "capture_output", "enabled", "always_record_errors"}:
         return _flag(option, value)
+    if option == "sample_rate":
+        return sample_rate_option(option, value)
     if option in {"redact", "redact_exempt"}:
         return names_option(option, value)
     if option == "export":
@@ -213,6 +220,17 @@ def _exporter(exporter: object) -> object:
 
         return OpenTelemetryExporter(exporter)
     return exporter
+
+
+def sample_rate_option(option: str, value: object) -> float:
+    """A sampling rate: a real number from 0 (record no tree) to 1 (record every tree)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not 0.0 <= float(value) <= 1.0
+    ):
+        raise ConfigError(f"{option} must be a number from 0.0 to 1.0, got {value!r}")
+    return float(value)
 
 
 def names_option(option: str, value: object) -> tuple[str, ...]:

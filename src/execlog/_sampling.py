@@ -1,0 +1,195 @@
+"""Head sampling: which trees are recorded, decided once per root execution.
+
+A root decides (``configure(sample_rate=...)``, or the ``sample_rate=`` of its decorator or
+``execution()``, or the decision it received through ``inject``/``extract``); every execution
+below it follows. In an unsampled tree :data:`current` holds an :class:`UnsampledExecution`:
+traced calls under it run as the bare function (the C path checks the type and calls through),
+and nothing of the tree is recorded.
+
+With ``configure(always_record_errors=True)`` an unsampled tree is made of
+:class:`DeferredExecution` handles instead: begun like recorded ones (their inputs captured when
+they start), but ended silently unless the execution or one of its descendants failed; then it
+is recorded, and so is every ancestor up to the root as it ends.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import TYPE_CHECKING, Any
+
+from execlog import _context
+from execlog._context import current
+from execlog._execution import ExecutionHandle, status_for
+from execlog._propagation import ENV_SAMPLED, PropagationContext, env_context
+from execlog._recorder import RECORDER
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from execlog._storage import Row
+
+__all__ = [
+    "ENV_SAMPLED",
+    "UNSAMPLED",
+    "DeferredExecution",
+    "UnsampledExecution",
+    "env_sampled",
+    "in_unsampled_root",
+    "root_sampled",
+    "unsampled_root",
+]
+
+_random = random.random  # reseeded in a forked child by the random module itself
+
+
+def root_sampled(rate: float, context: PropagationContext | None) -> bool:
+    """Whether a root execution is recorded: the decision it received, else a draw."""
+    if context is not None:
+        if context.sampled is not None:
+            return context.sampled
+        if context.parent_execution_id:
+            return True  # a parent that did not say: it is recorded (unsampled ones say so)
+    return rate >= 1.0 or (rate > 0.0 and _random() < rate)
+
+
+def env_sampled() -> bool | None:
+    """The decision this process was started with (``EXECLOG_SAMPLED``), if any."""
+    context = env_context()
+    return None if context is None else context.sampled
+
+
+class UnsampledExecution(ExecutionHandle):
+    """What :func:`current_execution` returns inside an unsampled tree: records nothing.
+
+    ``tag``, ``set_output`` and ``set_status`` do nothing; ``execution_id`` is empty (nothing
+    will ever carry that id); ``inject`` writes the decision only. ``sampled`` is False.
+    """
+
+    __slots__ = ()
+    sampled = False
+
+    def tag(self, tags: dict[str, Any] | None = None, /, **more: Any) -> None:
+        """Do nothing: the tree is not recorded."""
+
+    def set_output(self, value: Any) -> None:
+        """Do nothing: the tree is not recorded."""
+
+    def set_status(self, status: str) -> None:
+        """Do nothing: the tree is not recorded."""
+
+    def _finish(self, t1: int, exc: BaseException | None, result: Any = None) -> None:  # noqa: ARG002
+        self._state = 2
+
+    def _running_row(self) -> Row | None:
+        return None
+
+    def __repr__(self) -> str:
+        return "<UnsampledExecution: this tree is not recorded>"
+
+
+def _unsampled(name: str) -> UnsampledExecution:
+    """An unsampled stand-in with every attribute a handle reads set (state 3: not recorded)."""
+    handle = UnsampledExecution.__new__(UnsampledExecution)
+    handle.name = name
+    handle.kind = "unsampled"
+    handle.execution_id = handle.correlation_id = ""
+    handle.parent_execution_id = handle.run_id = handle.trigger_kind = None
+    handle._encoder = None
+    handle._extra = False
+    handle._generation = -1
+    handle._inputs = None
+    handle._started_ns = handle._t0 = handle._thread_id = 0
+    handle._state = 3
+    handle._token = None
+    return handle
+
+
+#: The value of :data:`current` in an unsampled tree whose root was decided in C.
+UNSAMPLED = _unsampled("unsampled")
+
+
+def _unsampled_here_c() -> UnsampledExecution | None:
+    return UNSAMPLED if _c_here() else None
+
+
+def _install_c() -> None:
+    """Let Python code see the unsampled roots the C path runs (they leave ``current`` alone)."""
+    global _c_here  # noqa: PLW0603 - set once, at import
+    from execlog._native import SPEEDUPS  # noqa: PLC0415
+
+    here = getattr(SPEEDUPS, "unsampled_here", None)
+    if here is not None:
+        _c_here = here
+        _context.unsampled_here = _unsampled_here_c
+
+
+def _never() -> bool:
+    return False
+
+
+_c_here: Callable[[], bool] = _never
+
+
+def in_unsampled_root() -> bool:
+    """Whether this thread runs an unsampled root made by the C path (``current`` unset)."""
+    return _c_here()
+
+
+def unsampled_root() -> UnsampledExecution:
+    """Begin an unsampled root on the Python path: a stand-in made current until it ends."""
+    handle = _unsampled("unsampled")
+    handle._token = current.set(handle)
+    return handle
+
+
+class DeferredExecution(ExecutionHandle):
+    """An execution of an unsampled tree kept for ``always_record_errors``.
+
+    Recorded only when it or a descendant fails (status ``error``): then it and every ancestor
+    still running are recorded as they end. Its events wait with it until then.
+    """
+
+    __slots__ = ()
+    sampled = False
+    _keep = False
+    _held: list[Row] | None = None
+
+    def _mark(self) -> None:
+        """Record this execution and its ancestors (a failure happened at or below it)."""
+        handle: ExecutionHandle | None = self
+        while isinstance(handle, DeferredExecution) and not handle._keep:
+            handle._keep = True
+            handle = handle._parent_handle
+
+    def hold(self, row: Row) -> bool:
+        """Keep an event row until this execution is known to be recorded; False: queue it."""
+        if self._keep:
+            return False
+        if self._held is None:
+            self._held = []
+        self._held.append(row)
+        return True
+
+    def _finish(self, t1: int, exc: BaseException | None, result: Any = None) -> None:
+        if self._state != 1:
+            return
+        status = "success" if exc is None else status_for(exc)
+        if status == "error" or (status == "success" and self._status == "error"):
+            self._mark()
+        if not self._keep:
+            self._state = 2
+            RECORDER.channel.live.discard(self)
+            self._held = None
+            return
+        super()._finish(t1, exc, result)
+        held, self._held = self._held, None
+        if held:
+            RECORDER.channel.events = True  # before the rows: the writer looks for events
+            for row in held:
+                RECORDER.enqueue(row)
+
+    def _running_row(self) -> Row | None:
+        return super()._running_row() if self._keep else None
+
+
+_install_c()
