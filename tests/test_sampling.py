@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures as cf
 import logging
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -19,12 +20,13 @@ import pytest
 import execlog
 import execlog.asgi
 import execlog.logging
-from conftest import raw, rows
+from conftest import raw, rows, run_example
 from execlog import _sampling
 from execlog._context import current
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
 pytestmark = pytest.mark.usefixtures("implementation")
 
@@ -51,6 +53,11 @@ def recorded(db: str) -> list[dict[str, Any]]:
 
 def names(db: str) -> list[str]:
     return sorted(r["name"] for r in recorded(db))
+
+
+@execlog.traced_execution
+def _double(x: int) -> int:
+    return 2 * x
 
 
 def tree() -> tuple[Any, Any, Any]:
@@ -236,6 +243,24 @@ class TestKindsOfCalls:
         assert 1 == root()
 
         assert [] == names(db)
+
+    def test_process_pool_workers_follow(self, db: str) -> None:
+        @execlog.traced_execution
+        def root() -> int:
+            ctx = multiprocessing.get_context("fork")
+            with cf.ProcessPoolExecutor(2, mp_context=ctx) as pool:
+                return sum(pool.map(_double, range(4)))
+
+        execlog.instrument_threads()
+        try:
+            execlog.configure(sample_rate=0.0)
+            assert 12 == root()
+            execlog.configure(sample_rate=1.0)
+            assert 12 == root()
+        finally:
+            execlog.uninstrument_threads()
+
+        assert ["_double"] * 4 + ["root"] == names(db)
 
     def test_pools_and_threads_follow(self, db: str) -> None:
         @execlog.traced_execution
@@ -435,3 +460,14 @@ class TestAlwaysRecordErrors:
             fine()
 
         assert ["fine", "job"] == names(db)
+
+
+def test_the_example_runs(tmp_path: Path) -> None:
+    """``examples/sampling.py``: one request in ten, whole, and every failing lookup."""
+    lines = dict(line.split(": ", 1) for line in run_example("sampling.py", tmp_path).splitlines())
+
+    recorded = int(lines["requests recorded"].split(" of ")[0])
+    assert 60 <= recorded <= 180  # 100 sampled and 18 kept for their error expected
+    assert "20 of 20" == lines["failed lookups recorded"]
+    assert "True" == lines["every recorded request is whole"]
+    assert "1" == lines["nightly jobs recorded"]

@@ -20,11 +20,13 @@ from typing import TYPE_CHECKING, Any
 from execlog import _context
 from execlog._context import current
 from execlog._execution import ExecutionHandle, status_for
+from execlog._native import SPEEDUPS
 from execlog._propagation import ENV_SAMPLED, PropagationContext, env_context
 from execlog._recorder import RECORDER
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from contextvars import Token
 
     from execlog._storage import Row
 
@@ -39,7 +41,8 @@ __all__ = [
     "unsampled_root",
 ]
 
-_random = random.random  # reseeded in a forked child by the random module itself
+_random = random.random
+_current_set = current.set  # reseeded in a forked child by the random module itself
 
 
 def root_sampled(rate: float, context: PropagationContext | None) -> bool:
@@ -68,6 +71,25 @@ class UnsampledExecution(ExecutionHandle):
     __slots__ = ()
     sampled = False
 
+    # Class-level values shadow the handle's slots: making one costs an allocation, not a
+    # dozen stores (the Python path makes one per unsampled root).
+    name = "unsampled"
+    kind = "unsampled"
+    execution_id = ""
+    correlation_id = ""
+    parent_execution_id = None
+    run_id = None
+    trigger_kind = None
+    _encoder = None
+    _extra = False
+    _generation = -1
+    _inputs = None
+    _started_ns = 0
+    _t0 = 0
+    _thread_id = 0
+    _state = 3
+    _token: Token[ExecutionHandle | None] | None = None
+
     def tag(self, tags: dict[str, Any] | None = None, /, **more: Any) -> None:
         """Do nothing: the tree is not recorded."""
 
@@ -87,58 +109,33 @@ class UnsampledExecution(ExecutionHandle):
         return "<UnsampledExecution: this tree is not recorded>"
 
 
-def _unsampled(name: str) -> UnsampledExecution:
-    """An unsampled stand-in with every attribute a handle reads set (state 3: not recorded)."""
-    handle = UnsampledExecution.__new__(UnsampledExecution)
-    handle.name = name
-    handle.kind = "unsampled"
-    handle.execution_id = handle.correlation_id = ""
-    handle.parent_execution_id = handle.run_id = handle.trigger_kind = None
-    handle._encoder = None
-    handle._extra = False
-    handle._generation = -1
-    handle._inputs = None
-    handle._started_ns = handle._t0 = handle._thread_id = 0
-    handle._state = 3
-    handle._token = None
-    return handle
-
+_new_unsampled = UnsampledExecution.__new__
 
 #: The value of :data:`current` in an unsampled tree whose root was decided in C.
-UNSAMPLED = _unsampled("unsampled")
-
-
-def _unsampled_here_c() -> UnsampledExecution | None:
-    return UNSAMPLED if _c_here() else None
-
-
-def _install_c() -> None:
-    """Let Python code see the unsampled roots the C path runs (they leave ``current`` alone)."""
-    global _c_here  # noqa: PLW0603 - set once, at import
-    from execlog._native import SPEEDUPS  # noqa: PLC0415
-
-    here = getattr(SPEEDUPS, "unsampled_here", None)
-    if here is not None:
-        _c_here = here
-        _context.unsampled_here = _unsampled_here_c
+UNSAMPLED = _new_unsampled(UnsampledExecution)
 
 
 def _never() -> bool:
     return False
 
 
-_c_here: Callable[[], bool] = _never
+#: Whether this thread runs an unsampled root made by the C path (which leaves ``current``
+#: unset): the C function itself where the accelerator is built.
+in_unsampled_root: Callable[[], bool] = getattr(SPEEDUPS, "unsampled_here", None) or _never
 
 
-def in_unsampled_root() -> bool:
-    """Whether this thread runs an unsampled root made by the C path (``current`` unset)."""
-    return _c_here()
+def _unsampled_here() -> UnsampledExecution | None:
+    return UNSAMPLED if in_unsampled_root() else None
+
+
+if in_unsampled_root is not _never:  # current_execution() looks there when `current` is unset
+    _context.unsampled_here = _unsampled_here
 
 
 def unsampled_root() -> UnsampledExecution:
     """Begin an unsampled root on the Python path: a stand-in made current until it ends."""
-    handle = _unsampled("unsampled")
-    handle._token = current.set(handle)
+    handle = _new_unsampled(UnsampledExecution)
+    handle._token = _current_set(handle)
     return handle
 
 
@@ -190,6 +187,3 @@ class DeferredExecution(ExecutionHandle):
 
     def _running_row(self) -> Row | None:
         return super()._running_row() if self._keep else None
-
-
-_install_c()

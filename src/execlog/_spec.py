@@ -164,12 +164,17 @@ class Spec:
             rate = self.sample_rate
             if rate is None:
                 rate = recorder.config.sample_rate
-            if (rate < 1.0 or not _ENV_FAST or _ENV_SAMPLED in _ENV_DATA_DICT) and not root_sampled(
-                rate, env_context()
-            ):
-                if not recorder.config.always_record_errors:
-                    return unsampled_root()
-                cls = DeferredExecution
+            if rate < 1.0 or not _ENV_FAST or _ENV_SAMPLED in _ENV_DATA_DICT:
+                quiet = (  # nothing inherited: the usual case, two or three dict look-ups
+                    _ENV_FAST
+                    and _ENV_PARENT not in _ENV_DATA_DICT
+                    and _ENV_CORRELATION not in _ENV_DATA_DICT
+                    and _ENV_SAMPLED not in _ENV_DATA_DICT
+                )
+                if not root_sampled(rate, None if quiet else env_context()):
+                    if not recorder.config.always_record_errors:
+                        return unsampled_root()
+                    cls = DeferredExecution
         elif outer.__class__ is not ExecutionHandle:
             if outer is CAPTURING or outer.__class__ is UnsampledExecution:
                 return None
