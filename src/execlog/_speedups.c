@@ -1977,13 +1977,22 @@ root_sampled(PyObject *spec, PyObject *config, int can_run_unsampled)
  * (its root runs on the Python path, which sets `current`).
  */
 static _Thread_local long unsampled_depth = 0;
+/* How many run on any thread (changed with the GIL held): while none does, the thread-local
+ * count (a call into the dynamic linker from a shared object) is not read at all. */
+static long unsampled_anywhere = 0;
+
+static inline int
+unsampled_here(void)
+{
+    return unsampled_anywhere > 0 && unsampled_depth > 0;
+}
 
 /* Whether `outer`, the current value, marks an unsampled tree (calls there run as they are). */
 static inline int
 is_unsampled(PyObject *outer)
 {
     if (outer == NULL || outer == Py_None) {
-        return unsampled_depth > 0;
+        return unsampled_here();
     }
     return unsampled_type != NULL && Py_TYPE(outer) == unsampled_type;
 }
@@ -2667,7 +2676,7 @@ tcoro_start(TracedCoroutine *self)
             PyErr_Clear();
         }
         else if (is_unsampled(outer)) { /* in an unsampled tree: the function's own coroutine */
-            Py_DECREF(outer);
+            Py_XDECREF(outer);
             self->state = CORO_PLAIN;
             Py_DECREF(args);
             Py_XDECREF(kwnames);
@@ -3258,7 +3267,7 @@ sp_enter_block(PyObject *module, PyObject *handle)
             Py_RETURN_FALSE;
         }
     }
-    else if (unsampled_depth > 0) {
+    else if (unsampled_here()) {
         Py_RETURN_FALSE; /* perhaps inside an unsampled root: the Python path looks */
     }
     PyObject *capture = SLOT(st.config, C_capture_inputs);
@@ -3561,7 +3570,9 @@ static PyObject *
 call_unsampled(CallSpec *cs, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     unsampled_depth++;
+    unsampled_anywhere++;
     PyObject *result = PyObject_Vectorcall(cs->func, args, nargs, kwnames);
+    unsampled_anywhere--;
     unsampled_depth--;
     return result;
 }
@@ -3591,7 +3602,7 @@ tfunc_plain(TracedFunction *self, PyObject *const *args, size_t nargsf, PyObject
         return PyObject_Vectorcall(python_path(cs, nargs), args, nargsf, kwnames);
     }
     if (is_unsampled(outer)) { /* in an unsampled tree: the function itself */
-        Py_DECREF(outer);
+        Py_XDECREF(outer);
         return PyObject_Vectorcall(cs->func, args, nargsf, kwnames);
     }
     Py_ssize_t n = nargs + (kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames));
@@ -4169,7 +4180,7 @@ sp_set_sampling(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 sp_unsampled_here(PyObject *module, PyObject *unused)
 {
-    return PyBool_FromLong(unsampled_depth > 0);
+    return PyBool_FromLong(unsampled_here());
 }
 
 static PyMethodDef methods[] = {
