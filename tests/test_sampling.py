@@ -471,3 +471,37 @@ def test_the_example_runs(tmp_path: Path) -> None:
     assert "20 of 20" == lines["failed lookups recorded"]
     assert "True" == lines["every recorded request is whole"]
     assert "1" == lines["nightly jobs recorded"]
+
+
+class TestWraptPath:
+    """Callables that are not functions (wrapt's wrapper, C begin and complete hooks)."""
+
+    def test_callable_objects_follow_and_fail_visibly(self, db: str) -> None:
+        class Step:
+            def __init__(self, fail: bool) -> None:
+                self.fail = fail
+
+            def __call__(self, x: int) -> int:
+                if self.fail:
+                    raise RuntimeError("step failed")
+                return x
+
+        ok = execlog.traced_execution(name="ok")(Step(fail=False))
+        bad = execlog.traced_execution(name="bad")(Step(fail=True))
+
+        @execlog.traced_execution
+        def root() -> int:
+            ok(1)
+            try:
+                bad(2)
+            except RuntimeError:
+                return 0
+            return 1
+
+        execlog.configure(sample_rate=0.0)
+        root()
+        assert [] == names(db)
+
+        execlog.configure(always_record_errors=True)
+        root()
+        assert ["bad", "root"] == names(db)
