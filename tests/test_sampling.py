@@ -191,6 +191,22 @@ class TestDecision:
         with pytest.raises(ValueError, match="sample_rate"):
             execlog.execution("x", sample_rate=rate if rate is not None else -1)
 
+    def test_the_rate_from_the_environment(
+        self, db: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        from execlog._guard import reset_reported
+        from execlog._recorder import RECORDER
+
+        monkeypatch.setenv("EXECLOG_SAMPLE_RATE", "0")
+        RECORDER.reset()
+        assert 0.0 == RECORDER.config.sample_rate
+        monkeypatch.setenv("EXECLOG_SAMPLE_RATE", "often")
+        reset_reported()  # reported once per process: again for this test
+        with caplog.at_level(logging.WARNING, logger="execlog"):
+            RECORDER.reset()
+        assert 1.0 == RECORDER.config.sample_rate
+        assert "EXECLOG_SAMPLE_RATE must be a number from 0 to 1, got 'often'" in caplog.text
+
     def test_always_record_errors_must_be_a_flag(self) -> None:
         with pytest.raises(ValueError, match="always_record_errors"):
             execlog.configure(always_record_errors=1)

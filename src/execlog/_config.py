@@ -102,9 +102,31 @@ def abandon_horizon_s() -> float:
 
 
 def from_env() -> Config:
-    """The starting configuration: defaults plus ``EXECLOG_DB`` and ``EXECLOG_DISABLED``."""
+    """The starting configuration: the defaults and what the environment says.
+
+    ``EXECLOG_DB``, ``EXECLOG_DISABLED``, ``EXECLOG_TOKEN`` and ``EXECLOG_SAMPLE_RATE``.
+    """
     db = os.environ.get("EXECLOG_DB") or DEFAULT_DB
-    return Config(db=db, enabled=not env_disabled(), token=os.environ.get("EXECLOG_TOKEN") or None)
+    return Config(
+        db=db,
+        enabled=not env_disabled(),
+        token=os.environ.get("EXECLOG_TOKEN") or None,
+        sample_rate=env_sample_rate(),
+    )
+
+
+def env_sample_rate() -> float:
+    """``EXECLOG_SAMPLE_RATE`` (a number from 0 to 1); 1.0 when unset or not such a number."""
+    raw = os.environ.get("EXECLOG_SAMPLE_RATE", "").strip()
+    if not raw:
+        return 1.0
+    try:
+        return sample_rate_option("EXECLOG_SAMPLE_RATE", float(raw))
+    except ValueError:
+        from execlog._guard import report_once  # noqa: PLC0415 - avoids an import cycle
+
+        report_once("EXECLOG_SAMPLE_RATE must be a number from 0 to 1, got %r; using 1.0", raw)
+        return 1.0
 
 
 #: Upper bound of ``batch_size``, ``queue_size`` and ``max_payload_bytes``: SQLite's own limit
