@@ -521,3 +521,57 @@ class TestWraptPath:
         execlog.configure(always_record_errors=True)
         root()
         assert ["bad", "root"] == names(db)
+
+
+class TestUnderLoad:
+    def test_threads_and_tasks_keep_trees_whole(self, db: str) -> None:
+        """8 threads and 200 asyncio tasks at rate 0.5: every recorded tree is whole."""
+
+        @execlog.traced_execution
+        def leaf(i: int) -> int:
+            return i
+
+        @execlog.traced_execution
+        def middle(i: int) -> int:
+            return leaf(i) + leaf(i)
+
+        @execlog.traced_execution
+        def root(i: int) -> int:
+            with execlog.execution("block"):
+                return middle(i)
+
+        @execlog.traced_execution
+        async def aleaf(i: int) -> int:
+            await asyncio.sleep(0)
+            return i
+
+        @execlog.traced_execution
+        async def aroot(i: int) -> int:
+            return sum(await asyncio.gather(aleaf(i), aleaf(i)))
+
+        async def tasks() -> None:
+            await asyncio.gather(*(aroot(i) for i in range(200)))
+
+        execlog.configure(sample_rate=0.5)
+        threads = [threading.Thread(target=lambda: [root(i) for i in range(200)]) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        asyncio.run(tasks())
+        for thread in threads:
+            thread.join()
+
+        stored = recorded(db)
+        by_id = {r["execution_id"]: r for r in stored}
+        children: dict[str, int] = {}
+        for r in stored:
+            parent = r["parent_execution_id"]
+            if parent is not None:
+                assert parent in by_id, f"{r['name']} recorded without its parent"
+                children[parent] = children.get(parent, 0) + 1
+        sizes = {"root": 1, "block": 1, "middle": 2, "aroot": 2}
+        for r in stored:
+            assert sizes.get(r["name"], 0) == children.get(r["execution_id"], 0), r["name"]
+        roots = [r for r in stored if r["name"] == "root"]
+        aroots = [r for r in stored if r["name"] == "aroot"]
+        assert 650 < len(roots) < 950  # 1,600 draws at 0.5: 800 expected, deviation 20
+        assert 50 < len(aroots) < 150  # 200 draws: 100 expected, deviation 7
