@@ -358,6 +358,17 @@ def build_scenarios(
     def disabled_f(a, b=2):
         return a + b
 
+    # Head sampling: a root that is never recorded, and calls inside such a tree.
+    @execlog.traced_execution(name="f", sample_rate=0.0)
+    def unsampled_f(a, b=2):
+        return a + b
+
+    plain_timer = call_timer(traced_f)
+
+    @execlog.traced_execution(name="unsampled-root", sample_rate=0.0)
+    def inside_unsampled(n: int) -> int:
+        return plain_timer(n)
+
     # The same, decorated as where the C accelerator is not built (or EXECLOG_PURE_PYTHON=1).
     native = execlog_fastpath.READY
     execlog_fastpath.READY = False
@@ -365,6 +376,14 @@ def build_scenarios(
 
         @execlog.traced_execution(name="f")
         def traced_f_py(a, b=2):
+            return a + b
+
+        @execlog.traced_execution(name="f", sample_rate=0.0)
+        def unsampled_f_py(a, b=2):
+            return a + b
+
+        @execlog.traced_execution(name="f")
+        def disabled_f_py(a, b=2):
             return a + b
 
     finally:
@@ -456,6 +475,27 @@ def build_scenarios(
             call_timer(disabled_f),
             before=disable,
             after=enable,
+        ),
+        s(
+            "disabled_py",
+            "traced, configure(enabled=False), pure Python",
+            "disabled",
+            call_timer(disabled_f_py),
+            before=disable,
+            after=enable,
+        ),
+        s("unsampled_root", "unsampled root f(1)", "disabled", call_timer(unsampled_f)),
+        s(
+            "unsampled_child",
+            "traced f(1) in an unsampled tree",
+            "disabled",
+            inside_unsampled,
+        ),
+        s(
+            "unsampled_root_py",
+            "unsampled root f(1), pure Python",
+            "disabled",
+            call_timer(unsampled_f_py),
         ),
     ]
     for key, (label, timer, after) in floor_timers().items():
@@ -1009,6 +1049,19 @@ def report_scaling(
         f"  configure(enabled=False) call {disabled:.0f} ns vs functools.wraps wrapper "
         f"{wraps:.0f} ns: {disabled / wraps:.2f}x (medians from the table above)"
     )
+    sampling = {
+        "unsampled_root_over_disabled": med["unsampled_root"] / disabled,
+        "unsampled_child_over_disabled": med["unsampled_child"] / disabled,
+        "unsampled_root_py_over_disabled_py": med["unsampled_root_py"] / med["disabled_py"],
+    }
+    print(
+        f"  head sampling, an unsampled call vs the disabled path: root "
+        f"{med['unsampled_root']:.0f} ns ({sampling['unsampled_root_over_disabled']:.2f}x), "
+        f"inside an unsampled tree {med['unsampled_child']:.0f} ns "
+        f"({sampling['unsampled_child_over_disabled']:.2f}x); pure Python root "
+        f"{med['unsampled_root_py']:.0f} ns vs {med['disabled_py']:.0f} ns "
+        f"({sampling['unsampled_root_py_over_disabled_py']:.2f}x)"
+    )
     print(
         f"  EXECLOG_DISABLED=1 at decoration (subprocess): decorated is f -> "
         f"{env['decorated_is_f']} (with name=...: {env['named_is_f']})"
@@ -1021,6 +1074,7 @@ def report_scaling(
             "functools_wraps_ns": wraps,
             "disabled_over_wraps": disabled / wraps,
             "env_disabled": env,
+            "sampling": sampling,
         },
     }
 

@@ -232,3 +232,26 @@ def test_disabled_functools_wraps(benchmark):
 @pytest.mark.benchmark(group="disabled")
 def test_disabled_execlog_traced(benchmark, disabled):
     assert benchmark(disabled_f, 1) == 3
+
+
+# -- head sampling: an unsampled call next to the disabled path (the target: at most 2x) ---
+
+
+@execlog.traced_execution(name="f", sample_rate=0.0)
+def unsampled_f(a, b=2):  # a root that is never recorded
+    return a + b
+
+
+@execlog.traced_execution(name="tree", sample_rate=0.0)
+def unsampled_tree(run):  # calls inside it run in an unsampled tree
+    return run()
+
+
+@pytest.mark.benchmark(group="disabled")
+def test_unsampled_root(benchmark, recording):
+    assert benchmark(unsampled_f, 1) == 3
+
+
+@pytest.mark.benchmark(group="disabled")
+def test_unsampled_call_inside_a_tree(benchmark, recording):
+    assert unsampled_tree(lambda: benchmark(traced_f, 1)) == 3

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import logging
 import signal
 import sqlite3
@@ -126,6 +127,32 @@ class TestRecording:
         assert 0 == cli(["list", "--db", url, "--json"])
         listed = json.loads(capsys.readouterr().out)
         assert ["double"] == [e["name"] for e in listed]
+
+    def test_id_prefixes_resolve_through_the_server(
+        self, collector: tuple[str, str], capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A unique prefix names an execution or a correlation remotely; an ambiguous one lists."""
+        url, _ = collector
+        execlog.configure(db=url, token="t0ken")
+        with execlog.execution("first") as first:
+            pass
+        with execlog.execution("second") as second:
+            pass
+        assert execlog.flush(timeout=10)
+        with execlog.open_store(url) as remote:
+            assert first.execution_id == remote.resolve_id(first.execution_id[:20])
+            assert second.correlation_id == remote.resolve_correlation_id(
+                second.correlation_id[:20]
+            )
+            common = os.path.commonprefix([first.execution_id, second.execution_id])
+            if len(common) >= execlog.Store.MIN_PREFIX:
+                with pytest.raises(execlog.AmbiguousIdError) as caught:
+                    remote.resolve_id(common)
+                assert {first.execution_id, second.execution_id} <= set(caught.value.candidates)
+            with pytest.raises(KeyError):
+                remote.resolve_id("ffffffff-ffff")
+        assert 0 == cli(["show", first.execution_id[:20], "--db", url, "--json"])
+        assert first.execution_id == json.loads(capsys.readouterr().out)["execution_id"]
 
     def test_wrong_token_is_reported_not_raised(
         self, collector: tuple[str, str], caplog: pytest.LogCaptureFixture

@@ -388,6 +388,7 @@ class TestCarriers:
             "PATH": "/bin",
             "EXECLOG_PARENT_ID": outer.execution_id,
             "EXECLOG_CORRELATION_ID": outer.correlation_id,
+            "EXECLOG_SAMPLED": "1",
             "EXECLOG_DB": db,
         } == carrier
 
@@ -440,7 +441,7 @@ class TestCarriers:
         with execution("outer") as outer:
             carrier = execlog.inject({})
 
-        assert {"EXECLOG_PARENT_ID", "EXECLOG_CORRELATION_ID"} == set(carrier)
+        assert {"EXECLOG_PARENT_ID", "EXECLOG_CORRELATION_ID", "EXECLOG_SAMPLED"} == set(carrier)
         assert execlog.flush(timeout=10)
         with execlog.open_store(":memory:") as store:  # shared by the process: leave it empty
             assert 1 == store.delete(outer.execution_id)
@@ -450,7 +451,7 @@ class TestCarriers:
         with execution("outer"):
             headers = execlog.inject({}, style="http")
 
-        assert {"Execlog-Parent-Id", "Execlog-Correlation-Id"} == set(headers)
+        assert {"Execlog-Parent-Id", "Execlog-Correlation-Id", "Execlog-Sampled"} == set(headers)
 
     def test_inject_http_style(self, db: str) -> None:
         """style='http' writes header-style keys of the innermost execution."""
@@ -460,6 +461,7 @@ class TestCarriers:
         assert {
             "Execlog-Parent-Id": inner.execution_id,
             "Execlog-Correlation-Id": "corr-1",
+            "Execlog-Sampled": "1",
         } == headers
 
     def test_inject_values_are_str(self, db: str) -> None:
@@ -470,8 +472,8 @@ class TestCarriers:
             return execlog.inject({}), execlog.inject({}, style="http")
 
         env, headers = target()
-        assert 3 == len(env)
-        assert 2 == len(headers)
+        assert 4 == len(env)
+        assert 3 == len(headers)
         for carrier in (env, headers):
             assert all(isinstance(k, str) and isinstance(v, str) for k, v in carrier.items())
 

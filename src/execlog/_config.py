@@ -23,6 +23,7 @@ __all__ = [
     "env_disabled",
     "from_env",
     "names_option",
+    "sample_rate_option",
     "timeout_seconds",
     "validated",
 ]
@@ -50,6 +51,10 @@ class Config:
     #: Exporters the writer hands every finished execution to (``configure(export=[...])``).
     export: tuple[Any, ...] = ()
     token: str | None = dataclasses.field(default=None, repr=False)
+    #: The share of root executions recorded (head sampling); their descendants follow them.
+    sample_rate: float = 1.0
+    #: Record a failing execution of an unsampled tree, and its ancestors up to the root.
+    always_record_errors: bool = False
 
     def __repr__(self) -> str:
         """The settings, with any password in ``db`` masked."""
@@ -97,9 +102,31 @@ def abandon_horizon_s() -> float:
 
 
 def from_env() -> Config:
-    """The starting configuration: defaults plus ``EXECLOG_DB`` and ``EXECLOG_DISABLED``."""
+    """The starting configuration: the defaults and what the environment says.
+
+    ``EXECLOG_DB``, ``EXECLOG_DISABLED``, ``EXECLOG_TOKEN`` and ``EXECLOG_SAMPLE_RATE``.
+    """
     db = os.environ.get("EXECLOG_DB") or DEFAULT_DB
-    return Config(db=db, enabled=not env_disabled(), token=os.environ.get("EXECLOG_TOKEN") or None)
+    return Config(
+        db=db,
+        enabled=not env_disabled(),
+        token=os.environ.get("EXECLOG_TOKEN") or None,
+        sample_rate=env_sample_rate(),
+    )
+
+
+def env_sample_rate() -> float:
+    """``EXECLOG_SAMPLE_RATE`` (a number from 0 to 1); 1.0 when unset or not such a number."""
+    raw = os.environ.get("EXECLOG_SAMPLE_RATE", "").strip()
+    if not raw:
+        return 1.0
+    try:
+        return sample_rate_option("EXECLOG_SAMPLE_RATE", float(raw))
+    except ValueError:
+        from execlog._guard import report_once  # noqa: PLC0415 - avoids an import cycle
+
+        report_once("EXECLOG_SAMPLE_RATE must be a number from 0 to 1, got %r; using 1.0", raw)
+        return 1.0
 
 
 #: Upper bound of ``batch_size``, ``queue_size`` and ``max_payload_bytes``: SQLite's own limit
@@ -170,8 +197,10 @@ def _check(option: str, value: Any) -> Any:  # noqa: PLR0911 - one branch per op
         if value not in ("block", "drop") or not isinstance(value, str):
             raise ConfigError(f"on_full must be 'block' or 'drop', got {value!r}")
         return value
-    if option in {"capture_inputs", "capture_output", "enabled"}:
+    if option in {"capture_inputs", "capture_output", "enabled", "always_record_errors"}:
         return _flag(option, value)
+    if option == "sample_rate":
+        return sample_rate_option(option, value)
     if option in {"redact", "redact_exempt"}:
         return names_option(option, value)
     if option == "export":
@@ -213,6 +242,17 @@ def _exporter(exporter: object) -> object:
 
         return OpenTelemetryExporter(exporter)
     return exporter
+
+
+def sample_rate_option(option: str, value: object) -> float:
+    """A sampling rate: a real number from 0 (record no tree) to 1 (record every tree)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not 0.0 <= float(value) <= 1.0
+    ):
+        raise ConfigError(f"{option} must be a number from 0.0 to 1.0, got {value!r}")
+    return float(value)
 
 
 def names_option(option: str, value: object) -> tuple[str, ...]:

@@ -2,7 +2,8 @@
 
 While execlog captures a value (a ``__repr__``, a record's fields, a ``__len__``), the variable
 holds :data:`CAPTURING` instead of an execution: code run then is never recorded (capture never
-records), and :func:`current_execution` says there is none.
+records), and :func:`current_execution` says there is none. In a tree that head sampling left
+out it holds an ``UnsampledExecution`` (see ``_sampling``).
 """
 
 from __future__ import annotations
@@ -101,7 +102,18 @@ def current_execution() -> ExecutionHandle | None:
     .. versionadded:: 0.1.0
     """
     handle = current.get()
+    if handle is None:
+        return unsampled_here()
     return None if handle is CAPTURING else handle
+
+
+def _nowhere() -> ExecutionHandle | None:
+    return None
+
+
+#: The stand-in of an unsampled tree when this thread runs an unsampled root that the C path
+#: made without setting :data:`current`, else None (set by ``_sampling`` where C is built).
+unsampled_here: Callable[[], ExecutionHandle | None] = _nowhere
 
 
 def propagate(fn: Callable[P, R]) -> Callable[P, R]:

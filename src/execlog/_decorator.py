@@ -123,6 +123,7 @@ def traced_execution(
     redact: Collection[str] = (),
     redact_exempt: Collection[str] = (),
     exclude: Collection[str] = (),
+    sample_rate: float | None = None,
 ) -> Callable[[F], F]: ...
 
 
@@ -139,6 +140,7 @@ def traced_execution(
     redact: Collection[str] = (),
     redact_exempt: Collection[str] = (),
     exclude: Collection[str] = (),
+    sample_rate: float | None = None,
 ) -> Any:
     """Record every call of the decorated callable as an execution.
 
@@ -168,6 +170,9 @@ def traced_execution(
         redact: Extra key names to store as ``"[REDACTED]"`` (added to the configured ones).
         redact_exempt: Key names never redacted (added to the configured ones).
         exclude: Parameter names never captured: absent from the inputs, never encoded.
+        sample_rate: The share of calls recorded when a call is a root (head sampling, from 0
+            to 1; default: the configured ``sample_rate``). A call inside a tree follows its
+            root's decision.
 
     Returns:
         The wrapped callable (or, with ``EXECLOG_DISABLED=1`` at decoration time, the callable
@@ -177,9 +182,11 @@ def traced_execution(
         ConfigError: an option has the wrong type.
 
     .. versionadded:: 0.1.0
-    .. versionchanged:: 0.2.0 ``capture_inputs`` takes parameter names; ``exclude`` and
-       ``redact_exempt``.
+    .. versionchanged:: 0.2.0 ``capture_inputs`` takes parameter names; ``exclude``,
+       ``redact_exempt`` and ``sample_rate``.
     """
+    if sample_rate is not None:
+        sample_rate = _config.sample_rate_option("sample_rate", sample_rate)
     if capture_inputs is not None and type(capture_inputs) is not bool:
         capture_inputs = frozenset(_config.names_option("capture_inputs", capture_inputs))
     if capture_output is not None and type(capture_output) is not bool:
@@ -210,6 +217,7 @@ def traced_execution(
             redact_names,
             exclude=excluded,
             redact_exempt=exempt_names,
+            sample_rate=sample_rate,
         )
         return _wrap(target, spec)
 

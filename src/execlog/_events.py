@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from execlog._context import CAPTURING, current
+from execlog._execution import ExecutionHandle
 from execlog._guard import logger, report_once, strict
 from execlog._recorder import RECORDER
 from execlog._storage import EVENT
 
 if TYPE_CHECKING:
     from execlog._encoding import Encoder
-    from execlog._execution import ExecutionHandle
     from execlog._redaction import Redactor
 
 __all__ = ["LEVELS", "event", "level_name", "record_event"]
@@ -109,6 +109,8 @@ def event(message: str, /, level: str | int = "info", **attributes: Any) -> None
             _encode_attributes(encoder, attributes) if attributes else None,
             None,
         )
+        if handle.__class__ is not ExecutionHandle and handle.hold(row):  # type: ignore[attr-defined]
+            return  # an unsampled tree's: kept until the execution is known to be recorded
         channel = recorder.channel
         channel.events = True  # before the append: the writer looks after taking a batch
         queue = channel.queue
@@ -158,18 +160,19 @@ def record_event(
         message = _text_of(message)
     if type(level) is not str or level not in _NAMES or _NAMES[level] != level:
         level = level_name(level)
-    recorder.channel.events = True
-    recorder.enqueue(
-        (
-            EVENT,
-            handle.execution_id,
-            at_ns // 1000,
-            level,
-            _text(encoder, message),
-            None if not attributes else _encode_attributes(encoder, attributes),
-            logger_name,
-        )
+    row = (
+        EVENT,
+        handle.execution_id,
+        at_ns // 1000,
+        level,
+        _text(encoder, message),
+        None if not attributes else _encode_attributes(encoder, attributes),
+        logger_name,
     )
+    if handle.__class__ is not ExecutionHandle and handle.hold(row):  # type: ignore[attr-defined]
+        return
+    recorder.channel.events = True
+    recorder.enqueue(row)
 
 
 def _text(encoder: Encoder, text: str) -> str:

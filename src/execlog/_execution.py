@@ -14,6 +14,7 @@ import traceback
 from typing import TYPE_CHECKING, Any, Literal
 
 from execlog import _guard
+from execlog._config import sample_rate_option
 from execlog._context import CAPTURING, current, restore, restore_after_reset
 from execlog._ids import new_id
 from execlog._otel_link import current_span_ids, join_tags
@@ -111,8 +112,14 @@ class ExecutionHandle:
         "trigger_kind",
     )
 
+    #: False in a tree that head sampling left out (see ``_sampling``).
+    sampled = True
+
     _capture_output: bool | None = None
     _context: PropagationContext | None = None
+    _sample_rate: float | None = None
+    #: The execution above an unsampled tree's ``DeferredExecution`` (always_record_errors).
+    _parent_handle: ExecutionHandle | None = None
     _output: Any = None
     _output_json: str | None = None
     _output_set = False
@@ -134,6 +141,7 @@ class ExecutionHandle:
         run_id: str | None = None,
         tags: dict[str, Any] | None = None,
         context: PropagationContext | None = None,
+        sample_rate: float | None = None,
     ) -> None:
         """Prepare an execution; it starts on ``__enter__``. See :func:`execution`."""
         self.name = str(name)
@@ -151,6 +159,9 @@ class ExecutionHandle:
             self._context = context
         if tags:
             self._tags = dict(tags)
+        if sample_rate is not None:
+            self._sample_rate = sample_rate
+            self._extra = True
         self._encoder: Encoder | None = None
         self._inputs: Any = inputs
         self._state = 0
@@ -217,9 +228,19 @@ class ExecutionHandle:
             msg = "an execution handle can be entered only once"
             raise RuntimeError(msg)
         outer = current.get()
-        if outer is CAPTURING:  # made while execlog captures a value: not recorded
-            self._state = 3
-            return self
+        if outer is None:
+            unsampled = False
+            with _guard.guard:
+                unsampled = self._unsampled_root()
+            if unsampled:
+                return self
+        elif outer.__class__ is not ExecutionHandle:
+            if outer is CAPTURING or outer.__class__ is _sampling.UnsampledExecution:
+                self._state = 3  # made while capturing a value, or in an unsampled tree
+                return self
+            if outer.__class__ is _sampling.DeferredExecution:
+                self.__class__ = _sampling.DeferredExecution
+                self._parent_handle = outer
         with _guard.guard:
             recording = RECORDER.enabled
             if recording:
@@ -279,6 +300,28 @@ class ExecutionHandle:
         return self.__exit__(exc_type, exc, tb)
 
     # -- internals ----------------------------------------------------------------------
+
+    def _unsampled_root(self) -> bool:
+        """Decide a root block's sampling; True: not recorded, its tree made unsampled."""
+        if _sampling.in_unsampled_root():
+            self._state = 3  # inside an unsampled root the C path runs
+            return True
+        rate = self._sample_rate
+        if rate is None:
+            rate = RECORDER.config.sample_rate
+        context = self._context
+        if context is None and self._parent_arg is None:
+            context = env_context()
+        if rate >= 1.0 and (context is None or context.sampled is None):
+            return False
+        if not RECORDER.enabled or _sampling.root_sampled(rate, context):
+            return False
+        if RECORDER.config.always_record_errors:
+            self.__class__ = _sampling.DeferredExecution
+            return False
+        self._state = 3
+        self._token = current.set(_sampling.UNSAMPLED)
+        return True
 
     def _enc(self) -> Encoder:
         return self._encoder or RECORDER.encoder
@@ -524,6 +567,7 @@ def execution(
     run_id: str | None = None,
     tags: dict[str, Any] | None = None,
     context: PropagationContext | None = None,
+    sample_rate: float | None = None,
 ) -> ExecutionHandle:
     """Record a block of code as an execution; use with ``with`` or ``async with``.
 
@@ -547,14 +591,23 @@ def execution(
         run_id: A free-form id grouping executions (inherited from the parent when omitted).
         tags: Initial tags.
         context: Lineage from :func:`extract` (another process or an HTTP request).
+        sample_rate: The share of these blocks recorded when one is a root (head sampling;
+            default: the configured ``sample_rate``). Inside a tree it follows the root.
 
     Returns:
         A handle; it starts when entered.
 
+    Raises:
+        ValueError: ``sample_rate`` is not a number from 0 to 1.
+
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0 ``sample_rate``.
     """
+    if sample_rate is not None:
+        sample_rate = sample_rate_option("sample_rate", sample_rate)
     if (
         _new_block is not None
+        and sample_rate is None
         and parent is None
         and context is None
         and correlation_id is None
@@ -574,4 +627,8 @@ def execution(
         run_id=run_id,
         tags=tags,
         context=context,
+        sample_rate=sample_rate,
     )
+
+
+from execlog import _sampling  # noqa: E402 - it builds on ExecutionHandle

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from execlog import _config, _execution, _otel_link, _spec, _wrappers
+from execlog import _config, _execution, _otel_link, _propagation, _sampling, _spec, _wrappers
 from execlog._context import current
 from execlog._encoding import _OPTIONS, REDACTED, Encoder, Redactor
 from execlog._execution import ExecutionHandle
@@ -69,6 +69,10 @@ def install() -> bool:
         )
         # a root joining an OpenTelemetry span goes to the Python path, which records the join
         SPEEDUPS.set_root_probe(_otel_link.span_current, _otel_link.runtime_var)
+        # an unsampled tree's calls run as they are; roots draw their decision in C
+        SPEEDUPS.set_sampling(
+            _sampling.UnsampledExecution, _sampling.UNSAMPLED, _propagation._ENV_SAMPLED_KEY
+        )
     except (ImportError, TypeError, AttributeError) as exc:
         logger.debug("execlog: C accelerator unavailable (%s); using pure Python", exc)
         return False

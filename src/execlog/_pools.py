@@ -26,7 +26,8 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any
 
-from execlog._context import CAPTURING, current
+from execlog import _sampling
+from execlog._context import current, current_execution
 from execlog._execution import ExecutionHandle
 
 if TYPE_CHECKING:
@@ -47,8 +48,8 @@ def instrumented() -> bool:
 
 
 def _submitter() -> ExecutionHandle | None:
-    handle = current.get()
-    return None if handle is CAPTURING else handle
+    """The execution work submitted now nests under (an unsampled tree's stand-in too)."""
+    return current_execution()
 
 
 # -- in this process: the handle itself -----------------------------------------------------------
@@ -127,13 +128,21 @@ def _thread_start(original: Callable[..., Any]) -> Callable[..., Any]:
 # -- in a worker process: the lineage, pickled with the task -------------------------------------
 
 
-def _remote_handle(execution_id: str, correlation_id: str, run_id: str | None) -> ExecutionHandle:
-    """A stand-in for an execution of another process: what its children take from it."""
-    handle: ExecutionHandle = ExecutionHandle.__new__(ExecutionHandle)
+def _remote_handle(
+    execution_id: str, correlation_id: str, run_id: str | None, sampled: bool = True
+) -> ExecutionHandle:
+    """A stand-in for an execution of another process: what its children take from it.
+
+    Not ``sampled``: an unsampled tree kept for ``always_record_errors`` (its children are
+    recorded only if they fail).
+    """
+    cls = ExecutionHandle if sampled else _sampling.DeferredExecution
+    handle: ExecutionHandle = cls.__new__(cls)
     handle.execution_id = execution_id
     handle.correlation_id = correlation_id
     handle.run_id = run_id
     handle.parent_execution_id = None
+    handle._state = 3  # not this process's to end: events directly in the task are not kept
     return handle
 
 
@@ -147,7 +156,7 @@ class _InProcess:
     workers with ``terminate()`` on leaving a ``with`` block, which no exit handler survives.
     """
 
-    __slots__ = ("config", "correlation_id", "execution_id", "fn", "pid", "run_id")
+    __slots__ = ("config", "correlation_id", "execution_id", "fn", "pid", "run_id", "sampled")
 
     def __init__(self, fn: Callable[..., Any], handle: ExecutionHandle | None) -> None:
         from execlog._recorder import RECORDER  # noqa: PLC0415 - import cycle
@@ -156,6 +165,7 @@ class _InProcess:
         self.execution_id = None if handle is None else handle.execution_id
         self.correlation_id = None if handle is None else handle.correlation_id
         self.run_id = None if handle is None else handle.run_id
+        self.sampled = handle is None or handle.sampled
         self.config: Config = RECORDER.config
         self.pid = os.getpid()
 
@@ -173,9 +183,13 @@ class _InProcess:
             _adopt(self.config)
         if self.execution_id is None:
             token = current.set(None)
+        elif not self.execution_id:  # submitted in an unsampled tree: the worker follows
+            token = current.set(_sampling.UNSAMPLED)
         else:
             assert self.correlation_id is not None
-            token = current.set(_remote_handle(self.execution_id, self.correlation_id, self.run_id))
+            token = current.set(
+                _remote_handle(self.execution_id, self.correlation_id, self.run_id, self.sampled)
+            )
         try:
             return self.fn(*args, **kwargs)
         finally:

@@ -122,7 +122,8 @@ class Recorder:
         Args:
             **options: ``db``, ``batch_size``, ``flush_interval``, ``queue_size``, ``on_full``,
                 ``capture_inputs``, ``capture_output``, ``max_payload_bytes``, ``redact``,
-                ``enabled``, ``token`` (API.md section 4).
+                ``enabled``, ``token``, ``export``, ``sample_rate``, ``always_record_errors``
+                (API.md section 4).
 
         Raises:
             ConfigError: a value is invalid (a ``ValueError`` naming the option); nothing of the

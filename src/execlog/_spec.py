@@ -20,8 +20,15 @@ from execlog._encoding import _OPTIONS, REDACTED, Encoder, Redactor
 from execlog._execution import ExecutionHandle, _get_ident, _perf_ns
 from execlog._ids import new_id
 from execlog._otel_link import current_span_ids, join_tags
-from execlog._propagation import _ENV_DATA, _ENV_KEYS, env_context
+from execlog._propagation import _ENV_DATA, _ENV_KEYS, _ENV_SAMPLED_KEY, env_context
 from execlog._recorder import RECORDER
+from execlog._sampling import (
+    DeferredExecution,
+    UnsampledExecution,
+    in_unsampled_root,
+    root_sampled,
+    unsampled_root,
+)
 from execlog._storage import NULL
 
 if TYPE_CHECKING:
@@ -40,6 +47,7 @@ _MODULES = sys.modules  # a root joins an OpenTelemetry span only while its API 
 _OTEL_TRACE = "opentelemetry.trace"
 _ENV_FAST = isinstance(_ENV_DATA, dict)  # absent variables cost two dict look-ups
 _ENV_PARENT, _ENV_CORRELATION = _ENV_KEYS
+_ENV_SAMPLED = _ENV_SAMPLED_KEY
 
 
 class Spec:
@@ -58,6 +66,7 @@ class Spec:
         "name",
         "redact",
         "redact_exempt",
+        "sample_rate",
         "tags",
         "trigger_kind",
     )
@@ -75,6 +84,7 @@ class Spec:
         *,
         exclude: tuple[str, ...] = (),
         redact_exempt: tuple[str, ...] = (),
+        sample_rate: float | None = None,
     ) -> None:
         self.name = name or getattr(func, "__qualname__", None) or repr(func)
         self.kind = kind
@@ -89,6 +99,8 @@ class Spec:
         self.general_end = self.tags is not None or capture_output is not None
         self.redact = redact
         self.redact_exempt = redact_exempt
+        #: Head sampling when a call of it is a root (None: the configured rate).
+        self.sample_rate = sample_rate
         self.binder = Binder(func, keep=keep, exclude=exclude)
         self._encoder: Encoder = RECORDER.encoder
         self._secret_params: tuple[str, ...] = ()
@@ -139,12 +151,35 @@ class Spec:
     ) -> ExecutionHandle | None:
         """Create, start and make current a handle for one call (the hot path).
 
-        None: the call runs unrecorded (it was made while execlog captured a value).
+        None: the call runs unrecorded (made while execlog captured a value, or inside an
+        unsampled tree). An unsampled root returns an :class:`UnsampledExecution`, current
+        until it ends, so that its tree follows it.
         """
         recorder = RECORDER
         outer = _current_get()
-        if outer is CAPTURING:
-            return None
+        cls = ExecutionHandle
+        if outer is None:
+            if in_unsampled_root():
+                return None
+            rate = self.sample_rate
+            if rate is None:
+                rate = recorder.config.sample_rate
+            if rate < 1.0 or not _ENV_FAST or _ENV_SAMPLED in _ENV_DATA_DICT:
+                quiet = (  # nothing inherited: the usual case, two or three dict look-ups
+                    _ENV_FAST
+                    and _ENV_PARENT not in _ENV_DATA_DICT
+                    and _ENV_CORRELATION not in _ENV_DATA_DICT
+                    and _ENV_SAMPLED not in _ENV_DATA_DICT
+                )
+                if not root_sampled(rate, None if quiet else env_context()):
+                    if not recorder.config.always_record_errors:
+                        return unsampled_root()
+                    cls = DeferredExecution
+        elif outer.__class__ is not ExecutionHandle:
+            if outer is CAPTURING or outer.__class__ is UnsampledExecution:
+                return None
+            if outer.__class__ is DeferredExecution:
+                cls = DeferredExecution
         if self._encoder_generation == recorder.config_generation:
             encoder = self._encoder
         else:
@@ -170,12 +205,16 @@ class Spec:
                 inputs_json = encoder.encode(inputs, nested_from=1)
             else:
                 inputs_json = data.decode()
-        handle = _new_handle(ExecutionHandle)
+        handle = _new_handle(cls)
         handle.name = self.name
         handle.kind = self.kind
         handle._inputs = inputs_json
         handle._encoder = encoder
         handle._extra = self.general_end
+        if cls is not ExecutionHandle:  # ends through DeferredExecution._finish
+            handle._extra = True
+            if outer is not None:
+                handle._parent_handle = outer
         if self.tags is not None:
             handle._static_tags = self.tags
         if self.capture_output is not None:

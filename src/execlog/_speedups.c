@@ -43,6 +43,8 @@
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
+#include <pthread.h>
+#include <unistd.h>
 
 #if !defined(__linux__) || defined(Py_GIL_DISABLED)
 #define EXECLOG_UNSUPPORTED 1
@@ -59,12 +61,12 @@ static Py_ssize_t H_name, H_kind, H_execution_id, H_parent, H_correlation, H_run
 static Py_ssize_t R_enabled, R_generation, R_config_generation, R_config, R_channel, R_writer,
     R_pid, R_host, R_encoder, R_clock_offset;
 /* Config */
-static Py_ssize_t C_capture_inputs, C_capture_output;
+static Py_ssize_t C_capture_inputs, C_capture_output, C_sample_rate, C_always_record_errors;
 /* Channel */
 static Py_ssize_t CH_queue, CH_limit, CH_waiters, CH_batch_size, CH_wake, CH_woken, CH_live;
 /* _Spec */
 static Py_ssize_t S_name, S_kind, S_trigger, S_encoder, S_encoder_generation, S_secret_params,
-    S_capture_inputs;
+    S_capture_inputs, S_sample_rate;
 /* Encoder */
 static Py_ssize_t E_limit, E_redactor, E_default;
 /* Redactor */
@@ -90,7 +92,12 @@ static PyObject *root_probe;     /* _otel_link.span_current(), or NULL (set_root
 static PyObject *root_var_getter; /* _otel_link.runtime_var(), or NULL (set_root_probe) */
 static PyObject *otel_var;       /* OpenTelemetry's current-Context ContextVar, once known */
 static int otel_var_resolved = 0;
-static PyObject *token_missing;  /* contextvars.Token.MISSING */
+static PyObject *token_missing;
+/* Head sampling (set_sampling): the type of the value `current` holds in an unsampled tree,
+ * the one such value C roots use, and os.environ's key of the inherited decision. */
+static PyTypeObject *unsampled_type;
+static PyObject *unsampled;
+static PyObject *env_sampled;  /* contextvars.Token.MISSING */
 
 /* interned strings and constants */
 static PyObject *s_is_secret, *s_append, *s_encode, *s_may_contain, *s_set, *s_enqueue,
@@ -1801,14 +1808,17 @@ env_may_hold_lineage(void)
     /* bytes keys: the look-ups run no Python code, so nothing changes the dict meanwhile */
     int parent = PyDict_Contains(env_data, env_parent);
     int correlation = parent == 0 ? PyDict_Contains(env_data, env_correlation) : 0;
-    if (parent < 0 || correlation < 0) {
+    int sampled = parent == 0 && correlation == 0 && env_sampled != NULL
+                      ? PyDict_Contains(env_data, env_sampled)
+                      : 0;
+    if (parent < 0 || correlation < 0 || sampled < 0) {
         PyErr_Clear();
         return 1;
     }
 #if PY_VERSION_HEX < 0x030C0000
     env_version = ((PyDictObject *)env_data)->ma_version_tag;
 #endif
-    env_lineage = parent || correlation;
+    env_lineage = parent || correlation || sampled;
     return env_lineage;
 }
 
@@ -1911,6 +1921,82 @@ clock_offset(int64_t *out)
     return read_ns(SLOT(recorder, R_clock_offset), out);
 }
 
+/* -- head sampling --------------------------------------------------------------------------- */
+
+/* xorshift64*: the draw of a root's sampling decision. Seeded from the clock and the pid when
+ * sampling is set up and again in a forked child (pthread_atfork), so processes draw apart. */
+static uint64_t rng_state = 0;
+
+static void
+rng_seed(void)
+{
+    uint64_t seed = (uint64_t)clock_ns(CLOCK_MONOTONIC) ^ ((uint64_t)getpid() << 32)
+                    ^ (uint64_t)clock_ns(CLOCK_REALTIME);
+    rng_state = seed == 0 ? 0x9E3779B97F4A7C15ULL : seed;
+}
+
+static inline double
+rng_next(void)
+{
+    uint64_t x = rng_state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    rng_state = x;
+    return (double)((x * 0x2545F4914F6CDD1DULL) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* A root's decision: 1 recorded, 0 not, -1 take the Python path (it decides, then: an unusual
+ * rate, always_record_errors, or a caller that cannot run an unsampled root itself). */
+static inline int
+root_sampled(PyObject *spec, PyObject *config, int can_run_unsampled)
+{
+    PyObject *rate = SLOT(spec, S_sample_rate);
+    if (rate == NULL || rate == Py_None) {
+        rate = SLOT(config, C_sample_rate);
+    }
+    if (rate == NULL || !PyFloat_CheckExact(rate)) {
+        return -1;
+    }
+    double r = PyFloat_AS_DOUBLE(rate);
+    if (r >= 1.0) {
+        return 1;
+    }
+    if (!can_run_unsampled || unsampled == NULL || SLOT(config, C_always_record_errors) != Py_False
+        || env_may_hold_lineage()) {
+        return -1; /* an inherited decision is read on the Python path */
+    }
+    return r > 0.0 && rng_next() < r;
+}
+
+/*
+ * How many unsampled roots of plain functions are running on this thread. Such a root does not
+ * set `current` (a context variable's set and reset would cost twice the bare call): while it
+ * runs, a call on its thread that finds no current execution is inside it. Whatever leaves the
+ * thread takes the decision along: pools and threads (instrument_threads), inject, a coroutine
+ * (its root runs on the Python path, which sets `current`).
+ */
+static _Thread_local long unsampled_depth = 0;
+/* How many run on any thread (changed with the GIL held): while none does, the thread-local
+ * count (a call into the dynamic linker from a shared object) is not read at all. */
+static long unsampled_anywhere = 0;
+
+static inline int
+unsampled_here(void)
+{
+    return unsampled_anywhere > 0 && unsampled_depth > 0;
+}
+
+/* Whether `outer`, the current value, marks an unsampled tree (calls there run as they are). */
+static inline int
+is_unsampled(PyObject *outer)
+{
+    if (outer == NULL || outer == Py_None) {
+        return unsampled_here();
+    }
+    return unsampled_type != NULL && Py_TYPE(outer) == unsampled_type;
+}
+
 /* A traced call's arguments: as a vectorcall passes them (`instance` NULL; the caller keeps
  * them alive), or as a wrapt wrapper does (the bound `instance`, an args tuple, a kwargs dict). */
 typedef struct {
@@ -1921,16 +2007,30 @@ typedef struct {
 } Call;
 
 /*
- * Create, start and make current a handle for one call (Spec.begin's common case).
- * Returns a new reference, or NULL with no exception set: take the Python path (nothing has
- * changed then, so that path starts from scratch and reports any real error itself).
+ * Create, start and make current a handle for one call (Spec.begin's common case); `outer` is
+ * the current value (borrowed; NULL: unset). Returns a new reference, or NULL with no exception
+ * set: take the Python path (nothing has changed then, so that path starts from scratch and
+ * reports any real error itself). With `can_run_unsampled`, a root that head sampling leaves
+ * out returns `unsampled` (a new reference): the caller runs the call with it current.
  */
 static PyObject *
-begin(CallSpec *cs, const Call *call, int64_t *started_out, int64_t *t0_out)
+begin(CallSpec *cs, const Call *call, PyObject *outer, int can_run_unsampled,
+      int64_t *started_out, int64_t *t0_out)
 {
     State st;
     PyObject *spec = cs->spec;
-    if (!read_state(&st) || st.writer == Py_None) {
+    if (!read_state(&st)) {
+        return NULL;
+    }
+    int is_root = outer == NULL || outer == Py_None;
+    if (is_root) {
+        /* head sampling first: an unsampled root needs no writer, nor its inputs */
+        int sampled = root_sampled(spec, st.config, can_run_unsampled);
+        if (sampled <= 0) {
+            return sampled < 0 ? NULL : Py_NewRef(unsampled);
+        }
+    }
+    if (st.writer == Py_None) {
         return NULL;
     }
     if (!same_int(SLOT(spec, S_encoder_generation), SLOT(recorder, R_config_generation))) {
@@ -1941,11 +2041,6 @@ begin(CallSpec *cs, const Call *call, int64_t *started_out, int64_t *t0_out)
         capture = SLOT(st.config, C_capture_inputs);
     }
     if (capture != Py_True && capture != Py_False) {
-        return NULL;
-    }
-    PyObject *outer = NULL;
-    if (PyContextVar_Get(current, NULL, &outer) < 0) {
-        PyErr_Clear();
         return NULL;
     }
     /*
@@ -2040,7 +2135,6 @@ begin(CallSpec *cs, const Call *call, int64_t *started_out, int64_t *t0_out)
 
     if (PySet_Add(live, handle) < 0) {
         PyErr_Clear();
-        Py_XDECREF(outer);
         Py_DECREF(live);
         Py_DECREF(handle);
         return NULL;
@@ -2060,12 +2154,10 @@ begin(CallSpec *cs, const Call *call, int64_t *started_out, int64_t *t0_out)
         if (!stuck && PyErr_ExceptionMatches(PyExc_Exception)) {
             PyErr_Clear();
         }
-        Py_XDECREF(outer);
         Py_DECREF(live);
         Py_DECREF(handle);
         return NULL;
     }
-    Py_XDECREF(outer);
     Py_DECREF(live);
     set_slot(handle, H_token, token);
     *started_out = started;
@@ -2079,7 +2171,6 @@ fallback:
     if (PyErr_Occurred() && PyErr_ExceptionMatches(PyExc_Exception)) {
         PyErr_Clear();
     }
-    Py_XDECREF(outer);
     Py_XDECREF(encoder);
     Py_XDECREF(name);
     Py_XDECREF(kind);
@@ -2409,7 +2500,14 @@ begin_or_none(CallSpec *cs, PyObject *instance, PyObject *args, PyObject *kwargs
     }
     int64_t started, t0;
     Call call = {NULL, 0, NULL, instance, args, kwargs};
-    PyObject *handle = begin(cs, &call, &started, &t0);
+    PyObject *outer = NULL;
+    if (PyContextVar_Get(current, NULL, &outer) < 0) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    /* an unsampled tree, or a root to decide: the Python path */
+    PyObject *handle = is_unsampled(outer) ? NULL : begin(cs, &call, outer, 0, &started, &t0);
+    Py_XDECREF(outer);
     if (handle == NULL && !PyErr_Occurred()) {
         Py_RETURN_NONE;
     }
@@ -2443,13 +2541,14 @@ sp_begin_bound(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
 static PyObject *
 sp_complete(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
 {
-    if (nargs != 2 || !Py_IS_TYPE(argv[0], handle_type)) {
+    if (nargs != 2 || handle_type == NULL || !PyObject_TypeCheck(argv[0], handle_type)) {
         PyErr_SetString(PyExc_TypeError, "expected (ExecutionHandle, result)");
         return NULL;
     }
     PyObject *handle = argv[0];
     int64_t started, t0;
-    if (!read_ns(SLOT(handle, H_started), &started) || !read_ns(SLOT(handle, H_t0), &t0)) {
+    if (!Py_IS_TYPE(handle, handle_type) /* head sampling's kinds end in Python */
+        || !read_ns(SLOT(handle, H_started), &started) || !read_ns(SLOT(handle, H_t0), &t0)) {
         /* not begun by begin(): the general end */
         PyObject *r = PyObject_CallFunctionObjArgs(py_complete, handle, argv[1], NULL);
         if (r == NULL) {
@@ -2572,10 +2671,24 @@ tcoro_start(TracedCoroutine *self)
     Py_ssize_t nargs = PyTuple_GET_SIZE(args) - (kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames));
     PyObject *handle = NULL;
     if (enabled == Py_True) {
-        Call call = {items, nargs, kwnames, NULL, NULL, NULL};
-        self->running = 1;
-        handle = begin(self->cs, &call, &self->started, &self->t0);
-        self->running = 0;
+        PyObject *outer = NULL;
+        if (PyContextVar_Get(current, NULL, &outer) < 0) {
+            PyErr_Clear();
+        }
+        else if (is_unsampled(outer)) { /* in an unsampled tree: the function's own coroutine */
+            Py_XDECREF(outer);
+            self->state = CORO_PLAIN;
+            Py_DECREF(args);
+            Py_XDECREF(kwnames);
+            return 0;
+        }
+        else { /* a root to decide goes to the Python path (it runs the unsampled ones) */
+            Call call = {items, nargs, kwnames, NULL, NULL, NULL};
+            self->running = 1;
+            handle = begin(self->cs, &call, outer, 0, &self->started, &self->t0);
+            self->running = 0;
+            Py_XDECREF(outer);
+        }
     }
     if (handle != NULL) {
         self->handle = handle;
@@ -3140,6 +3253,23 @@ sp_enter_block(PyObject *module, PyObject *handle)
         || !read_state(&st) || st.writer == Py_None) {
         Py_RETURN_FALSE;
     }
+    PyObject *rate = SLOT(st.config, C_sample_rate);
+    if (rate == NULL || !PyFloat_CheckExact(rate) || PyFloat_AS_DOUBLE(rate) < 1.0) {
+        /* head sampling: a root block decides on the Python path */
+        PyObject *now = NULL;
+        if (PyContextVar_Get(current, NULL, &now) < 0) {
+            PyErr_Clear();
+            Py_RETURN_FALSE;
+        }
+        int root = now == NULL || now == Py_None;
+        Py_XDECREF(now);
+        if (root) {
+            Py_RETURN_FALSE;
+        }
+    }
+    else if (unsampled_here()) {
+        Py_RETURN_FALSE; /* perhaps inside an unsampled root: the Python path looks */
+    }
     PyObject *capture = SLOT(st.config, C_capture_inputs);
     PyObject *encoder = SLOT(recorder, R_encoder);
     PyObject *inputs = SLOT(handle, H_inputs);
@@ -3435,6 +3565,18 @@ tfunc_check(TracedFunction *self)
 
 #define OWN_ARGS 16
 
+/* An unsampled root of a plain function: the function called with the thread marked. */
+static PyObject *
+call_unsampled(CallSpec *cs, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    unsampled_depth++;
+    unsampled_anywhere++;
+    PyObject *result = PyObject_Vectorcall(cs->func, args, nargs, kwnames);
+    unsampled_anywhere--;
+    unsampled_depth--;
+    return result;
+}
+
 /*
  * A traced plain function or method: the function is called with the caller's own arguments.
  * They are copied and held until the call returns: the caller's array is borrowed, and Python
@@ -3454,10 +3596,20 @@ tfunc_plain(TracedFunction *self, PyObject *const *args, size_t nargsf, PyObject
         return PyObject_Vectorcall(enabled == Py_False ? cs->func : python_path(cs, nargs), args,
                                    nargsf, kwnames);
     }
+    PyObject *outer = NULL;
+    if (PyContextVar_Get(current, NULL, &outer) < 0) {
+        PyErr_Clear();
+        return PyObject_Vectorcall(python_path(cs, nargs), args, nargsf, kwnames);
+    }
+    if (is_unsampled(outer)) { /* in an unsampled tree: the function itself */
+        Py_XDECREF(outer);
+        return PyObject_Vectorcall(cs->func, args, nargsf, kwnames);
+    }
     Py_ssize_t n = nargs + (kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames));
     PyObject *small[OWN_ARGS];
     PyObject **own = n <= OWN_ARGS ? small : PyMem_Malloc((size_t)n * sizeof(PyObject *));
     if (own == NULL) {
+        Py_XDECREF(outer);
         return PyErr_NoMemory();
     }
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -3466,9 +3618,13 @@ tfunc_plain(TracedFunction *self, PyObject *const *args, size_t nargsf, PyObject
     Py_XINCREF(kwnames);
     int64_t started = 0, t0 = 0;
     Call call = {own, nargs, kwnames, NULL, NULL, NULL};
-    PyObject *handle = begin(cs, &call, &started, &t0);
+    PyObject *handle = begin(cs, &call, outer, 1, &started, &t0);
     PyObject *result;
-    if (handle != NULL) {
+    if (handle == unsampled && handle != NULL) {
+        Py_DECREF(handle);
+        result = call_unsampled(cs, own, nargs, kwnames);
+    }
+    else if (handle != NULL) {
         result = end_call(handle, PyObject_Vectorcall(cs->func, own, nargs, kwnames), started, t0);
     }
     else if (PyErr_Occurred()) {
@@ -3477,6 +3633,7 @@ tfunc_plain(TracedFunction *self, PyObject *const *args, size_t nargsf, PyObject
     else {
         result = PyObject_Vectorcall(python_path(cs, nargs), own, nargs, kwnames);
     }
+    Py_XDECREF(outer);
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_DECREF(own[i]);
     }
@@ -3910,7 +4067,9 @@ sp_install(PyObject *module, PyObject *args, PyObject *kwds)
         {"channel", &R_channel}, {"writer", &R_writer}, {"pid", &R_pid}, {"host", &R_host},
         {"encoder", &R_encoder}, {"clock_offset", &R_clock_offset}, {NULL, NULL}};
     const SlotSpec config_slots[] = {
-        {"capture_inputs", &C_capture_inputs}, {"capture_output", &C_capture_output}, {NULL, NULL}};
+        {"capture_inputs", &C_capture_inputs}, {"capture_output", &C_capture_output},
+        {"sample_rate", &C_sample_rate}, {"always_record_errors", &C_always_record_errors},
+        {NULL, NULL}};
     const SlotSpec channel_slots[] = {
         {"queue", &CH_queue}, {"limit", &CH_limit}, {"waiters", &CH_waiters},
         {"batch_size", &CH_batch_size}, {"wake", &CH_wake}, {"woken", &CH_woken},
@@ -3919,7 +4078,7 @@ sp_install(PyObject *module, PyObject *args, PyObject *kwds)
         {"name", &S_name}, {"kind", &S_kind}, {"trigger_kind", &S_trigger},
         {"_encoder", &S_encoder}, {"_encoder_generation", &S_encoder_generation},
         {"_secret_params", &S_secret_params}, {"capture_inputs", &S_capture_inputs},
-        {NULL, NULL}};
+        {"sample_rate", &S_sample_rate}, {NULL, NULL}};
     const SlotSpec encoder_slots[] = {
         {"limit", &E_limit}, {"redactor", &E_redactor}, {"default", &E_default}, {NULL, NULL}};
     const SlotSpec redactor_slots[] = {
@@ -3984,7 +4143,53 @@ sp_set_root_probe(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
+static void
+rng_reseed_child(void)
+{
+    rng_seed();
+}
+
+/* set_sampling(unsampled_type, unsampled, env_key): what head sampling needs (see _sampling). */
+static PyObject *
+sp_set_sampling(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyType_Check(args[0]) || Py_TYPE(args[1]) != (PyTypeObject *)args[0]
+        || !PyBytes_CheckExact(args[2])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "set_sampling(unsampled_type, unsampled, env_key): a type, its instance "
+                        "and bytes");
+        return NULL;
+    }
+    if (check_installed() < 0) {
+        return NULL;
+    }
+    static int at_fork = 0;
+    if (!at_fork) {
+        pthread_atfork(NULL, NULL, rng_reseed_child);
+        at_fork = 1;
+    }
+    rng_seed();
+    Py_XSETREF(unsampled_type, (PyTypeObject *)Py_NewRef(args[0]));
+    Py_XSETREF(unsampled, Py_NewRef(args[1]));
+    Py_XSETREF(env_sampled, Py_NewRef(args[2]));
+    env_lineage = -1;
+    Py_RETURN_NONE;
+}
+
+/* unsampled_here() -> bool: inside an unsampled root of a plain function on this thread. */
+static PyObject *
+sp_unsampled_here(PyObject *module, PyObject *unused)
+{
+    return PyBool_FromLong(unsampled_here());
+}
+
 static PyMethodDef methods[] = {
+    {"unsampled_here", (PyCFunction)sp_unsampled_here, METH_NOARGS,
+     "unsampled_here() -> bool: this thread is inside an unsampled root run by C (which does "
+     "not set the current execution)."},
+    {"set_sampling", (PyCFunction)(void (*)(void))sp_set_sampling, METH_FASTCALL,
+     "set_sampling(unsampled_type, unsampled, env_key): the type of the value `current` holds "
+     "in an unsampled tree, the one C roots use, and os.environ's key of an inherited decision."},
     {"set_root_probe", (PyCFunction)(void (*)(void))sp_set_root_probe, METH_FASTCALL,
      "set_root_probe(probe, runtime_var): probe() -> bool is asked as a root begins while "
      "opentelemetry.trace is imported and OpenTelemetry's current Context (the ContextVar "

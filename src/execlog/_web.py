@@ -48,7 +48,9 @@ NEVER_STORED = frozenset({"authorization", "cookie", "proxy-authorization", "set
 RESPONSE_HEADER = "Execlog-Execution-Id"
 
 #: Headers that carry lineage: read for it, not recorded as inputs.
-_LINEAGE = frozenset({"execlog-parent-id", "execlog-correlation-id", "traceparent", "tracestate"})
+_LINEAGE = frozenset(
+    {"execlog-parent-id", "execlog-correlation-id", "execlog-sampled", "traceparent", "tracestate"}
+)
 
 
 def allowed_headers(names: Iterable[str]) -> frozenset[str]:

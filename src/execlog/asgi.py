@@ -141,19 +141,21 @@ class _Exchange:
         return wrapped
 
     def wrap_send(self, send: Send) -> Send:
+        # an unsampled request has no execution to name
         header = (_HEADER, self.handle.execution_id.encode("latin-1"))
+        extra = [header] if self.handle.execution_id else []
 
         async def wrapped(message: Message) -> None:
             kind = message.get("type")
             if kind == "http.response.start":
                 self.status = message.get("status")
                 message = dict(message)
-                message["headers"] = [*message.get("headers", ()), header]
+                message["headers"] = [*message.get("headers", ()), *extra]
             elif kind == "http.response.body" and not message.get("more_body", False):
                 self.complete = True
             elif kind == "websocket.accept":
                 message = dict(message)
-                message["headers"] = [*message.get("headers", ()), header]
+                message["headers"] = [*message.get("headers", ()), *extra]
             elif kind == "websocket.close":
                 self.complete = True
                 self.status = message.get("code", 1000)

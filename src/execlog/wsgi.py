@@ -111,14 +111,15 @@ class _Response:
         self.done = False
 
     def wrap(self, start_response: StartResponse) -> StartResponse:
-        header = (RESPONSE_HEADER, self.handle.execution_id)
+        # an unsampled request has no execution to name
+        extra = [(RESPONSE_HEADER, self.handle.execution_id)] if self.handle.execution_id else []
 
         def wrapped(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
             with guard:
                 self.status = int(status.split(" ", 1)[0])
                 # Now, while a framework's request is still at hand (Flask drops it later).
                 self.route = _route(self.environ)
-            return start_response(status, [*headers, header], *exc_info)
+            return start_response(status, [*headers, *extra], *exc_info)
 
         return wrapped
 

@@ -63,6 +63,10 @@ PAGE = 1000
 _RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
+#: The longest prefix ``GET /api/ids`` takes.
+_MAX_PREFIX = 64
+
+
 def _iso(us: Any) -> str | None:
     if us is None or (isinstance(us, float) and math.isnan(us)):
         return None
@@ -458,14 +462,22 @@ class HTTPBackend:
         ]
 
     def ids_from(self, column: IdColumn, start: str, limit: int) -> list[str]:
-        """Only a whole id over HTTP (the API looks ids up exactly): ``[start]`` if it exists."""
+        """The ids ``start`` names, as ``GET /api/ids`` resolves them on the server.
+
+        A server without that endpoint looks ids up whole: ``[start]`` if it exists.
+        """
         if limit < 1 or not start:
             return []
+        kind = "execution" if column == "execution_id" else "correlation"
+        if len(start) <= _MAX_PREFIX:
+            found = self._get("/api/ids", {"prefix": start, "kind": kind})
+            if isinstance(found, dict) and isinstance(found.get("ids"), list):
+                return [i for i in found["ids"] if isinstance(i, str)][:limit]
         if column == "execution_id":
-            found = self._get(f"/api/executions/{self._quote(start)}")
+            whole = self._get(f"/api/executions/{self._quote(start)}")
         else:
-            found = self._get(f"/api/correlations/{self._quote(start)}")
-        return [] if found is None else [start]
+            whole = self._get(f"/api/correlations/{self._quote(start)}")
+        return [] if whole is None else [start]
 
     def id_neighbours(self, execution_id: str) -> tuple[str | None, str | None]:
         """Not known over HTTP: the id itself on both sides, so that ids are shown whole."""

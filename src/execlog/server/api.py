@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 
 from execlog._cli.times import moment
 from execlog._storage import COLUMNS
+from execlog.exceptions import AmbiguousIdError
 from execlog.server import models
 from execlog.server.models import JSONAnswer
 from execlog.store import HISTOGRAM_BOUNDS_MS, Execution
@@ -291,3 +292,28 @@ def get_histogram(request: Request, name: Name = None, since: Since = None) -> A
             "names": [{"name": n, "counts": list(c)} for n, c in found.items()],
         }
     )
+
+
+@router.get("/ids", response_model=models.IdMatches, summary="Ids an id prefix names")
+def get_ids(
+    request: Request,
+    prefix: Annotated[
+        str, Query(min_length=1, max_length=64, description="An id or its first characters")
+    ],
+    kind: Annotated[
+        Literal["execution", "correlation"], Query(description="Execution or correlation ids")
+    ] = "execution",
+) -> Any:
+    """The ids that ``prefix`` names (how a client resolves an abbreviated id).
+
+    The id itself, or those starting with a prefix of at least 8 characters: at most 10,
+    ``more`` when there are others (``execlog show 01a23d10 --db http://...``).
+    """
+    store = store_of(request)
+    resolve = store.resolve_id if kind == "execution" else store.resolve_correlation_id
+    try:
+        return JSONAnswer({"ids": [resolve(prefix)], "more": False})
+    except KeyError:
+        return JSONAnswer({"ids": [], "more": False})
+    except AmbiguousIdError as exc:
+        return JSONAnswer({"ids": list(exc.candidates), "more": exc.more})

@@ -134,6 +134,13 @@ class Histogram(BaseModel):
     names: list[HistogramLine]
 
 
+class IdMatches(BaseModel):
+    """The ids an id prefix names (none, one, or the first ten of several)."""
+
+    ids: list[str]
+    more: bool
+
+
 class IngestBody(BaseModel):
     """A batch of executions (execution_id, name, status, started_at) and events to store.
 

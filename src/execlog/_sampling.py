@@ -1,0 +1,189 @@
+"""Head sampling: which trees are recorded, decided once per root execution.
+
+A root decides (``configure(sample_rate=...)``, or the ``sample_rate=`` of its decorator or
+``execution()``, or the decision it received through ``inject``/``extract``); every execution
+below it follows. In an unsampled tree :data:`current` holds an :class:`UnsampledExecution`:
+traced calls under it run as the bare function (the C path checks the type and calls through),
+and nothing of the tree is recorded.
+
+With ``configure(always_record_errors=True)`` an unsampled tree is made of
+:class:`DeferredExecution` handles instead: begun like recorded ones (their inputs captured when
+they start), but ended silently unless the execution or one of its descendants failed; then it
+is recorded, and so is every ancestor up to the root as it ends.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import TYPE_CHECKING, Any
+
+from execlog import _context
+from execlog._context import current
+from execlog._execution import ExecutionHandle, status_for
+from execlog._native import SPEEDUPS
+from execlog._propagation import ENV_SAMPLED, PropagationContext, env_context
+from execlog._recorder import RECORDER
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from contextvars import Token
+
+    from execlog._storage import Row
+
+__all__ = [
+    "ENV_SAMPLED",
+    "UNSAMPLED",
+    "DeferredExecution",
+    "UnsampledExecution",
+    "env_sampled",
+    "in_unsampled_root",
+    "root_sampled",
+    "unsampled_root",
+]
+
+_random = random.random
+_current_set = current.set  # reseeded in a forked child by the random module itself
+
+
+def root_sampled(rate: float, context: PropagationContext | None) -> bool:
+    """Whether a root execution is recorded: the decision it received, else a draw."""
+    if context is not None:
+        if context.sampled is not None:
+            return context.sampled
+        if context.parent_execution_id:
+            return True  # a parent that did not say: it is recorded (unsampled ones say so)
+    return rate >= 1.0 or (rate > 0.0 and _random() < rate)
+
+
+def env_sampled() -> bool | None:
+    """The decision this process was started with (``EXECLOG_SAMPLED``), if any."""
+    context = env_context()
+    return None if context is None else context.sampled
+
+
+class UnsampledExecution(ExecutionHandle):
+    """What :func:`current_execution` returns inside an unsampled tree: records nothing.
+
+    ``tag``, ``set_output`` and ``set_status`` do nothing; ``execution_id`` is empty (nothing
+    will ever carry that id); ``inject`` writes the decision only. ``sampled`` is False.
+    """
+
+    __slots__ = ()
+    sampled = False
+
+    # Class-level values shadow the handle's slots: making one costs an allocation, not a
+    # dozen stores (the Python path makes one per unsampled root).
+    name = "unsampled"
+    kind = "unsampled"
+    execution_id = ""
+    correlation_id = ""
+    parent_execution_id = None
+    run_id = None
+    trigger_kind = None
+    _encoder = None
+    _extra = False
+    _generation = -1
+    _inputs = None
+    _started_ns = 0
+    _t0 = 0
+    _thread_id = 0
+    _state = 3
+    _token: Token[ExecutionHandle | None] | None = None
+
+    def tag(self, tags: dict[str, Any] | None = None, /, **more: Any) -> None:
+        """Do nothing: the tree is not recorded."""
+
+    def set_output(self, value: Any) -> None:
+        """Do nothing: the tree is not recorded."""
+
+    def set_status(self, status: str) -> None:
+        """Do nothing: the tree is not recorded."""
+
+    def _finish(self, t1: int, exc: BaseException | None, result: Any = None) -> None:  # noqa: ARG002
+        self._state = 2
+
+    def _running_row(self) -> Row | None:
+        return None
+
+    def __repr__(self) -> str:
+        return "<UnsampledExecution: this tree is not recorded>"
+
+
+_new_unsampled = UnsampledExecution.__new__
+
+#: The value of :data:`current` in an unsampled tree whose root was decided in C.
+UNSAMPLED = _new_unsampled(UnsampledExecution)
+
+
+def _never() -> bool:
+    return False
+
+
+#: Whether this thread runs an unsampled root made by the C path (which leaves ``current``
+#: unset): the C function itself where the accelerator is built.
+in_unsampled_root: Callable[[], bool] = getattr(SPEEDUPS, "unsampled_here", None) or _never
+
+
+def _unsampled_here() -> UnsampledExecution | None:
+    return UNSAMPLED if in_unsampled_root() else None
+
+
+if in_unsampled_root is not _never:  # current_execution() looks there when `current` is unset
+    _context.unsampled_here = _unsampled_here
+
+
+def unsampled_root() -> UnsampledExecution:
+    """Begin an unsampled root on the Python path: a stand-in made current until it ends."""
+    handle = _new_unsampled(UnsampledExecution)
+    handle._token = _current_set(handle)
+    return handle
+
+
+class DeferredExecution(ExecutionHandle):
+    """An execution of an unsampled tree kept for ``always_record_errors``.
+
+    Recorded only when it or a descendant fails (status ``error``): then it and every ancestor
+    still running are recorded as they end. Its events wait with it until then.
+    """
+
+    __slots__ = ()
+    sampled = False
+    _keep = False
+    _held: list[Row] | None = None
+
+    def _mark(self) -> None:
+        """Record this execution and its ancestors (a failure happened at or below it)."""
+        handle: ExecutionHandle | None = self
+        while isinstance(handle, DeferredExecution) and not handle._keep:
+            handle._keep = True
+            handle = handle._parent_handle
+
+    def hold(self, row: Row) -> bool:
+        """Keep an event row until this execution is known to be recorded; False: queue it."""
+        if self._keep:
+            return False
+        if self._held is None:
+            self._held = []
+        self._held.append(row)
+        return True
+
+    def _finish(self, t1: int, exc: BaseException | None, result: Any = None) -> None:
+        if self._state != 1:
+            return
+        status = "success" if exc is None else status_for(exc)
+        if status == "error" or (status == "success" and self._status == "error"):
+            self._mark()
+        if not self._keep:
+            self._state = 2
+            RECORDER.channel.live.discard(self)
+            self._held = None
+            return
+        super()._finish(t1, exc, result)
+        held, self._held = self._held, None
+        if held:
+            RECORDER.channel.events = True  # before the rows: the writer looks for events
+            for row in held:
+                RECORDER.enqueue(row)
+
+    def _running_row(self) -> Row | None:
+        return super()._running_row() if self._keep else None
