@@ -108,8 +108,8 @@ def seek_stats(
     running = {str(n): (int(rows), int(timed)) for n, rows, timed in query(statements.running, ())}
     found: list[StatsRow] = []
     for row in totals:
-        this, rows, errors = str(row[0]), int(row[1]), int(row[2] or 0)
-        live, live_timed = running.get(this, (0, 0))
+        this, rows, errors = row[0], int(row[1]), int(row[2] or 0)  # the name as stored
+        live, live_timed = running.get(str(this), (0, 0))
         if rows == live:
             continue  # only running executions: no line, as for a name never seen
         untimed = int(query(statements.untimed, (this,))[0][0])
@@ -120,14 +120,14 @@ def seek_stats(
                 *(_nth(query, statements, this, rank(p, timed), timed) for p in PERCENTILES),
                 query(statements.nth_from_top, (this, 0))[0][0],
             ]
-        found.append((this, rows - live, errors, values[0], values[1], values[2]))
+        found.append((str(this), rows - live, errors, values[0], values[1], values[2]))
     return found
 
 
 def _nth(
     query: Query,
     statements: StatsStatements,
-    name: str,
+    name: Any,
     rank: int,
     count: int,
 ) -> Any:
@@ -180,7 +180,7 @@ class SearchStatements:
 
 def plan_search(query: Query, statements: SearchStatements, pattern: str) -> SearchPlan:
     """Find what a search pattern matches, and so how to find its runs (a few index reads)."""
-    names = tuple(str(r[0]) for r in query(statements.names, (pattern,)))
+    names = tuple(r[0] for r in query(statements.names, (pattern,)))  # as stored, to bind back
     dense_names = len(names) > DENSE_NAMES
     if names and not dense_names:
         counted = query(statements.name_rows(len(names)), (*names, DENSE_NAME_ROWS + 1))
