@@ -114,6 +114,7 @@ class TestStats:
         with execlog.open_store(db) as store:
             backend_rows = store._backend
             assert one_statement_stats(db, None) == backend_rows.stats(None, None)
+            assert one_statement_stats(db, None) == backend_rows.stats(None, BASE_US)
             for name in ["a", "b", "c", "B", "none"]:
                 assert one_statement_stats(db, name) == backend_rows.stats(name, None)
 

@@ -1080,6 +1080,7 @@ def plans() -> dict[str, tuple[str, list[Any] | tuple[Any, ...]]]:
         "runs": backend.runs_statement(RunsQuery()),
         "runs_filtered": backend.runs_statement(RunsQuery("n", "error", 1, 9)),
         "run_counts": (backend.RUN_COUNTS, ("c",)),
+        "first_start": (backend.FIRST_START, ()),
     }
     for label, plan in SEARCH_PLANS.items():
         query = RunsQuery("n", "error", 1, 9, "x")
@@ -1145,6 +1146,7 @@ class TestQueryPlans:
             ("runs", "SCAN r USING INDEX executions_roots"),
             ("runs_filtered", "executions_roots (started_at>? AND started_at<?)"),
             ("run_counts", "executions_correlation (correlation_id=?)"),
+            ("first_start", "SEARCH executions USING COVERING INDEX executions_started"),
             ("runs_search_names", "executions_roots (started_at>? AND started_at<?)"),
             ("runs_search_names", "SUBQUERY 1 | SEARCH executions USING INDEX executions_name"),
             (

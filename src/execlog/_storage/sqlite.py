@@ -369,6 +369,9 @@ STATS = StatsStatements(
     ),
 )
 
+#: When the first execution started (NULL when there is none), from ``executions_started``.
+FIRST_START = "SELECT MIN(started_at) FROM executions"
+
 #: How many executions of a correlation there are, failed and still running (param: cid).
 RUN_COUNTS = (
     "SELECT COUNT(*), COALESCE(SUM(status = 'error'), 0), COALESCE(SUM(status = 'running'), 0) "
@@ -1004,14 +1007,14 @@ class SQLiteBackend:
         if sqlite3.sqlite_version_info < (3, 25, 0):  # pragma: no cover - old system SQLite
             msg = f"stats() needs SQLite 3.25 or newer (window functions); {sqlite3.sqlite_version}"
             raise StoreError(msg)
-        if since_us is None:
-            with self.snapshot() as conn:
+        with self.snapshot() as conn:
+            # A `since` before the first execution leaves nothing out: the whole history.
+            if since_us is None or since_us <= (conn.execute(FIRST_START).fetchone()[0] or 0):
                 return seek_stats(_query(conn), STATS, name, cume_dist_rank)
-        sql, params = stats_statement(name, since_us)
-        with self._lock:
+            sql, params = stats_statement(name, since_us)
             return [
                 (str(n), int(count), int(errors), p50, p95, high)
-                for n, count, errors, p50, p95, high in self.conn.execute(sql, params)
+                for n, count, errors, p50, p95, high in conn.execute(sql, params)
             ]
 
     @_store_errors
