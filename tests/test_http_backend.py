@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import logging
 import signal
 import sqlite3
@@ -144,7 +143,11 @@ class TestRecording:
             assert second.correlation_id == remote.resolve_correlation_id(
                 second.correlation_id[:20]
             )
-            common = os.path.commonprefix([first.execution_id, second.execution_id])
+            common = ""
+            for a, b in zip(first.execution_id, second.execution_id):
+                if a != b:
+                    break
+                common += a
             if len(common) >= execlog.Store.MIN_PREFIX:
                 with pytest.raises(execlog.AmbiguousIdError) as caught:
                     remote.resolve_id(common)

@@ -102,18 +102,7 @@ def current_execution() -> ExecutionHandle | None:
     .. versionadded:: 0.1.0
     """
     handle = current.get()
-    if handle is None:
-        return unsampled_here()
     return None if handle is CAPTURING else handle
-
-
-def _nowhere() -> ExecutionHandle | None:
-    return None
-
-
-#: The stand-in of an unsampled tree when this thread runs an unsampled root that the C path
-#: made without setting :data:`current`, else None (set by ``_sampling`` where C is built).
-unsampled_here: Callable[[], ExecutionHandle | None] = _nowhere
 
 
 def propagate(fn: Callable[P, R]) -> Callable[P, R]:

@@ -18,7 +18,7 @@ from execlog._config import sample_rate_option
 from execlog._context import CAPTURING, current, restore, restore_after_reset
 from execlog._ids import new_id
 from execlog._otel_link import current_span_ids, join_tags
-from execlog._propagation import PropagationContext, env_context
+from execlog._propagation import PropagationContext, env_context, env_sampled_possible
 from execlog._recorder import RECORDER
 
 if TYPE_CHECKING:
@@ -229,14 +229,23 @@ class ExecutionHandle:
             raise RuntimeError(msg)
         outer = current.get()
         if outer is None:
-            unsampled = False
-            with _guard.guard:
-                unsampled = self._unsampled_root()
-            if unsampled:
-                return self
+            if (
+                self._extra  # a parent, a context or a rate of its own (or tags)
+                or RECORDER.config.sample_rate < 1.0
+                or env_sampled_possible()
+            ):
+                unsampled = False
+                with _guard.guard:
+                    unsampled = self._unsampled_root()
+                if unsampled:
+                    return self
         elif outer.__class__ is not ExecutionHandle:
-            if outer is CAPTURING or outer.__class__ is _sampling.UnsampledExecution:
-                self._state = 3  # made while capturing a value, or in an unsampled tree
+            if outer is CAPTURING:  # made while execlog captures a value: not recorded
+                self._state = 3
+                return self
+            if outer.__class__ is _sampling.UnsampledExecution:
+                self._state = 3  # in an unsampled tree
+                self.sampled = False
                 return self
             if outer.__class__ is _sampling.DeferredExecution:
                 self.__class__ = _sampling.DeferredExecution
@@ -302,15 +311,18 @@ class ExecutionHandle:
     # -- internals ----------------------------------------------------------------------
 
     def _unsampled_root(self) -> bool:
-        """Decide a root block's sampling; True: not recorded, its tree made unsampled."""
-        if _sampling.in_unsampled_root():
-            self._state = 3  # inside an unsampled root the C path runs
-            return True
+        """Decide a root block's sampling; True: not recorded, its tree made unsampled.
+
+        An explicit ``parent`` is followed (a recorded one, a stored one or an id: recorded);
+        otherwise the decision received (``context``, the environment), else a draw.
+        """
+        if self._parent_arg is not None:
+            return self._follow(self._parent_arg)
         rate = self._sample_rate
         if rate is None:
             rate = RECORDER.config.sample_rate
         context = self._context
-        if context is None and self._parent_arg is None:
+        if context is None:
             context = env_context()
         if rate >= 1.0 and (context is None or context.sampled is None):
             return False
@@ -319,7 +331,22 @@ class ExecutionHandle:
         if RECORDER.config.always_record_errors:
             self.__class__ = _sampling.DeferredExecution
             return False
+        return self._leave_out()
+
+    def _follow(self, parent: Any) -> bool:
+        """The decision of an explicit parent's tree (True: this block is left out)."""
+        if getattr(parent, "sampled", True):
+            return False
+        if isinstance(parent, _sampling.DeferredExecution):
+            self.__class__ = _sampling.DeferredExecution
+            self._parent_handle = parent
+            return False
+        return self._leave_out()
+
+    def _leave_out(self) -> bool:
+        """Not recorded, and its tree not either: the unsampled stand-in is current."""
         self._state = 3
+        self.sampled = False
         self._token = current.set(_sampling.UNSAMPLED)
         return True
 

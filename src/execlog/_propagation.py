@@ -209,6 +209,13 @@ def env_lineage_possible() -> bool:
     return _ENV_KEYS[0] in _ENV_DATA or _ENV_KEYS[1] in _ENV_DATA or _ENV_SAMPLED_KEY in _ENV_DATA
 
 
+def env_sampled_possible() -> bool:
+    """False when ``EXECLOG_SAMPLED`` is not in the environment (one dict look-up)."""
+    if not isinstance(_ENV_DATA, dict):  # pragma: no cover - not CPython's os.environ
+        return True
+    return _ENV_SAMPLED_KEY in _ENV_DATA
+
+
 def env_context() -> PropagationContext | None:
     """Lineage this process was started with (``EXECLOG_PARENT_ID`` and the others).
 

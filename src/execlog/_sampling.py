@@ -17,7 +17,6 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING, Any
 
-from execlog import _context
 from execlog._context import current
 from execlog._execution import ExecutionHandle, status_for
 from execlog._native import SPEEDUPS
@@ -36,7 +35,6 @@ __all__ = [
     "DeferredExecution",
     "UnsampledExecution",
     "env_sampled",
-    "in_unsampled_root",
     "root_sampled",
     "unsampled_root",
 ]
@@ -46,10 +44,24 @@ _current_set = current.set  # reseeded in a forked child by the random module it
 
 
 def root_sampled(rate: float, context: PropagationContext | None) -> bool:
-    """Whether a root execution is recorded: the decision it received, else a draw."""
+    """Whether a root execution is recorded: the decision it received, else a draw.
+
+    A ``traceparent`` that came alone (another system's) decides only where this root samples
+    at all (``rate`` below 1): a service that records everything keeps doing so whatever an
+    upstream tracer sampled.
+    """
+    taken = _take_decision()
+    if taken is not None:
+        return taken
     if context is not None:
-        if context.sampled is not None:
-            return context.sampled
+        sampled = context.sampled
+        if sampled is not None:
+            foreign = (
+                context.otel_span_id is not None
+                and context.parent_execution_id is None
+                and context.correlation_id is None
+            )
+            return sampled or (foreign and rate >= 1.0)
         if context.parent_execution_id:
             return True  # a parent that did not say: it is recorded (unsampled ones say so)
     return rate >= 1.0 or (rate > 0.0 and _random() < rate)
@@ -115,21 +127,13 @@ _new_unsampled = UnsampledExecution.__new__
 UNSAMPLED = _new_unsampled(UnsampledExecution)
 
 
-def _never() -> bool:
-    return False
+def _no_decision() -> bool | None:
+    return None
 
 
-#: Whether this thread runs an unsampled root made by the C path (which leaves ``current``
-#: unset): the C function itself where the accelerator is built.
-in_unsampled_root: Callable[[], bool] = getattr(SPEEDUPS, "unsampled_here", None) or _never
-
-
-def _unsampled_here() -> UnsampledExecution | None:
-    return UNSAMPLED if in_unsampled_root() else None
-
-
-if in_unsampled_root is not _never:  # current_execution() looks there when `current` is unset
-    _context.unsampled_here = _unsampled_here
+#: The decision the C path drew for the root the Python path is beginning now, if it left it
+#: there after drawing (taken once; see ``take_decision`` in ``_speedups.c``).
+_take_decision: Callable[[], bool | None] = getattr(SPEEDUPS, "take_decision", None) or _no_decision
 
 
 def unsampled_root() -> UnsampledExecution:

@@ -25,7 +25,6 @@ from execlog._recorder import RECORDER
 from execlog._sampling import (
     DeferredExecution,
     UnsampledExecution,
-    in_unsampled_root,
     root_sampled,
     unsampled_root,
 )
@@ -159,8 +158,6 @@ class Spec:
         outer = _current_get()
         cls = ExecutionHandle
         if outer is None:
-            if in_unsampled_root():
-                return None
             rate = self.sample_rate
             if rate is None:
                 rate = recorder.config.sample_rate

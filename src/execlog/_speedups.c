@@ -92,12 +92,12 @@ static PyObject *root_probe;     /* _otel_link.span_current(), or NULL (set_root
 static PyObject *root_var_getter; /* _otel_link.runtime_var(), or NULL (set_root_probe) */
 static PyObject *otel_var;       /* OpenTelemetry's current-Context ContextVar, once known */
 static int otel_var_resolved = 0;
-static PyObject *token_missing;
+static PyObject *token_missing;  /* contextvars.Token.MISSING */
 /* Head sampling (set_sampling): the type of the value `current` holds in an unsampled tree,
  * the one such value C roots use, and os.environ's key of the inherited decision. */
 static PyTypeObject *unsampled_type;
 static PyObject *unsampled;
-static PyObject *env_sampled;  /* contextvars.Token.MISSING */
+static PyObject *env_sampled;
 
 /* interned strings and constants */
 static PyObject *s_is_secret, *s_append, *s_encode, *s_may_contain, *s_set, *s_enqueue,
@@ -1946,8 +1946,9 @@ rng_next(void)
     return (double)((x * 0x2545F4914F6CDD1DULL) >> 11) * (1.0 / 9007199254740992.0);
 }
 
-/* A root's decision: 1 recorded, 0 not, -1 take the Python path (it decides, then: an unusual
- * rate, always_record_errors, or a caller that cannot run an unsampled root itself). */
+/* A root's decision: 1 recorded (the rate is 1), 2 recorded (drawn), 0 not, -1 take the Python
+ * path (it decides, then: an unusual rate, always_record_errors, an inherited decision, or a
+ * caller that cannot run an unsampled root itself). */
 static inline int
 root_sampled(PyObject *spec, PyObject *config, int can_run_unsampled)
 {
@@ -1966,36 +1967,23 @@ root_sampled(PyObject *spec, PyObject *config, int can_run_unsampled)
         || env_may_hold_lineage()) {
         return -1; /* an inherited decision is read on the Python path */
     }
-    return r > 0.0 && rng_next() < r;
-}
-
-/*
- * How many unsampled roots of plain functions are running on this thread. Such a root does not
- * set `current` (a context variable's set and reset would cost twice the bare call): while it
- * runs, a call on its thread that finds no current execution is inside it. Whatever leaves the
- * thread takes the decision along: pools and threads (instrument_threads), inject, a coroutine
- * (its root runs on the Python path, which sets `current`).
- */
-static _Thread_local long unsampled_depth = 0;
-/* How many run on any thread (changed with the GIL held): while none does, the thread-local
- * count (a call into the dynamic linker from a shared object) is not read at all. */
-static long unsampled_anywhere = 0;
-
-static inline int
-unsampled_here(void)
-{
-    return unsampled_anywhere > 0 && unsampled_depth > 0;
+    return r > 0.0 && rng_next() < r ? 2 : 0;
 }
 
 /* Whether `outer`, the current value, marks an unsampled tree (calls there run as they are). */
 static inline int
 is_unsampled(PyObject *outer)
 {
-    if (outer == NULL || outer == Py_None) {
-        return unsampled_here();
-    }
-    return unsampled_type != NULL && Py_TYPE(outer) == unsampled_type;
+    return outer != NULL && unsampled_type != NULL && Py_TYPE(outer) == unsampled_type;
 }
+
+/*
+ * A decision drawn in C for a root that then went to the Python path (a value it could not
+ * encode, say): the Python path takes it (take_decision) rather than drawing again, which
+ * would record such roots at rate squared. Keyed by thread; read and written with the GIL.
+ */
+static unsigned long decided_thread = 0;
+static int decided = -1;
 
 /* A traced call's arguments: as a vectorcall passes them (`instance` NULL; the caller keeps
  * them alive), or as a wrapt wrapper does (the bound `instance`, an args tuple, a kwargs dict). */
@@ -2014,8 +2002,8 @@ typedef struct {
  * out returns `unsampled` (a new reference): the caller runs the call with it current.
  */
 static PyObject *
-begin(CallSpec *cs, const Call *call, PyObject *outer, int can_run_unsampled,
-      int64_t *started_out, int64_t *t0_out)
+begin_call(CallSpec *cs, const Call *call, PyObject *outer, int can_run_unsampled,
+           int64_t *started_out, int64_t *t0_out, int *drew)
 {
     State st;
     PyObject *spec = cs->spec;
@@ -2029,6 +2017,7 @@ begin(CallSpec *cs, const Call *call, PyObject *outer, int can_run_unsampled,
         if (sampled <= 0) {
             return sampled < 0 ? NULL : Py_NewRef(unsampled);
         }
+        *drew = sampled == 2;
     }
     if (st.writer == Py_None) {
         return NULL;
@@ -2185,6 +2174,20 @@ fallback:
     Py_XDECREF(inputs);
     Py_XDECREF(live);
     return NULL;
+}
+
+static PyObject *
+begin(CallSpec *cs, const Call *call, PyObject *outer, int can_run_unsampled,
+      int64_t *started_out, int64_t *t0_out)
+{
+    int drew = 0;
+    PyObject *handle = begin_call(cs, call, outer, can_run_unsampled, started_out, t0_out, &drew);
+    if (handle == NULL && drew && !PyErr_Occurred()) {
+        /* drawn "recorded", then left to the Python path: it takes this decision */
+        decided_thread = PyThread_get_thread_ident();
+        decided = 1;
+    }
+    return handle;
 }
 
 /* Report the exception being raised as an internal error; -1 if it must propagate (strict). */
@@ -3253,22 +3256,22 @@ sp_enter_block(PyObject *module, PyObject *handle)
         || !read_state(&st) || st.writer == Py_None) {
         Py_RETURN_FALSE;
     }
-    PyObject *rate = SLOT(st.config, C_sample_rate);
-    if (rate == NULL || !PyFloat_CheckExact(rate) || PyFloat_AS_DOUBLE(rate) < 1.0) {
-        /* head sampling: a root block decides on the Python path */
+    {
+        /* Before encoding anything: inside an unsampled tree (or any value not ours) the
+         * Python path runs the block, and with head sampling on it decides a root block. */
         PyObject *now = NULL;
         if (PyContextVar_Get(current, NULL, &now) < 0) {
             PyErr_Clear();
             Py_RETURN_FALSE;
         }
         int root = now == NULL || now == Py_None;
+        int ours = root || Py_TYPE(now) == handle_type;
         Py_XDECREF(now);
-        if (root) {
+        PyObject *rate = SLOT(st.config, C_sample_rate);
+        if (!ours || (root && (rate == NULL || !PyFloat_CheckExact(rate)
+                               || PyFloat_AS_DOUBLE(rate) < 1.0))) {
             Py_RETURN_FALSE;
         }
-    }
-    else if (unsampled_here()) {
-        Py_RETURN_FALSE; /* perhaps inside an unsampled root: the Python path looks */
     }
     PyObject *capture = SLOT(st.config, C_capture_inputs);
     PyObject *encoder = SLOT(recorder, R_encoder);
@@ -3565,15 +3568,49 @@ tfunc_check(TracedFunction *self)
 
 #define OWN_ARGS 16
 
-/* An unsampled root of a plain function: the function called with the thread marked. */
+/*
+ * An unsampled root: the function called with `unsampled` current, so that its whole tree
+ * follows, including what copies the context (tasks, threads, propagate(), greenlets). If the
+ * variable cannot be set, the Python path runs the call (it takes the decision).
+ */
 static PyObject *
-call_unsampled(CallSpec *cs, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+call_unsampled(CallSpec *cs, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+               PyObject *outer)
 {
-    unsampled_depth++;
-    unsampled_anywhere++;
+    PyObject *token = PyContextVar_Set(current, unsampled);
+    if (token == NULL) {
+        if (restore_current(unsampled, outer) < 0 || !PyErr_ExceptionMatches(PyExc_Exception)) {
+            return NULL;
+        }
+        PyErr_Clear();
+        decided_thread = PyThread_get_thread_ident();
+        decided = 0;
+        return PyObject_Vectorcall(python_path(cs, nargs), args, nargs, kwnames);
+    }
     PyObject *result = PyObject_Vectorcall(cs->func, args, nargs, kwnames);
-    unsampled_anywhere--;
-    unsampled_depth--;
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    if (reset_current(unsampled, token) < 0 && report_internal() < 0) {
+        /* strict mode: the internal error propagates, with the call's own as its context */
+        PyErr_NormalizeException(&type, &value, &tb);
+        Py_XDECREF(type);
+        Py_XDECREF(tb);
+        if (value != NULL) {
+            PyObject *t2, *v2, *tb2;
+            PyErr_Fetch(&t2, &v2, &tb2);
+            PyErr_NormalizeException(&t2, &v2, &tb2);
+            if (v2 != NULL) {
+                PyException_SetContext(v2, value);
+            }
+            else {
+                Py_DECREF(value);
+            }
+            PyErr_Restore(t2, v2, tb2);
+        }
+        Py_XDECREF(result);
+        return NULL;
+    }
+    PyErr_Restore(type, value, tb);
     return result;
 }
 
@@ -3622,7 +3659,7 @@ tfunc_plain(TracedFunction *self, PyObject *const *args, size_t nargsf, PyObject
     PyObject *result;
     if (handle == unsampled && handle != NULL) {
         Py_DECREF(handle);
-        result = call_unsampled(cs, own, nargs, kwnames);
+        result = call_unsampled(cs, own, nargs, kwnames, outer);
     }
     else if (handle != NULL) {
         result = end_call(handle, PyObject_Vectorcall(cs->func, own, nargs, kwnames), started, t0);
@@ -4176,17 +4213,23 @@ sp_set_sampling(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
-/* unsampled_here() -> bool: inside an unsampled root of a plain function on this thread. */
+/* take_decision() -> True, False or None: the decision C drew for the root the Python path
+ * is now beginning on this thread, if any (taken once). */
 static PyObject *
-sp_unsampled_here(PyObject *module, PyObject *unused)
+sp_take_decision(PyObject *module, PyObject *unused)
 {
-    return PyBool_FromLong(unsampled_here());
+    if (decided < 0 || decided_thread != PyThread_get_thread_ident()) {
+        Py_RETURN_NONE;
+    }
+    int value = decided;
+    decided = -1;
+    return PyBool_FromLong(value);
 }
 
 static PyMethodDef methods[] = {
-    {"unsampled_here", (PyCFunction)sp_unsampled_here, METH_NOARGS,
-     "unsampled_here() -> bool: this thread is inside an unsampled root run by C (which does "
-     "not set the current execution)."},
+    {"take_decision", (PyCFunction)sp_take_decision, METH_NOARGS,
+     "take_decision() -> True, False or None: the sampling decision C drew for a root it then "
+     "left to the Python path on this thread (taken once)."},
     {"set_sampling", (PyCFunction)(void (*)(void))sp_set_sampling, METH_FASTCALL,
      "set_sampling(unsampled_type, unsampled, env_key): the type of the value `current` holds "
      "in an unsampled tree, the one C roots use, and os.environ's key of an inherited decision."},

@@ -143,7 +143,7 @@ class _Exchange:
     def wrap_send(self, send: Send) -> Send:
         # an unsampled request has no execution to name
         header = (_HEADER, self.handle.execution_id.encode("latin-1"))
-        extra = [header] if self.handle.execution_id else []
+        extra = [header] if self.handle.sampled and self.handle.execution_id else []
 
         async def wrapped(message: Message) -> None:
             kind = message.get("type")

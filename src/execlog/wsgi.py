@@ -112,7 +112,12 @@ class _Response:
 
     def wrap(self, start_response: StartResponse) -> StartResponse:
         # an unsampled request has no execution to name
-        extra = [(RESPONSE_HEADER, self.handle.execution_id)] if self.handle.execution_id else []
+        handle = self.handle  # unsampled (or kept only if it fails): no id to send
+        extra = (
+            [(RESPONSE_HEADER, handle.execution_id)]
+            if handle.sampled and handle.execution_id
+            else []
+        )
 
         def wrapped(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
             with guard:
