@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import signal
@@ -19,6 +20,8 @@ os.environ["EXECLOG_STRICT"] = "1"  # internal errors fail our tests instead of 
 os.environ.pop("EXECLOG_DISABLED", None)
 os.environ.pop("EXECLOG_PARENT_ID", None)
 os.environ.pop("EXECLOG_CORRELATION_ID", None)
+os.environ.pop("EXECLOG_SAMPLED", None)
+os.environ.pop("EXECLOG_SAMPLE_RATE", None)
 
 import execlog
 from execlog import _fastpath
@@ -27,7 +30,7 @@ from execlog._recorder import RECORDER
 from pgcluster import Cluster, is_postgres, run_sql, start_cluster
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 
 #: The ``Execution`` fields, in the order API.md section 3 lists them (the contract, written out
@@ -122,6 +125,25 @@ def pg_url(pg_cluster: Cluster) -> Iterator[str]:
 
 #: The backends the store tests run on: one suite, two databases.
 BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture
+def scratch(any_db: str, tmp_path: Path) -> Callable[[], str]:
+    """An empty, migrated database of ``any_db``'s backend for each example of a property test."""
+    counter = itertools.count()
+
+    def new() -> str:
+        if is_postgres(any_db):
+            if next(counter):
+                raw(any_db, "DELETE FROM executions")
+            else:
+                execlog.open_store(any_db, create=True).close()
+            return any_db
+        db = str(tmp_path / f"s{next(counter)}.db")
+        execlog.open_store(db, create=True).close()
+        return db
+
+    return new
 
 
 @pytest.fixture(params=BACKENDS)

@@ -8,7 +8,6 @@ page by page. PostgreSQL still runs the single statements; the same tests hold i
 
 from __future__ import annotations
 
-import itertools
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -24,32 +23,12 @@ from test_store import BASE_US, insert, node
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from pathlib import Path
 
 PROPERTY = settings(
     max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
-
-
-@pytest.fixture
-def scratch(any_db: str, tmp_path: Path) -> Callable[[], str]:
-    """An empty, migrated database for each example of a property test."""
-    counter = itertools.count()
-
-    def new() -> str:
-        if is_postgres(any_db):
-            if next(counter):
-                raw(any_db, "DELETE FROM executions")
-            else:
-                execlog.open_store(any_db, create=True).close()
-            return any_db
-        db = str(tmp_path / f"s{next(counter)}.db")
-        execlog.open_store(db, create=True).close()
-        return db
-
-    return new
 
 
 # -- statistics ------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import itertools
 import json
 import re
 import sqlite3
@@ -160,25 +159,6 @@ def db(any_db: str) -> str:
     """A fresh database of each backend, configured as execlog's target."""
     execlog.configure(db=any_db)
     return any_db
-
-
-@pytest.fixture
-def scratch(any_db: str, tmp_path: Path) -> Callable[[], str]:
-    """Make an empty database again for each example of a property test."""
-    counter = itertools.count()
-
-    def new() -> str:
-        if is_postgres(any_db):
-            if next(counter):
-                raw(any_db, "DELETE FROM executions")
-            else:
-                execlog.open_store(any_db, create=True).close()
-            return any_db
-        db = str(tmp_path / f"s{next(counter)}.db")
-        execlog.open_store(db, create=True).close()
-        return db
-
-    return new
 
 
 def chain(prefix: str, length: int, **values: Any) -> list[dict[str, Any]]:
@@ -1075,7 +1055,7 @@ def plans() -> dict[str, tuple[str, list[Any] | tuple[Any, ...]]]:
         "histogram_name": backend.histogram_statement("n", None),
         "histogram_since": backend.histogram_statement(None, 5),
         "search_names": (backend.MATCHING_NAMES, ("%a%",)),
-        "search_name_rows": (backend.search_statements().name_rows(2), ("a", "b", 5)),
+        "search_name_rows": (backend.NAME_ROWS, ("a", "b", *[None] * 98, 5)),
         "search_error_rows": (backend.ERROR_ROWS, ("%a%", 5)),
         "runs": backend.runs_statement(RunsQuery()),
         "runs_filtered": backend.runs_statement(RunsQuery("n", "error", 1, 9)),

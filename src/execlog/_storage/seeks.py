@@ -168,13 +168,14 @@ CHECK_EVERYTHING = SearchPlan((), dense_names=True, errors=False, dense_errors=T
 class SearchStatements:
     """A backend's statements for :func:`plan_search` (parameters in brackets).
 
-    ``names``: the distinct names that match [pattern]. ``name_rows``: for a number of names,
-    how many executions have one of them, counted up to a limit [names..., limit].
+    ``names``: the distinct names that match [pattern]. ``name_rows``: how many executions
+    have one of up to ``DENSE_NAMES`` names, counted up to a limit [the names, padded with
+    NULL to ``DENSE_NAMES``, limit].
     ``error_rows``: how many error messages match, counted up to a limit [pattern, limit].
     """
 
     names: str
-    name_rows: Callable[[int], str]
+    name_rows: str
     error_rows: str
 
 
@@ -183,7 +184,8 @@ def plan_search(query: Query, statements: SearchStatements, pattern: str) -> Sea
     names = tuple(r[0] for r in query(statements.names, (pattern,)))  # as stored, to bind back
     dense_names = len(names) > DENSE_NAMES
     if names and not dense_names:
-        counted = query(statements.name_rows(len(names)), (*names, DENSE_NAME_ROWS + 1))
+        padding = (None,) * (DENSE_NAMES - len(names))  # NULL matches no name
+        counted = query(statements.name_rows, (*names, *padding, DENSE_NAME_ROWS + 1))
         dense_names = int(counted[0][0]) > DENSE_NAME_ROWS
     if dense_names:  # the newest runs hold such names: their error messages are read run by run
         return SearchPlan((), dense_names=True, errors=False, dense_errors=True)

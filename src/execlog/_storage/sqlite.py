@@ -23,6 +23,7 @@ from execlog._storage import COLUMNS, EVENT_COLUMNS, HISTOGRAM_BOUNDS_MS, Lineag
 from execlog._storage.migrations import applied_version, check_not_newer, migrate
 from execlog._storage.seeks import (
     CHECK_EVERYTHING,
+    DENSE_NAMES,
     SearchPlan,
     SearchStatements,
     StatsStatements,
@@ -406,20 +407,20 @@ ERROR_ROWS = (
 
 def _marks(count: int) -> str:
     """``?, ?, ...``: ``count`` placeholders (only a number reaches the SQL text)."""
-    return ", ".join(["?"] * count)
+    return ", ".join(["?"] * int(count))
 
 
-def _name_rows(count: int) -> str:
-    """Executions with one of ``count`` names, counted up to a limit (params: names, limit)."""
-    return (
-        "SELECT COUNT(*) FROM (SELECT 1 FROM executions INDEXED BY executions_name "  # noqa: S608
-        f"WHERE name IN ({_marks(count)}) LIMIT ?) AS capped"
-    )
+#: Executions with one of up to ``DENSE_NAMES`` names, counted up to a limit (params: the
+#: names, padded with NULL, which matches none, then the limit): one statement for any count.
+NAME_ROWS = (
+    "SELECT COUNT(*) FROM (SELECT 1 FROM executions INDEXED BY executions_name "  # noqa: S608
+    f"WHERE name IN ({', '.join(['?'] * DENSE_NAMES)}) LIMIT ?) AS capped"
+)
 
 
 def search_statements() -> SearchStatements:
     """The statements that plan a runs search (see seeks.plan_search)."""
-    return SearchStatements(MATCHING_NAMES, _name_rows, ERROR_ROWS)
+    return SearchStatements(MATCHING_NAMES, NAME_ROWS, ERROR_ROWS)
 
 
 def runs_statement(query: RunsQuery, plan: SearchPlan = CHECK_EVERYTHING) -> tuple[str, list[Any]]:
@@ -481,7 +482,7 @@ def runs_statement(query: RunsQuery, plan: SearchPlan = CHECK_EVERYTHING) -> tup
                 "AND f.error_message LIKE ? ESCAPE '\\')"
             )
             params.append(pattern)
-        where.append("(" + (" OR ".join(found) or "1 = 0") + ")")
+        where.append("(" + (" OR ".join(found) if found else "1 = 0") + ")")
     sql = (
         f"SELECT {', '.join(f'r.{c}' for c in COLUMNS)} "  # noqa: S608 - constants only
         "FROM executions AS r INDEXED BY executions_roots WHERE "
@@ -569,11 +570,30 @@ def pid_alive(pid: int) -> bool:
     return state not in {b"Z", b"X"}
 
 
+#: The statements seeks.py runs through :func:`_query`.
+_SEEK_SQL = (
+    STATS.totals,
+    STATS.totals_of,
+    STATS.running,
+    STATS.untimed,
+    STATS.nth,
+    STATS.nth_from_top,
+    MATCHING_NAMES,
+    NAME_ROWS,
+    ERROR_ROWS,
+)
+
+
 def _query(conn: sqlite3.Connection) -> Callable[[str, Sequence[Any]], list[Row]]:
-    """A function running one statement on ``conn`` and returning its rows (for seeks.py)."""
+    """A function running one of this module's seek statements on ``conn`` (for seeks.py).
+
+    It runs the statement of ``_SEEK_SQL`` that equals the text it is given, so no other text
+    reaches the database this way (anything else is an IndexError).
+    """
 
     def run(sql: str, params: Sequence[Any]) -> list[Row]:
-        return [tuple(r) for r in conn.execute(sql, params)]
+        known = [statement for statement in _SEEK_SQL if statement == sql]
+        return [tuple(r) for r in conn.execute(known[0], params)]
 
     return run
 
