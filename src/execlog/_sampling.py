@@ -20,21 +20,19 @@ from typing import TYPE_CHECKING, Any
 from execlog._context import current
 from execlog._execution import ExecutionHandle, status_for
 from execlog._native import SPEEDUPS
-from execlog._propagation import ENV_SAMPLED, PropagationContext, env_context
 from execlog._recorder import RECORDER
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from contextvars import Token
 
+    from execlog._propagation import PropagationContext
     from execlog._storage import Row
 
 __all__ = [
-    "ENV_SAMPLED",
     "UNSAMPLED",
     "DeferredExecution",
     "UnsampledExecution",
-    "env_sampled",
     "root_sampled",
     "unsampled_root",
 ]
@@ -65,12 +63,6 @@ def root_sampled(rate: float, context: PropagationContext | None) -> bool:
         if context.parent_execution_id:
             return True  # a parent that did not say: it is recorded (unsampled ones say so)
     return rate >= 1.0 or (rate > 0.0 and _random() < rate)
-
-
-def env_sampled() -> bool | None:
-    """The decision this process was started with (``EXECLOG_SAMPLED``), if any."""
-    context = env_context()
-    return None if context is None else context.sampled
 
 
 class UnsampledExecution(ExecutionHandle):
