@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import shutil
@@ -80,15 +81,41 @@ def implementation(
     The path is chosen when a function is decorated, so this covers what a test decorates
     itself. ``native`` skips where ``execlog._speedups`` is not built (CI builds it).
     """
-    if request.param == "native" and not _fastpath.READY:
+    with use_implementation(str(request.param), monkeypatch):
+        yield str(request.param)
+
+
+@pytest.fixture(params=["native", "native-public", "python"])
+def sampling_implementation(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """``implementation``, and the C path marking unsampled roots by the public calls."""
+    with use_implementation(str(request.param), monkeypatch):
+        yield str(request.param)
+
+
+@contextlib.contextmanager
+def use_implementation(name: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The ``implementation`` fixture's body: ``native``, ``python``, or ``native-public``.
+
+    ``native-public`` is the C path with an unsampled root marking its context by the public
+    ``PyContextVar_Set``/``Reset``, the way it does where it cannot swap the context's mapping
+    (another CPython version).
+    """
+    if name != "python" and not _fastpath.READY:
         pytest.skip("execlog._speedups is not built here (a pure-Python install)")
-    if request.param == "python":
+    if name == "python":
         monkeypatch.setattr(_fastpath, "READY", False)
         _fastpath.native_blocks(on=False)
+    swapping = _fastpath.SPEEDUPS.swap_context_vars() if _fastpath.SPEEDUPS is not None else False
+    if name == "native-public":
+        _fastpath.SPEEDUPS.swap_context_vars(False)
     try:
-        yield str(request.param)
+        yield
     finally:
         _fastpath.native_blocks(on=True)
+        if _fastpath.SPEEDUPS is not None:
+            _fastpath.SPEEDUPS.swap_context_vars(swapping)
 
 
 @pytest.fixture
@@ -202,6 +229,23 @@ def count_waits() -> CountingCondition:
     space = CountingCondition()
     RECORDER.channel.space = space
     return space
+
+
+def recorded(db: str) -> list[dict[str, Any]]:
+    """Every stored execution, its name without the test's ``<locals>.`` prefix."""
+    assert execlog.flush(timeout=10)
+    if not os.path.exists(db) or not raw(
+        db, "SELECT 1 FROM sqlite_master WHERE name = 'executions'"
+    ):
+        return []  # nothing was ever written
+    found = rows(db)
+    for row in found:
+        row["name"] = row["name"].rsplit("<locals>.", 1)[-1]
+    return found
+
+
+def names(db: str) -> list[str]:
+    return sorted(r["name"] for r in recorded(db))
 
 
 def raw(

@@ -1,6 +1,7 @@
 """Head sampling: decided once per root, followed by every descendant, carried across processes.
 
-Every test runs on the C path and on the pure-Python path (``implementation``).
+Every test runs on the C path, the C path marking unsampled roots by the public calls, and the
+pure-Python path (``sampling_implementation``).
 """
 
 from __future__ import annotations
@@ -20,31 +21,14 @@ import pytest
 import execlog
 import execlog.asgi
 import execlog.logging
-from conftest import raw, rows, run_example
+from conftest import names, raw, recorded, run_example
 from execlog._context import current
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-pytestmark = pytest.mark.usefixtures("implementation")
-
-
-def recorded(db: str) -> list[dict[str, Any]]:
-    """Every stored execution, its name without the test's ``<locals>.`` prefix."""
-    assert execlog.flush(timeout=10)
-    if not os.path.exists(db) or not raw(
-        db, "SELECT 1 FROM sqlite_master WHERE name = 'executions'"
-    ):
-        return []  # nothing was ever written
-    found = rows(db)
-    for row in found:
-        row["name"] = row["name"].rsplit("<locals>.", 1)[-1]
-    return found
-
-
-def names(db: str) -> list[str]:
-    return sorted(r["name"] for r in recorded(db))
+pytestmark = pytest.mark.usefixtures("sampling_implementation")
 
 
 @execlog.traced_execution

@@ -2201,3 +2201,8 @@ class TestStaleBuild:
         assert _native.load() is None
         monkeypatch.setattr(_native, "ABI", _native.ABI - 1)
         assert _native.load() is not None
+
+
+def test_unsampled_roots_swap_the_context_mapping_where_the_layout_is_known() -> None:
+    """CPython 3.10 to 3.13 with the GIL: the layouts mark_enter relies on passed the check."""
+    assert SPEEDUPS.swap_context_vars() is (sys.version_info < (3, 14))

@@ -2566,6 +2566,296 @@ sp_complete(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
+/*
+ * Strict mode, an internal error being raised after the call: it propagates, with the call's
+ * own exception (fetched: type, value, tb; NULL if it returned `result`) as its context.
+ */
+static PyObject *
+raise_over(PyObject *type, PyObject *value, PyObject *tb, PyObject *result)
+{
+    PyErr_NormalizeException(&type, &value, &tb);
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
+    if (value != NULL) {
+        PyObject *t2, *v2, *tb2;
+        PyErr_Fetch(&t2, &v2, &tb2);
+        PyErr_NormalizeException(&t2, &v2, &tb2);
+        if (v2 != NULL) {
+            PyException_SetContext(v2, value);
+        }
+        else {
+            Py_DECREF(value);
+        }
+        PyErr_Restore(t2, v2, tb2);
+    }
+    Py_XDECREF(result);
+    return NULL;
+}
+
+/* -- an unsampled root's mark on its context ------------------------------------------------- */
+
+/*
+ * An unsampled root runs with `unsampled` current, so that its whole tree follows, including
+ * what copies the context (tasks, threads, propagate(), greenlets). PyContextVar_Set and
+ * PyContextVar_Reset make that change for about 100 ns (two new HAMTs and a token: five
+ * allocations the collector tracks), more than the whole disabled call. On CPython 3.10 to
+ * 3.13 (with the GIL) this makes the same change directly: a context holds its variables as
+ * an immutable mapping (`ctx_vars`), and the root swaps the caller's mapping for one that adds
+ * `current: unsampled`, then swaps it back when the function returns. The added mapping is
+ * made by PyContextVar_Set and kept (one pair, `mark_base` and `mark_with`) for as long as the
+ * caller's mapping is that same object, as in a loop of unsampled roots in one context. If the
+ * function set a variable, its mapping is left alone and `current` alone is set back, the
+ * public way. A context variable caches its value per thread: `current`'s cache is cleared at
+ * each swap (no other variable's value changes).
+ *
+ * The layouts below are CPython's (Include/internal/pycore_context.h) in those versions, and
+ * PyThreadState's `context` is public; mark_check() tries them once, when sampling is set up,
+ * and anything else (another version, a failed check) takes the public calls.
+ */
+#if PY_VERSION_HEX >= 0x030A0000 && PY_VERSION_HEX < 0x030E0000 && !defined(Py_GIL_DISABLED)
+#define EXECLOG_SWAP_VARS 1
+typedef struct {
+    PyObject_HEAD
+    PyObject *ctx_prev;
+    PyObject *ctx_vars;
+    PyObject *ctx_weakreflist;
+    int ctx_entered;
+} ContextLayout;
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *var_name;
+    PyObject *var_default;
+    PyObject *var_cached;
+    uint64_t var_cached_tsid;
+    uint64_t var_cached_tsver;
+    Py_hash_t var_hash;
+} ContextVarLayout;
+
+#define CTX_VARS(ctx) (((ContextLayout *)(ctx))->ctx_vars)
+#define FORGET_CACHED(var) (((ContextVarLayout *)(var))->var_cached = NULL)
+#endif
+
+static int layout_checked = 0, swap_vars = 0; /* set by mark_check() */
+static PyObject *mark_base, *mark_with;        /* a caller's mapping, and it with the mark */
+
+/* One unsampled root's mark, from mark_enter() to mark_leave(): the context swapped, its
+ * mapping before and with the mark (all strong), or the token of PyContextVar_Set. */
+typedef struct {
+    PyObject *ctx, *base, *with, *token;
+} Mark;
+
+#ifdef EXECLOG_SWAP_VARS
+/* The value of `var` where the thread is, through the public call: 1 found (*value borrowed
+ * for the check only), 0 not, -1 error. */
+static int
+mark_probe(PyObject *var, PyObject **value)
+{
+    if (PyContextVar_Get(var, NULL, value) < 0) {
+        return -1;
+    }
+    Py_XDECREF(*value); /* the check compares it with an object it holds */
+    return *value != NULL;
+}
+
+/*
+ * Whether the layouts are CPython's here: in a fresh context, setting a variable replaces the
+ * context's mapping with another of the same type, the variable's name, default and cache sit
+ * where they should, and swapping the mappings by hand makes the public read see each value.
+ * 1 yes, 0 no (then the public calls are used), -1 error.
+ */
+static int
+mark_check(void)
+{
+    PyObject *var = PyContextVar_New("execlog_layout_check", NULL);
+    PyObject *ctx = PyContext_New();
+    if (var == NULL || ctx == NULL) {
+        Py_XDECREF(var);
+        Py_XDECREF(ctx);
+        return -1;
+    }
+    ContextVarLayout *v = (ContextVarLayout *)var;
+    int ok = v->var_default == NULL && v->var_name != NULL && PyUnicode_Check(v->var_name)
+             && PyUnicode_CompareWithASCIIString(v->var_name, "execlog_layout_check") == 0;
+    if (!ok || PyContext_Enter(ctx) < 0) {
+        Py_DECREF(var);
+        Py_DECREF(ctx);
+        return ok ? -1 : 0;
+    }
+    PyObject *before = CTX_VARS(ctx), *after = NULL, *value = NULL;
+    ok = PyThreadState_GET()->context == ctx && ((ContextLayout *)ctx)->ctx_entered == 1
+         && before != NULL && strcmp(Py_TYPE(before)->tp_name, "hamt") == 0;
+    Py_XINCREF(before);
+    PyObject *token = ok ? PyContextVar_Set(var, Py_True) : NULL;
+    int failed = ok && token == NULL;
+    if (token != NULL) {
+        after = CTX_VARS(ctx);
+        ok = after != before && Py_TYPE(after) == Py_TYPE(before) && v->var_cached == Py_True
+             && mark_probe(var, &value) == 1 && value == Py_True;
+        if (ok) { /* swap back by hand: the variable reads as unset */
+            Py_INCREF(after);
+            CTX_VARS(ctx) = before;
+            FORGET_CACHED(var);
+            ok = mark_probe(var, &value) == 0;
+            CTX_VARS(ctx) = after; /* and forward again: it reads True */
+            FORGET_CACHED(var);
+            ok = ok && mark_probe(var, &value) == 1 && value == Py_True;
+        }
+        Py_DECREF(token);
+    }
+    if (PyErr_Occurred()) {
+        failed = 1;
+        PyErr_Clear();
+    }
+    if (PyContext_Exit(ctx) < 0) {
+        failed = 1;
+        PyErr_Clear();
+    }
+    Py_DECREF(ctx);
+    Py_DECREF(var);
+    return failed ? -1 : ok;
+}
+
+#endif
+
+/*
+ * Make `unsampled` current for an unsampled root. 0; 1 if that failed with an Exception
+ * (cleared, nothing changed: take the Python path); -1 with anything else set, to propagate.
+ */
+static int
+mark_enter(Mark *m)
+{
+    m->ctx = m->base = m->with = m->token = NULL;
+    PyObject *ctx = NULL;
+#ifdef EXECLOG_SWAP_VARS
+    ctx = swap_vars ? PyThreadState_GET()->context : NULL;
+    if (ctx != NULL && !PyContext_CheckExact(ctx)) {
+        ctx = NULL;
+    }
+    if (ctx != NULL && CTX_VARS(ctx) == mark_base) { /* the common case: no allocation */
+        m->ctx = Py_NewRef(ctx);
+        m->base = CTX_VARS(ctx); /* the context's reference, ours until mark_leave() */
+        m->with = Py_NewRef(mark_with);
+        CTX_VARS(ctx) = Py_NewRef(mark_with);
+        FORGET_CACHED(current);
+        return 0;
+    }
+    /* held across PyContextVar_Set, which may collect garbage and so run anything */
+    Py_XINCREF(ctx);
+    PyObject *base = ctx == NULL ? NULL : Py_NewRef(CTX_VARS(ctx));
+#endif
+    PyObject *token = PyContextVar_Set(current, unsampled);
+    if (token == NULL) {
+#ifdef EXECLOG_SWAP_VARS
+        Py_XDECREF(base);
+        Py_XDECREF(ctx);
+#endif
+        if (restore_current(unsampled, NULL) < 0 || !PyErr_ExceptionMatches(PyExc_Exception)) {
+            return -1;
+        }
+        PyErr_Clear();
+        return 1;
+    }
+#ifdef EXECLOG_SWAP_VARS
+    if (ctx != NULL) { /* kept for the next root called with the same mapping */
+        Py_DECREF(token);
+        m->ctx = ctx;
+        m->base = base;
+        m->with = Py_NewRef(CTX_VARS(ctx));
+        PyObject *old_base = mark_base, *old_with = mark_with;
+        mark_base = Py_NewRef(base);
+        mark_with = Py_NewRef(m->with);
+        Py_XDECREF(old_base);
+        Py_XDECREF(old_with);
+        return 0;
+    }
+#endif
+    m->token = token;
+    return 0;
+}
+
+/*
+ * Take an unsampled root's mark off (none: nothing to do). Where the mapping is still the
+ * marked one, the caller's goes back; where something set a variable since, those values
+ * stay and `current` alone goes back to None (a root's outer value), if the root ends in
+ * the context it began in (as a reset token is ignored elsewhere). Call with no exception
+ * set; 0, or -1 with one set if `unsampled` is still current (to be reported).
+ */
+static int
+mark_leave(Mark *m)
+{
+    if (m->token != NULL) {
+        PyObject *token = m->token;
+        m->token = NULL;
+        return reset_current(unsampled, token);
+    }
+    if (m->ctx == NULL) {
+        return 0;
+    }
+    int failed = 0;
+#ifdef EXECLOG_SWAP_VARS
+    PyObject *ctx = m->ctx, *base = m->base, *with = m->with;
+    m->ctx = m->base = m->with = NULL;
+    if (CTX_VARS(ctx) == with) {
+        CTX_VARS(ctx) = base; /* our reference, the context's again */
+        base = with;          /* the context's reference to `with`, released below */
+        FORGET_CACHED(current);
+    }
+    else if (PyThreadState_GET()->context == ctx && is_current(unsampled)) {
+        PyObject *token = PyContextVar_Set(current, Py_None);
+        if (token == NULL) {
+            failed = restore_current(unsampled, NULL) < 0;
+            if (!failed) {
+                PyErr_Clear(); /* set back after all */
+            }
+        }
+        Py_XDECREF(token);
+    }
+    Py_DECREF(base);
+    Py_DECREF(with);
+    Py_DECREF(ctx);
+#endif
+    return failed ? -1 : 0;
+}
+
+/* Drop a mark's references without touching any context (its coroutine was dropped). */
+static void
+mark_clear(Mark *m)
+{
+    Py_CLEAR(m->ctx);
+    Py_CLEAR(m->base);
+    Py_CLEAR(m->with);
+    Py_CLEAR(m->token);
+}
+
+/*
+ * An unsampled root: the function called with `unsampled` current, so that its whole tree
+ * follows, including what copies the context (tasks, threads, propagate(), greenlets). If the
+ * variable cannot be set, the Python path runs the call (it takes the decision).
+ */
+static PyObject *
+call_unsampled(CallSpec *cs, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    Mark mark;
+    int entered = mark_enter(&mark);
+    if (entered != 0) {
+        if (entered < 0) {
+            return NULL;
+        }
+        decided_thread = PyThread_get_thread_ident();
+        decided = 0;
+        return PyObject_Vectorcall(python_path(cs, nargs), args, nargs, kwnames);
+    }
+    PyObject *result = PyObject_Vectorcall(cs->func, args, nargs, kwnames);
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    if (mark_leave(&mark) < 0 && report_internal() < 0) {
+        return raise_over(type, value, tb, result);
+    }
+    PyErr_Restore(type, value, tb);
+    return result;
+}
+
 /* -- async def: a traced coroutine function and the awaitable it returns -------------------- */
 
 /*
@@ -2581,7 +2871,8 @@ sp_complete(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
  * they would see without execlog.
  */
 
-enum { CORO_NEW, CORO_TRACED, CORO_PLAIN, CORO_DONE };
+/* CORO_UNSAMPLED: an unsampled root, the function's coroutine run with its mark (`mark`) */
+enum { CORO_NEW, CORO_TRACED, CORO_PLAIN, CORO_UNSAMPLED, CORO_DONE };
 
 typedef struct {
     PyObject_HEAD
@@ -2590,6 +2881,7 @@ typedef struct {
     PyObject *args;    /* the call's arguments as a vectorcall passes them, until it begins */
     PyObject *kwnames; /* the names of the last ones (keyword arguments), or NULL */
     PyObject *handle;  /* while CORO_TRACED */
+    Mark mark;         /* while CORO_UNSAMPLED */
     PyObject *weaklist;
     int64_t started, t0;
     int state;
@@ -2653,9 +2945,9 @@ take_stop_value(void)
 }
 
 /*
- * First resume: begin the execution (CORO_TRACED), or run untraced (CORO_PLAIN) when disabled
- * or, for anything the C path does not do, run the Python path's coroutine instead of the
- * function's. -1 with an exception set: the coroutine is done.
+ * First resume: begin the execution (CORO_TRACED), mark an unsampled root (CORO_UNSAMPLED),
+ * or run untraced (CORO_PLAIN) when disabled or, for anything the C path does not do, run the
+ * Python path's coroutine instead of the function's. -1 with an exception set: the coroutine is done.
  */
 static int
 tcoro_start(TracedCoroutine *self)
@@ -2685,12 +2977,26 @@ tcoro_start(TracedCoroutine *self)
             Py_XDECREF(kwnames);
             return 0;
         }
-        else { /* a root to decide goes to the Python path (it runs the unsampled ones) */
+        else {
             Call call = {items, nargs, kwnames, NULL, NULL, NULL};
             self->running = 1;
-            handle = begin(self->cs, &call, outer, 0, &self->started, &self->t0);
+            handle = begin(self->cs, &call, outer, 1, &self->started, &self->t0);
             self->running = 0;
             Py_XDECREF(outer);
+        }
+    }
+    if (handle == unsampled && handle != NULL) { /* an unsampled root: marked until it ends */
+        Py_CLEAR(handle);
+        int entered = mark_enter(&self->mark);
+        if (entered == 0) {
+            self->state = CORO_UNSAMPLED;
+            Py_DECREF(args);
+            Py_XDECREF(kwnames);
+            return 0;
+        }
+        if (entered > 0) { /* the Python path takes the decision */
+            decided_thread = PyThread_get_thread_ident();
+            decided = 0;
         }
     }
     if (handle != NULL) {
@@ -2739,6 +3045,22 @@ tcoro_finish(TracedCoroutine *self, PySendResult status, PyObject **result)
     return PYGEN_ERROR;
 }
 
+/* An unsampled root's coroutine ended: its mark comes off, the exception being raised (if
+ * any) kept. 0, or -1 with an internal error raised over it (strict mode). */
+static int
+tcoro_unmark(TracedCoroutine *self)
+{
+    self->state = CORO_DONE;
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    if (mark_leave(&self->mark) < 0 && report_internal() < 0) {
+        raise_over(type, value, tb, NULL);
+        return -1;
+    }
+    PyErr_Restore(type, value, tb);
+    return 0;
+}
+
 static int
 tcoro_check_idle(TracedCoroutine *self)
 {
@@ -2785,6 +3107,13 @@ tcoro_send(TracedCoroutine *self, PyObject *arg, PyObject **result)
     }
     if (self->state == CORO_PLAIN) {
         self->state = CORO_DONE;
+        return status;
+    }
+    if (self->state == CORO_UNSAMPLED) {
+        if (tcoro_unmark(self) < 0) {
+            Py_CLEAR(*result);
+            return PYGEN_ERROR;
+        }
         return status;
     }
     return tcoro_finish(self, status, result);
@@ -2846,6 +3175,9 @@ tcoro_throw(TracedCoroutine *self, PyObject *const *argv, Py_ssize_t nargs)
         if (yielded == NULL && state == CORO_PLAIN) {
             self->state = CORO_DONE;
         }
+        if (yielded == NULL && state == CORO_UNSAMPLED) {
+            tcoro_unmark(self); /* NULL either way: the coroutine's exception, or ours */
+        }
         return yielded;
     }
     PyObject *value = take_stop_value();
@@ -2874,6 +3206,10 @@ tcoro_close(TracedCoroutine *self, PyObject *unused)
     PyObject *r = PyObject_CallMethodNoArgs(inner, s_close);
     self->running = 0;
     Py_DECREF(inner);
+    if (state == CORO_UNSAMPLED && tcoro_unmark(self) < 0) {
+        Py_XDECREF(r);
+        return NULL;
+    }
     if (state != CORO_TRACED) {
         return r;
     }
@@ -2892,11 +3228,12 @@ tcoro_close(TracedCoroutine *self, PyObject *unused)
     return NULL;
 }
 
-/* Dropped while suspended: closed, as a coroutine is (and its execution recorded as such). */
+/* Dropped while suspended: closed, as a coroutine is (and its execution recorded as such; an
+ * unsampled root's mark taken off after its coroutine's `finally` blocks ran with it). */
 static void
 tcoro_finalize(TracedCoroutine *self)
 {
-    if (self->state != CORO_TRACED || self->running) {
+    if ((self->state != CORO_TRACED && self->state != CORO_UNSAMPLED) || self->running) {
         return;
     }
     PyObject *type, *value, *tb;
@@ -2917,6 +3254,10 @@ tcoro_traverse(TracedCoroutine *self, visitproc visit, void *arg)
     Py_VISIT(self->args);
     Py_VISIT(self->kwnames);
     Py_VISIT(self->handle);
+    Py_VISIT(self->mark.ctx);
+    Py_VISIT(self->mark.base);
+    Py_VISIT(self->mark.with);
+    Py_VISIT(self->mark.token);
     return 0;
 }
 
@@ -2928,6 +3269,7 @@ tcoro_clear(TracedCoroutine *self)
     Py_CLEAR(self->args);
     Py_CLEAR(self->kwnames);
     Py_CLEAR(self->handle);
+    mark_clear(&self->mark);
     return 0;
 }
 
@@ -2935,7 +3277,8 @@ static void
 tcoro_dealloc(TracedCoroutine *self)
 {
     /* Only a suspended traced coroutine has anything to finalise (see tcoro_finalize). */
-    if (self->state == CORO_TRACED && PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0) {
+    if ((self->state == CORO_TRACED || self->state == CORO_UNSAMPLED)
+        && PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0) {
         return; /* resurrected */
     }
     PyObject_GC_UnTrack(self);
@@ -2950,7 +3293,8 @@ tcoro_dealloc(TracedCoroutine *self)
 static int
 tcoro_check_awaitable(TracedCoroutine *self)
 {
-    if (self->state == CORO_TRACED || self->state == CORO_PLAIN) {
+    if (self->state == CORO_TRACED || self->state == CORO_PLAIN
+        || self->state == CORO_UNSAMPLED) {
         PyErr_SetString(PyExc_RuntimeError, "coroutine is being awaited already");
         return -1;
     }
@@ -3190,6 +3534,7 @@ wrap_coroutine(CallSpec *cs, PyObject *inner, PyObject *args, PyObject *kwnames)
     co->args = args;
     co->kwnames = kwnames;
     co->handle = NULL;
+    co->mark.ctx = co->mark.base = co->mark.with = co->mark.token = NULL;
     co->weaklist = NULL;
     co->started = co->t0 = 0;
     co->state = CORO_NEW;
@@ -3569,52 +3914,6 @@ tfunc_check(TracedFunction *self)
 #define OWN_ARGS 16
 
 /*
- * An unsampled root: the function called with `unsampled` current, so that its whole tree
- * follows, including what copies the context (tasks, threads, propagate(), greenlets). If the
- * variable cannot be set, the Python path runs the call (it takes the decision).
- */
-static PyObject *
-call_unsampled(CallSpec *cs, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
-               PyObject *outer)
-{
-    PyObject *token = PyContextVar_Set(current, unsampled);
-    if (token == NULL) {
-        if (restore_current(unsampled, outer) < 0 || !PyErr_ExceptionMatches(PyExc_Exception)) {
-            return NULL;
-        }
-        PyErr_Clear();
-        decided_thread = PyThread_get_thread_ident();
-        decided = 0;
-        return PyObject_Vectorcall(python_path(cs, nargs), args, nargs, kwnames);
-    }
-    PyObject *result = PyObject_Vectorcall(cs->func, args, nargs, kwnames);
-    PyObject *type, *value, *tb;
-    PyErr_Fetch(&type, &value, &tb);
-    if (reset_current(unsampled, token) < 0 && report_internal() < 0) {
-        /* strict mode: the internal error propagates, with the call's own as its context */
-        PyErr_NormalizeException(&type, &value, &tb);
-        Py_XDECREF(type);
-        Py_XDECREF(tb);
-        if (value != NULL) {
-            PyObject *t2, *v2, *tb2;
-            PyErr_Fetch(&t2, &v2, &tb2);
-            PyErr_NormalizeException(&t2, &v2, &tb2);
-            if (v2 != NULL) {
-                PyException_SetContext(v2, value);
-            }
-            else {
-                Py_DECREF(value);
-            }
-            PyErr_Restore(t2, v2, tb2);
-        }
-        Py_XDECREF(result);
-        return NULL;
-    }
-    PyErr_Restore(type, value, tb);
-    return result;
-}
-
-/*
  * A traced plain function or method: the function is called with the caller's own arguments.
  * They are copied and held until the call returns: the caller's array is borrowed, and Python
  * code run by begin() (a __repr__, the redactor) may drop what the caller held them by
@@ -3659,7 +3958,7 @@ tfunc_plain(TracedFunction *self, PyObject *const *args, size_t nargsf, PyObject
     PyObject *result;
     if (handle == unsampled && handle != NULL) {
         Py_DECREF(handle);
-        result = call_unsampled(cs, own, nargs, kwnames, outer);
+        result = call_unsampled(cs, own, nargs, kwnames);
     }
     else if (handle != NULL) {
         result = end_call(handle, PyObject_Vectorcall(cs->func, own, nargs, kwnames), started, t0);
@@ -4210,6 +4509,13 @@ sp_set_sampling(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_XSETREF(unsampled, Py_NewRef(args[1]));
     Py_XSETREF(env_sampled, Py_NewRef(args[2]));
     env_lineage = -1;
+#ifdef EXECLOG_SWAP_VARS
+    int layout = mark_check();
+    if (layout < 0) {
+        return NULL;
+    }
+    swap_vars = layout_checked = layout;
+#endif
     Py_RETURN_NONE;
 }
 
@@ -4226,7 +4532,30 @@ sp_take_decision(PyObject *module, PyObject *unused)
     return PyBool_FromLong(value);
 }
 
+/* swap_context_vars(on=None) -> bool: whether unsampled roots mark their context by swapping
+ * its mapping (see mark_enter); `on` False makes them use the public calls, True goes back
+ * where the layout check passed. For the tests of both. */
+static PyObject *
+sp_swap_context_vars(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs > 1) {
+        PyErr_SetString(PyExc_TypeError, "swap_context_vars(on=None)");
+        return NULL;
+    }
+    if (nargs == 1 && args[0] != Py_None) {
+        int on = PyObject_IsTrue(args[0]);
+        if (on < 0) {
+            return NULL;
+        }
+        swap_vars = on && layout_checked;
+    }
+    return PyBool_FromLong(swap_vars);
+}
+
 static PyMethodDef methods[] = {
+    {"swap_context_vars", (PyCFunction)(void (*)(void))sp_swap_context_vars, METH_FASTCALL,
+     "swap_context_vars(on=None) -> bool: whether an unsampled root marks its context by "
+     "swapping the context's mapping of variables (False: by PyContextVar_Set; for tests)."},
     {"take_decision", (PyCFunction)sp_take_decision, METH_NOARGS,
      "take_decision() -> True, False or None: the sampling decision C drew for a root it then "
      "left to the Python path on this thread (taken once)."},

@@ -1,0 +1,362 @@
+"""An unsampled root's mark on its context: what it leaves behind, and what it must not.
+
+An unsampled root runs its function with ``current`` holding the unsampled stand-in. The C path
+makes that change by swapping the context's mapping of variables (``mark_enter`` in
+``_speedups.c``) rather than by ``PyContextVar_Set``/``Reset``, so these tests check what the
+public calls guarantee: variables the function sets stay set, contexts copied inside keep the
+mark after the root returns, nested contexts and other threads do not see each other's marks.
+Each runs on the C path, on the C path using the public calls, and on the pure-Python path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import gc
+import threading
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+import execlog
+from conftest import names
+from execlog._context import current
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+pytestmark = pytest.mark.usefixtures("sampling_implementation")
+
+
+def make_probe() -> Callable[[], bool]:
+    """A traced function telling whether its call is recorded (decorated in the test, so on
+    the path the test runs)."""
+
+    @execlog.traced_execution
+    def probe() -> bool:
+        execution = execlog.current_execution()
+        return execution is not None and execution.sampled
+
+    return probe
+
+
+def test_a_variable_the_function_sets_stays_set(db: str) -> None:
+    probe = make_probe()
+    user: contextvars.ContextVar[int] = contextvars.ContextVar("user", default=0)
+
+    @execlog.traced_execution
+    def root(value: int) -> int:
+        user.set(value)
+        return probe()
+
+    execlog.configure(sample_rate=0.0)
+    for value in range(1, 4):
+        assert root(value) is False
+        assert user.get() == value
+        assert current.get() is None
+    execlog.configure(sample_rate=1.0)
+    assert root(9) is True
+    assert names(db) == ["probe", "root"]
+
+
+def test_a_variable_set_and_reset_inside(db: str) -> None:
+    probe = make_probe()
+    user: contextvars.ContextVar[int] = contextvars.ContextVar("user", default=0)
+
+    @execlog.traced_execution
+    def root() -> bool:
+        token = user.set(7)
+        inside = probe()
+        user.reset(token)
+        return inside
+
+    execlog.configure(sample_rate=0.0)
+    assert [root() for _ in range(3)] == [False, False, False]
+    assert user.get() == 0
+    assert current.get() is None
+    assert probe() is False  # still unsampled: probe is a root at rate 0
+    execlog.configure(sample_rate=1.0)
+    assert probe() is True
+
+
+def test_an_exception_after_setting_a_variable(db: str) -> None:
+    user: contextvars.ContextVar[int] = contextvars.ContextVar("user", default=0)
+
+    @execlog.traced_execution
+    def root() -> None:
+        user.set(3)
+        raise KeyError("boom")
+
+    execlog.configure(sample_rate=0.0)
+    for _ in range(2):
+        with pytest.raises(KeyError, match="boom"):
+            root()
+        assert current.get() is None
+    assert user.get() == 3
+    execlog.flush()
+    assert names(db) == []
+
+
+def test_a_context_copied_inside_keeps_the_mark_after_the_root_returns(db: str) -> None:
+    probe = make_probe()
+    copied: list[contextvars.Context] = []
+
+    @execlog.traced_execution
+    def root() -> None:
+        copied.append(contextvars.copy_context())
+
+    execlog.configure(sample_rate=0.0)
+    root()
+    root()
+    execlog.configure(sample_rate=1.0)
+    assert [ctx.run(probe) for ctx in copied] == [False, False]
+    assert probe() is True
+    assert names(db) == ["probe"]
+
+
+def test_roots_in_nested_contexts(db: str) -> None:
+    """A root runs another root in a fresh context and in a copy of its own; each is marked
+    only where it runs, and every context is as it was afterwards."""
+    probe = make_probe()
+    user: contextvars.ContextVar[int] = contextvars.ContextVar("user", default=0)
+    seen: list[Any] = []
+
+    @execlog.traced_execution
+    def inner(tag: str) -> bool:
+        user.set(user.get() + 1)
+        return probe()
+
+    @execlog.traced_execution
+    def outer() -> bool:
+        seen.append(contextvars.Context().run(inner, "fresh"))
+        seen.append(contextvars.copy_context().run(inner, "copy"))
+        seen.append(inner("same"))
+        seen.append(current.get())
+        return probe()
+
+    execlog.configure(sample_rate=0.0)
+    for _ in range(3):
+        assert outer() is False
+        assert current.get() is None
+    assert seen[:3] == [False, False, False]
+    assert seen[3] is not None
+    assert seen[3].sampled is False
+    assert user.get() == 3  # only "same" ran in this context, once per outer()
+    execlog.configure(sample_rate=1.0)
+    assert contextvars.Context().run(probe) is True
+    assert probe() is True
+
+
+def test_threads_alternating_roots(db: str) -> None:
+    """Two threads call unsampled roots in turn (each replaces the other's kept mapping)."""
+    probe = make_probe()
+
+    @execlog.traced_execution
+    def root(i: int) -> bool:
+        return probe()
+
+    errors: list[str] = []
+    turn = [threading.Event(), threading.Event()]
+
+    def work(me: int) -> None:
+        for i in range(200):
+            turn[me].wait()
+            turn[me].clear()
+            if root(i) is not False or current.get() is not None:
+                errors.append(f"thread {me} call {i}")
+            turn[1 - me].set()
+
+    execlog.configure(sample_rate=0.0)
+    threads = [threading.Thread(target=work, args=(n,)) for n in (0, 1)]
+    for thread in threads:
+        thread.start()
+    turn[0].set()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    execlog.configure(sample_rate=1.0)
+    assert probe() is True
+    assert names(db) == ["probe"]
+
+
+def test_tasks_made_by_an_unsampled_root_run_after_it_returns(db: str) -> None:
+    probe = make_probe()
+
+    @execlog.traced_execution
+    async def later() -> bool:
+        await asyncio.sleep(0)
+        return probe()
+
+    tasks: list[asyncio.Task[bool]] = []
+
+    @execlog.traced_execution
+    def root() -> None:
+        tasks.append(asyncio.get_running_loop().create_task(later()))
+
+    async def main() -> list[bool]:
+        for _ in range(3):
+            root()
+        execlog.configure(sample_rate=1.0)  # the tasks still follow their roots
+        return list(await asyncio.gather(*tasks))
+
+    execlog.configure(sample_rate=0.0)
+    assert asyncio.run(main()) == [False, False, False]
+    assert names(db) == []
+
+
+def test_collections_that_reconfigure_during_roots(db: str) -> None:
+    """A gc callback reconfigures execlog and runs roots of its own while roots run (the
+    collector may run at any allocation: the kept mapping is replaced under a root)."""
+    probe = make_probe()
+    user: contextvars.ContextVar[int] = contextvars.ContextVar("user", default=0)
+    calls = [0]
+
+    @execlog.traced_execution
+    def nested() -> bool:
+        return probe()
+
+    def callback(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start" and calls[0] < 200:
+            calls[0] += 1
+            execlog.configure(sample_rate=0.0)
+            contextvars.Context().run(nested)
+            nested()
+
+    @execlog.traced_execution
+    def root(i: int) -> bool:
+        junk: list[Any] = [[] for _ in range(20)]
+        junk.append(junk)  # a cycle for the collector
+        user.set(i)
+        return probe()
+
+    execlog.configure(sample_rate=0.0)
+    threshold = gc.get_threshold()
+    gc.set_threshold(5)
+    gc.callbacks.append(callback)
+    try:
+        results = {root(i) for i in range(2_000)}
+    finally:
+        gc.callbacks.remove(callback)
+        gc.set_threshold(*threshold)
+    assert calls[0] > 0
+    assert results == {False}
+    assert current.get() is None
+    assert user.get() == 1_999
+    execlog.configure(sample_rate=1.0)
+    assert probe() is True
+    assert names(db) == ["probe"]
+
+
+class TestAsyncRoots:
+    """An unsampled ``async def`` root keeps its mark from its first resume to its end."""
+
+    def test_the_mark_lasts_across_awaits_and_comes_off(self, db: str) -> None:
+        probe = make_probe()
+        user: contextvars.ContextVar[int] = contextvars.ContextVar("user", default=0)
+
+        @execlog.traced_execution
+        async def root(i: int) -> list[bool]:
+            seen = [probe()]
+            await asyncio.sleep(0)
+            user.set(i)
+            seen.append(probe())
+            seen.append(await asyncio.to_thread(contextvars.copy_context().run, probe))
+            return seen
+
+        async def main() -> list[Any]:
+            results = [await root(1)]
+            results.append(current.get())
+            results.append(await root(2))
+            return results
+
+        execlog.configure(sample_rate=0.0)
+        for _ in range(2):
+            first, after, second = asyncio.run(main())
+            assert first == second == [False, False, False]
+            assert after is None
+        execlog.configure(sample_rate=1.0)
+        assert probe() is True
+        assert names(db) == ["probe"]
+
+    def test_an_exception_and_a_cancellation(self, db: str) -> None:
+        probe = make_probe()
+
+        @execlog.traced_execution
+        async def failing() -> None:
+            await asyncio.sleep(0)
+            raise KeyError("boom")
+
+        @execlog.traced_execution
+        async def waiting(ready: asyncio.Event) -> None:
+            ready.set()
+            await asyncio.sleep(10)
+
+        async def main() -> list[Any]:
+            out: list[Any] = []
+            with pytest.raises(KeyError):
+                await failing()
+            out.append(current.get())
+            ready = asyncio.Event()
+            task = asyncio.get_running_loop().create_task(waiting(ready))
+            await ready.wait()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            out.append(current.get())
+            out.append(probe())
+            return out
+
+        execlog.configure(sample_rate=0.0)
+        assert asyncio.run(main()) == [None, None, False]
+        execlog.configure(sample_rate=1.0)
+        assert asyncio.run(main()) == [None, None, True]
+        assert names(db) == ["failing", "probe", "waiting"]
+
+    def test_closed_or_dropped_while_suspended(self, db: str) -> None:
+        """Driven by hand: close(), and dropping the coroutine, take the mark off where it was
+        made, after the coroutine's own ``finally`` ran with it."""
+        probe = make_probe()
+        in_finally: list[bool] = []
+
+        @execlog.traced_execution
+        async def root() -> None:
+            try:
+                await asyncio.sleep(0)
+            finally:
+                in_finally.append(probe())
+
+        execlog.configure(sample_rate=0.0)
+        coroutine = root()
+        coroutine.send(None)
+        assert current.get() is not None
+        coroutine.close()
+        assert current.get() is None
+
+        coroutine = root()
+        coroutine.send(None)
+        del coroutine
+        gc.collect()
+        assert current.get() is None
+        assert in_finally == [False, False]
+        execlog.configure(sample_rate=1.0)
+        assert probe() is True
+        assert names(db) == ["probe"]
+
+    def test_begun_in_one_context_and_ended_in_another(self, db: str) -> None:
+        probe = make_probe()
+
+        @execlog.traced_execution
+        async def root() -> bool:
+            await asyncio.sleep(0)
+            return probe()
+
+        execlog.configure(sample_rate=0.0)
+        first, second = contextvars.Context(), contextvars.Context()
+        coroutine = root()
+        first.run(coroutine.send, None)
+        with pytest.raises(StopIteration) as stop:
+            second.run(coroutine.send, None)
+        assert stop.value.value is False
+        execlog.configure(sample_rate=1.0)
+        assert second.run(probe) is True  # the mark never was there
+        assert probe() is True
