@@ -264,7 +264,7 @@ class TestAsyncRoots:
             return seen
 
         async def main() -> list[Any]:
-            results = [await root(1)]
+            results: list[Any] = [await root(1)]
             results.append(current.get())
             results.append(await root(2))
             return results
