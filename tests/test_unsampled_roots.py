@@ -23,7 +23,7 @@ from conftest import names
 from execlog._context import current
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import AsyncGenerator, Callable, Generator
 
 pytestmark = pytest.mark.usefixtures("sampling_implementation")
 
@@ -360,3 +360,73 @@ class TestAsyncRoots:
         execlog.configure(sample_rate=1.0)
         assert second.run(probe) is True  # the mark never was there
         assert probe() is True
+
+
+class TestGeneratorRoots:
+    """An unsampled generator root runs each step with its mark and keeps no items."""
+
+    def test_send_throw_close_and_the_return_value(self, db: str) -> None:
+        probe = make_probe()
+        encoded: list[int] = []
+        finals: list[bool] = []
+
+        class Item:
+            def __repr__(self) -> str:
+                encoded.append(1)
+                return "Item()"
+
+        @execlog.traced_execution
+        def echo() -> Generator[Any, Any, str]:
+            received: Any = None
+            try:
+                while received != "stop":
+                    try:
+                        received = yield (Item(), probe(), received)
+                    except KeyError:
+                        received = "thrown"
+            finally:
+                finals.append(probe())
+            return "done"
+
+        execlog.configure(sample_rate=0.0)
+        gen = echo()
+        assert next(gen)[1:] == (False, None)
+        assert gen.send("a")[1:] == (False, "a")
+        assert gen.throw(KeyError("k"))[1:] == (False, "thrown")
+        assert current.get() is None
+        with pytest.raises(StopIteration) as stop:
+            gen.send("stop")
+        assert stop.value.value == "done"
+
+        gen = echo()
+        next(gen)
+        gen.close()
+        assert current.get() is None
+        assert encoded == []  # no item was encoded
+        assert finals == [False, False]
+        execlog.configure(sample_rate=1.0)
+        assert probe() is True
+        assert names(db) == ["probe"]
+
+    def test_async_generators(self, db: str) -> None:
+        probe = make_probe()
+
+        @execlog.traced_execution
+        async def numbers() -> AsyncGenerator[Any, Any]:
+            received: Any = None
+            while received != "stop":
+                await asyncio.sleep(0)
+                received = yield (probe(), received)
+
+        async def main() -> list[Any]:
+            agen = numbers()
+            out = [await agen.asend(None), await agen.asend("x"), current.get()]
+            with pytest.raises(StopAsyncIteration):
+                await agen.asend("stop")
+            return out
+
+        execlog.configure(sample_rate=0.0)
+        assert asyncio.run(main()) == [(False, None), (False, "x"), None]
+        execlog.configure(sample_rate=1.0)
+        assert asyncio.run(main()) == [(True, None), (True, "x"), None]
+        assert names(db) == ["numbers", "probe", "probe"]

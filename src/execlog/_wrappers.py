@@ -20,6 +20,7 @@ from execlog import _guard
 from execlog._context import current
 from execlog._encoding import marker
 from execlog._recorder import RECORDER
+from execlog._sampling import UnsampledExecution
 from execlog._spec import Spec, begin_or_none, complete, end, internal_error
 
 if TYPE_CHECKING:
@@ -144,6 +145,29 @@ def _step(handle: ExecutionHandle, action: Callable[[Any], Any], value: Any) -> 
         current.reset(token)
 
 
+def _unsampled_steps(handle: UnsampledExecution, gen: Generator[Any, Any, Any]) -> Any:
+    """An unsampled root generator: each step run with its stand-in current, nothing kept."""
+    send: Any = gen.send
+    value: Any = None
+    while True:
+        token = current.set(handle)
+        try:
+            item = send(value)
+        except StopIteration as stop:
+            return stop.value
+        finally:
+            current.reset(token)
+        try:
+            value = yield item
+            send = gen.send
+        except GeneratorExit:
+            _step(handle, lambda _: gen.close(), None)
+            raise
+        except BaseException as exc:  # thrown in: pass it to the body
+            value = exc
+            send = gen.throw
+
+
 def wrapt_generator(spec: Spec) -> Callable[..., Any]:
     """A generator: recorded for its whole iteration, current only while its body runs."""
 
@@ -156,6 +180,9 @@ def wrapt_generator(spec: Spec) -> Callable[..., Any]:
         token, handle._token = handle._token, None
         if token is not None:
             current.reset(token)  # current only while the body runs (API.md section 6)
+        if handle.__class__ is UnsampledExecution:
+            gen = _step(handle, lambda _: wrapped(*args, **kwargs), None)
+            return (yield from _unsampled_steps(handle, gen))
         items = _Items(handle._enc()) if _capture_output(spec) else None
         try:
             gen = _step(handle, lambda _: wrapped(*args, **kwargs), None)
@@ -208,7 +235,8 @@ def wrapt_async_generator(spec: Spec) -> Callable[..., Any]:  # noqa: PLR0915 - 
         token, handle._token = handle._token, None
         if token is not None:
             current.reset(token)
-        items = _Items(handle._enc()) if _capture_output(spec) else None
+        unsampled = handle.__class__ is UnsampledExecution  # nothing kept
+        items = _Items(handle._enc()) if not unsampled and _capture_output(spec) else None
         try:
             agen = _step(handle, lambda _: wrapped(*args, **kwargs), None)
             value: Any = None
