@@ -25,7 +25,7 @@ os.environ.pop("EXECLOG_SAMPLED", None)
 os.environ.pop("EXECLOG_SAMPLE_RATE", None)
 
 import execlog
-from execlog import _fastpath
+from execlog import _fastpath, _native
 from execlog._context import current
 from execlog._recorder import RECORDER
 from pgcluster import Cluster, is_postgres, run_sql, start_cluster
@@ -107,15 +107,16 @@ def use_implementation(name: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[N
     if name == "python":
         monkeypatch.setattr(_fastpath, "READY", False)
         _fastpath.native_blocks(on=False)
-    swapping = _fastpath.SPEEDUPS.swap_context_vars() if _fastpath.SPEEDUPS is not None else False
+    speedups: Any = _native.SPEEDUPS
+    swapping = speedups is not None and speedups.swap_context_vars()
     if name == "native-public":
-        _fastpath.SPEEDUPS.swap_context_vars(False)
+        speedups.swap_context_vars(False)
     try:
         yield
     finally:
         _fastpath.native_blocks(on=True)
-        if _fastpath.SPEEDUPS is not None:
-            _fastpath.SPEEDUPS.swap_context_vars(swapping)
+        if speedups is not None:
+            speedups.swap_context_vars(swapping)
 
 
 @pytest.fixture
