@@ -363,6 +363,14 @@ def build_scenarios(
     def unsampled_f(a, b=2):
         return a + b
 
+    @execlog.traced_execution(name="af")
+    async def disabled_af(a, b=2):
+        return a + b
+
+    @execlog.traced_execution(name="af", sample_rate=0.0)
+    async def unsampled_af(a, b=2):
+        return a + b
+
     plain_timer = call_timer(traced_f)
 
     @execlog.traced_execution(name="unsampled-root", sample_rate=0.0)
@@ -496,6 +504,20 @@ def build_scenarios(
             "unsampled root f(1), pure Python",
             "disabled",
             call_timer(unsampled_f_py),
+        ),
+        s(
+            "disabled_async",
+            "await traced af(1), configure(enabled=False)",
+            "disabled",
+            async_timer(loop, disabled_af),
+            before=disable,
+            after=enable,
+        ),
+        s(
+            "unsampled_root_async",
+            "unsampled root await af(1)",
+            "disabled",
+            async_timer(loop, unsampled_af),
         ),
     ]
     for key, (label, timer, after) in floor_timers().items():
@@ -1053,6 +1075,8 @@ def report_scaling(
         "unsampled_root_over_disabled": med["unsampled_root"] / disabled,
         "unsampled_child_over_disabled": med["unsampled_child"] / disabled,
         "unsampled_root_py_over_disabled_py": med["unsampled_root_py"] / med["disabled_py"],
+        "unsampled_root_async_over_disabled_async": med["unsampled_root_async"]
+        / med["disabled_async"],
     }
     print(
         f"  head sampling, an unsampled call vs the disabled path: root "
@@ -1060,7 +1084,9 @@ def report_scaling(
         f"inside an unsampled tree {med['unsampled_child']:.0f} ns "
         f"({sampling['unsampled_child_over_disabled']:.2f}x); pure Python root "
         f"{med['unsampled_root_py']:.0f} ns vs {med['disabled_py']:.0f} ns "
-        f"({sampling['unsampled_root_py_over_disabled_py']:.2f}x)"
+        f"({sampling['unsampled_root_py_over_disabled_py']:.2f}x); async root "
+        f"{med['unsampled_root_async']:.0f} ns vs {med['disabled_async']:.0f} ns "
+        f"({sampling['unsampled_root_async_over_disabled_async']:.2f}x)"
     )
     print(
         f"  EXECLOG_DISABLED=1 at decoration (subprocess): decorated is f -> "
