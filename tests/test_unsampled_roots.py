@@ -1,11 +1,13 @@
-"""An unsampled root's mark on its context: what it leaves behind, and what it must not.
+"""Unsampled roots and blocks: what their mark on the context leaves behind, and what it must not.
 
 An unsampled root runs its function with ``current`` holding the unsampled stand-in. The C path
 makes that change by swapping the context's mapping of variables (``mark_enter`` in
 ``_speedups.c``) rather than by ``PyContextVar_Set``/``Reset``, so these tests check what the
 public calls guarantee: variables the function sets stay set, contexts copied inside keep the
 mark after the root returns, nested contexts and other threads do not see each other's marks.
-Each runs on the C path, on the C path using the public calls, and on the pure-Python path.
+Then ``async def`` and generator roots, and blocks (left out as roots, inside unsampled trees,
+and begun while recording is off), which the C path now runs too. Each test runs on the C path,
+on the C path using the public calls, and on the pure-Python path.
 """
 
 from __future__ import annotations
@@ -430,3 +432,73 @@ class TestGeneratorRoots:
         execlog.configure(sample_rate=1.0)
         assert asyncio.run(main()) == [(True, None), (True, "x"), None]
         assert names(db) == ["numbers", "probe", "probe"]
+
+
+class TestBlocks:
+    """``with execution(...)``: left out as a root, inside an unsampled tree, and disabled."""
+
+    def test_an_unsampled_root_block(self, db: str) -> None:
+        probe = make_probe()
+        execlog.configure(sample_rate=0.0)
+        for _ in range(3):
+            with execlog.execution("block", inputs={"x": 1}) as block:
+                assert block.sampled is False
+                assert execlog.current_execution() is not block
+                assert execlog.current_execution().sampled is False  # type: ignore[union-attr]
+                assert probe() is False
+                with execlog.execution("inner") as inner:
+                    assert inner.sampled is False
+                    assert probe() is False
+            assert current.get() is None
+        with pytest.raises(KeyError), execlog.execution("failing"):
+            raise KeyError("boom")
+        assert current.get() is None
+        with pytest.raises(RuntimeError, match="only once"), block:
+            pass
+        execlog.configure(sample_rate=1.0)
+        with execlog.execution("kept") as kept:
+            assert kept.sampled is True
+            assert probe() is True
+        assert names(db) == ["kept", "probe"]
+
+    def test_blocks_inside_an_unsampled_function(self, db: str) -> None:
+        @execlog.traced_execution
+        def root() -> list[bool]:
+            with execlog.execution("a") as a, execlog.execution("b") as b:
+                return [a.sampled, b.sampled]
+
+        execlog.configure(sample_rate=0.0)
+        assert root() == [False, False]
+        assert current.get() is None
+        execlog.configure(sample_rate=1.0)
+        assert root() == [True, True]
+        assert names(db) == ["a", "b", "root"]
+
+    def test_a_root_block_drawn_once(self, db: str) -> None:
+        """A root block drawn in C and then begun on the Python path (no writer yet) is
+        recorded at the rate, not at its square."""
+        execlog.configure(sample_rate=0.5)
+        for _ in range(200):
+            execlog.shutdown()  # the next block starts the writer on the Python path
+            with execlog.execution("b"):
+                pass
+        assert 60 < len(names(db)) < 140  # 100 expected, deviation 7; squared: 50
+
+    def test_disabled_blocks_are_begun_but_not_recorded(self, db: str) -> None:
+        execlog.configure(enabled=False)
+        with execlog.execution("outer", inputs={"x": 1}) as outer:
+            assert outer.execution_id
+            assert outer.sampled is True
+            assert execlog.current_execution() is outer
+            with execlog.execution("inner") as inner:
+                assert inner.parent_execution_id == outer.execution_id
+                assert inner.correlation_id == outer.correlation_id
+            assert execlog.current_execution() is outer
+        assert current.get() is None
+        with pytest.raises(ValueError, match="bad"), execlog.execution("failing"):
+            raise ValueError("bad")
+        assert current.get() is None
+        execlog.configure(enabled=True)
+        with execlog.execution("recorded"):
+            pass
+        assert names(db) == ["recorded"]

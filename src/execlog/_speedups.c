@@ -103,7 +103,7 @@ static PyObject *env_sampled;
 static PyObject *s_is_secret, *s_append, *s_encode, *s_may_contain, *s_set, *s_enqueue,
     *s_running_written, *s_final, *s_manual, *s_child, *s_success, *s_close, *s_throw,
     *s_block, *s_kind, *s_inputs, *s_trigger_kind, *s_old_value, *s_otel_trace,
-    *kw_final, *zero, *one, *two, *empty_str, *null_value;
+    *s_sampled, *kw_final, *zero, *one, *two, *three, *empty_str, *null_value;
 
 /* -- ids (UUIDv7, same layout as _ids.py) ------------------------------------------------------ */
 
@@ -1952,7 +1952,7 @@ rng_next(void)
 static inline int
 root_sampled(PyObject *spec, PyObject *config, int can_run_unsampled)
 {
-    PyObject *rate = SLOT(spec, S_sample_rate);
+    PyObject *rate = spec == NULL ? NULL : SLOT(spec, S_sample_rate); /* NULL: a block */
     if (rate == NULL || rate == Py_None) {
         rate = SLOT(config, C_sample_rate);
     }
@@ -3588,22 +3588,75 @@ sp_new_block(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
     return handle;
 }
 
+/* enter_block()'s False (the Python path), which takes the decision drawn, if any. */
+static PyObject *
+block_to_python(int drew)
+{
+    if (drew) {
+        decided_thread = PyThread_get_thread_ident();
+        decided = 1;
+    }
+    Py_RETURN_FALSE;
+}
+
+/*
+ * A block not recorded (ExecutionHandle._leave_out, and its state inside an unsampled tree):
+ * state 3, `sampled` False, and for a root (`root`) the unsampled stand-in made current
+ * until the block ends, its token in the handle. True, or False with nothing that matters
+ * changed (the Python path then decides again: not recorded), NULL to propagate.
+ */
+static PyObject *
+leave_block_out(PyObject *handle, int root)
+{
+    if (PyObject_SetAttr(handle, s_sampled, Py_False) < 0) {
+        goto failed;
+    }
+    if (root) {
+        PyObject *token = PyContextVar_Set(current, unsampled);
+        if (token == NULL) {
+            if (restore_current(unsampled, NULL) < 0) {
+                return NULL; /* still current: nothing to fall back to */
+            }
+            goto failed;
+        }
+        set_slot(handle, H_token, token);
+    }
+    set_slot_borrowed(handle, H_state, three);
+    Py_RETURN_TRUE;
+
+failed:
+    if (!PyErr_ExceptionMatches(PyExc_Exception)) {
+        return NULL;
+    }
+    PyErr_Clear();
+    if (root) {
+        decided_thread = PyThread_get_thread_ident();
+        decided = 0;
+    }
+    Py_RETURN_FALSE;
+}
+
 /*
  * enter_block(handle) -> bool: ExecutionHandle.__enter__ for a plain block (no parent, context
- * or tags), or False with nothing changed: take the Python path.
+ * or tags), recorded, left out by head sampling, inside an unsampled tree or begun while
+ * recording is off; or False with nothing changed: take the Python path.
  */
 static PyObject *
 sp_enter_block(PyObject *module, PyObject *handle)
 {
     State st;
+    PyObject *enabled = SLOT(recorder, R_enabled);
     if (Py_TYPE(handle) != handle_type || SLOT(handle, H_state) != zero
-        || SLOT(handle, H_extra) != Py_False || SLOT(recorder, R_enabled) != Py_True
-        || !read_state(&st) || st.writer == Py_None) {
+        || SLOT(handle, H_extra) != Py_False || (enabled != Py_True && enabled != Py_False)
+        || !read_state(&st)) {
         Py_RETURN_FALSE;
     }
+    /* configure(enabled=False): begun and current like any block, never recorded (state 3) */
+    int recording = enabled == Py_True;
+    int drew = 0; /* a root drawn "recorded": the Python path, if taken, takes the decision */
     {
-        /* Before encoding anything: inside an unsampled tree (or any value not ours) the
-         * Python path runs the block, and with head sampling on it decides a root block. */
+        /* Before encoding anything: a block inside an unsampled tree, and a root block head
+         * sampling leaves out, are not recorded; any other value not ours: the Python path. */
         PyObject *now = NULL;
         if (PyContextVar_Get(current, NULL, &now) < 0) {
             PyErr_Clear();
@@ -3611,25 +3664,43 @@ sp_enter_block(PyObject *module, PyObject *handle)
         }
         int root = now == NULL || now == Py_None;
         int ours = root || Py_TYPE(now) == handle_type;
+        int inside_unsampled = is_unsampled(now);
         Py_XDECREF(now);
-        PyObject *rate = SLOT(st.config, C_sample_rate);
-        if (!ours || (root && (rate == NULL || !PyFloat_CheckExact(rate)
-                               || PyFloat_AS_DOUBLE(rate) < 1.0))) {
+        if (inside_unsampled) {
+            return leave_block_out(handle, 0);
+        }
+        if (!ours) {
             Py_RETURN_FALSE;
         }
+        if (root && recording) {
+            int sampled = root_sampled(NULL, st.config, 1);
+            if (sampled <= 0) {
+                if (sampled < 0) {
+                    Py_RETURN_FALSE;
+                }
+                return leave_block_out(handle, 1);
+            }
+            drew = sampled == 2;
+        }
+    }
+    if (recording && st.writer == Py_None) { /* the Python path starts it */
+        return block_to_python(drew);
     }
     PyObject *capture = SLOT(st.config, C_capture_inputs);
     PyObject *encoder = SLOT(recorder, R_encoder);
     PyObject *inputs = SLOT(handle, H_inputs);
     if (encoder == NULL || Py_TYPE(encoder) != encoder_type || inputs == NULL
         || (capture != Py_True && capture != Py_False)) {
-        Py_RETURN_FALSE;
+        return block_to_python(drew);
     }
     /* Encoding may run Python code (a __repr__, the redactor): the encoder and the inputs are
      * held meanwhile, and everything else is read afterwards. */
     Py_INCREF(inputs);
     PyObject *inputs_json;
-    if (inputs == Py_None || capture == Py_False) {
+    if (!recording) {
+        inputs_json = Py_NewRef(inputs); /* kept as given, as the Python path does */
+    }
+    else if (inputs == Py_None || capture == Py_False) {
         inputs_json = Py_NewRef(Py_None);
     }
     else {
@@ -3640,7 +3711,7 @@ sp_enter_block(PyObject *module, PyObject *handle)
             Py_DECREF(inputs);
             if (PyErr_ExceptionMatches(PyExc_Exception)) {
                 PyErr_Clear(); /* the Python path encodes again and reports it */
-                Py_RETURN_FALSE;
+                return block_to_python(drew);
             }
             return NULL; /* KeyboardInterrupt and the like */
         }
@@ -3649,18 +3720,19 @@ sp_enter_block(PyObject *module, PyObject *handle)
     PyObject *t0 = NULL, *parent_id = NULL, *parent_correlation = NULL, *parent_run = NULL;
     PyObject *generation = NULL, *correlation = NULL, *run_id = NULL, *trigger = NULL;
     if (SLOT(handle, H_state) != zero || SLOT(handle, H_extra) != Py_False
-        || SLOT(handle, H_inputs) != inputs || SLOT(recorder, R_enabled) != Py_True
-        || !read_state(&st) || st.writer == Py_None) {
+        || SLOT(handle, H_inputs) != inputs || SLOT(recorder, R_enabled) != enabled
+        || !read_state(&st) || (recording && st.writer == Py_None)) {
         goto fallback;
     }
     /* Held from here: they are used after the allocations below, and the values replaced in
      * the handle's slots are released only at the end (so no __del__ runs in between). */
-    live = Py_XNewRef(SLOT(st.channel, CH_live));
+    live = recording ? Py_XNewRef(SLOT(st.channel, CH_live)) : NULL;
     generation = Py_XNewRef(SLOT(recorder, R_generation));
     correlation = Py_XNewRef(SLOT(handle, H_correlation));
     run_id = Py_XNewRef(SLOT(handle, H_run_id));
     trigger = Py_XNewRef(SLOT(handle, H_trigger));
-    if (live == NULL || !PySet_CheckExact(live) || generation == NULL || correlation == NULL
+    if ((recording && (live == NULL || !PySet_CheckExact(live))) || generation == NULL
+        || correlation == NULL
         || run_id == NULL || trigger == NULL) {
         goto fallback;
     }
@@ -3704,8 +3776,8 @@ sp_enter_block(PyObject *module, PyObject *handle)
     }
     set_slot(handle, H_inputs, inputs_json);
     set_slot(handle, H_t0, t0);
-    set_slot_borrowed(handle, H_state, one);
-    if (PySet_Add(live, handle) < 0) {
+    set_slot_borrowed(handle, H_state, recording ? one : three);
+    if (recording && PySet_Add(live, handle) < 0) {
         /* only MemoryError: the execution is not tracked as running, but still recorded */
         PyErr_Clear();
     }
@@ -3718,7 +3790,7 @@ sp_enter_block(PyObject *module, PyObject *handle)
     }
     set_slot(handle, H_token, token);
     Py_DECREF(eid);
-    Py_DECREF(live);
+    Py_XDECREF(live);
     Py_XDECREF(outer);
     Py_DECREF(parent_id);
     Py_XDECREF(parent_correlation);
@@ -3753,7 +3825,7 @@ fallback:
         }
         PyErr_Clear();
     }
-    Py_RETURN_FALSE;
+    return block_to_python(drew);
 }
 
 /* exit_block(handle) -> bool: ExecutionHandle.__exit__ without an exception, for a handle
@@ -3810,6 +3882,20 @@ sp_exit(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
     if (nargs != 4) {
         PyErr_SetString(PyExc_TypeError, "__exit__(exc_type, exc, tb)");
         return NULL;
+    }
+    PyObject *handle = argv[0];
+    if (Py_TYPE(handle) == handle_type && SLOT(handle, H_state) == three) {
+        /* not recorded: only the current execution to put back, if the block set it */
+        PyObject *token = SLOT(handle, H_token);
+        if (token != NULL && PyContextToken_CheckExact(token)) {
+            Py_INCREF(token);
+            set_slot_borrowed(handle, H_token, Py_None);
+            PyObject *now = is_current(unsampled) ? unsampled : handle;
+            if (reset_current(now, token) < 0 && report_internal() < 0) {
+                return NULL;
+            }
+        }
+        Py_RETURN_FALSE;
     }
     if (argv[1] == Py_None) {
         PyObject *done = sp_exit_block(module, argv[0]);
@@ -4638,6 +4724,7 @@ PyInit__speedups(void)
     INTERN(s_trigger_kind, "trigger_kind");
     INTERN(s_otel_trace, "opentelemetry.trace");
     INTERN(s_old_value, "old_value");
+    INTERN(s_sampled, "sampled");
     token_missing = PyObject_GetAttrString((PyObject *)&PyContextToken_Type, "MISSING");
     kw_final = PyTuple_Pack(1, s_final);
     zero = PyLong_FromLong(0);
@@ -4645,7 +4732,8 @@ PyInit__speedups(void)
     empty_str = PyUnicode_New(0, 0);
     one = PyLong_FromLong(1);
     two = PyLong_FromLong(2);
-    if (kw_final == NULL || token_missing == NULL || zero == NULL || null_value == NULL
+    three = PyLong_FromLong(3);
+    if (three == NULL || kw_final == NULL || token_missing == NULL || zero == NULL || null_value == NULL
         || empty_str == NULL || one == NULL
         || two == NULL) {
         return NULL;
