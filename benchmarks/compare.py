@@ -171,14 +171,14 @@ def call_timer(fn: Callable[..., Any]) -> Callable[[int], int]:
     return timer
 
 
-def block_timer(fn: Callable[..., Any]) -> Callable[[int], int]:
+def block_timer(fn: Callable[..., Any], **options: Any) -> Callable[[int], int]:
     def timer(n: int) -> int:
         call = fn
         execution = execlog.execution
         rng = range(n)
         t0 = perf_ns()
         for _ in rng:
-            with execution("f"):
+            with execution("f", **options):
                 call(1)
         return perf_ns() - t0
 
@@ -377,6 +377,12 @@ def build_scenarios(
     def inside_unsampled(n: int) -> int:
         return plain_timer(n)
 
+    plain_block_timer = block_timer(f)
+
+    @execlog.traced_execution(name="unsampled-root", sample_rate=0.0)
+    def block_inside_unsampled(n: int) -> int:
+        return plain_block_timer(n)
+
     # The same, decorated as where the C accelerator is not built (or EXECLOG_PURE_PYTHON=1).
     native = execlog_fastpath.READY
     execlog_fastpath.READY = False
@@ -518,6 +524,26 @@ def build_scenarios(
             "unsampled root await af(1)",
             "disabled",
             async_timer(loop, unsampled_af),
+        ),
+        s(
+            "disabled_block",
+            'with execution("f"): f(1), configure(enabled=False)',
+            "disabled",
+            block_timer(f),
+            before=disable,
+            after=enable,
+        ),
+        s(
+            "unsampled_root_block",
+            'unsampled root with execution("f", sample_rate=0.0): f(1)',
+            "disabled",
+            block_timer(f, sample_rate=0.0),
+        ),
+        s(
+            "unsampled_child_block",
+            'with execution("f"): f(1) in an unsampled tree',
+            "disabled",
+            block_inside_unsampled,
         ),
     ]
     for key, (label, timer, after) in floor_timers().items():
@@ -1077,6 +1103,10 @@ def report_scaling(
         "unsampled_root_py_over_disabled_py": med["unsampled_root_py"] / med["disabled_py"],
         "unsampled_root_async_over_disabled_async": med["unsampled_root_async"]
         / med["disabled_async"],
+        "unsampled_root_block_over_disabled_block": med["unsampled_root_block"]
+        / med["disabled_block"],
+        "unsampled_child_block_over_disabled_block": med["unsampled_child_block"]
+        / med["disabled_block"],
     }
     print(
         f"  head sampling, an unsampled call vs the disabled path: root "
@@ -1087,6 +1117,14 @@ def report_scaling(
         f"({sampling['unsampled_root_py_over_disabled_py']:.2f}x); async root "
         f"{med['unsampled_root_async']:.0f} ns vs {med['disabled_async']:.0f} ns "
         f"({sampling['unsampled_root_async_over_disabled_async']:.2f}x)"
+    )
+    print(
+        f"  blocks: unsampled root {med['unsampled_root_block']:.0f} ns "
+        f"({sampling['unsampled_root_block_over_disabled_block']:.2f}x a block while recording "
+        f"is off, {med['disabled_block']:.0f} ns), inside an unsampled tree "
+        f"{med['unsampled_child_block']:.0f} ns "
+        f"({sampling['unsampled_child_block_over_disabled_block']:.2f}x), recorded "
+        f"{med['block']:.0f} ns"
     )
     print(
         f"  EXECLOG_DISABLED=1 at decoration (subprocess): decorated is f -> "

@@ -10,6 +10,7 @@ EXECLOG_STRICT=1, as the test suite runs; logged once otherwise), never swallowe
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,7 @@ import pytest
 
 import execlog
 from conftest import rows
-from execlog import _context, _execution, _fastpath, _spec
+from execlog import _context, _execution, _fastpath, _guard, _spec
 from execlog._execution import ExecutionHandle
 
 if TYPE_CHECKING:
@@ -117,3 +118,59 @@ def test_a_failed_reset_is_logged_once_and_the_call_recorded(
     assert execlog.current_execution() is None
     assert 1 == sum("MemoryError" in record.getMessage() for record in caplog.records)
     assert ["1", "2"] == [row["output"] for row in rows(db)]
+
+
+@pytest.mark.parametrize("fail", ["set", "reset"])
+@pytest.mark.parametrize("shape", ["function", "method", "coroutine"])
+def test_an_unsampled_root_leaves_nothing_current(
+    monkeypatch: pytest.MonkeyPatch, db: str, fail: str, shape: str
+) -> None:
+    """The stand-in an unsampled root makes current is put back when its set or reset fails;
+    the failure is reported (raised here, under EXECLOG_STRICT=1) and the next call runs."""
+
+    class Box:
+        @execlog.traced_execution(sample_rate=0.0)
+        def method(self, x: int) -> int:
+            return x
+
+    @execlog.traced_execution(sample_rate=0.0)
+    def function(x: int) -> int:
+        return x
+
+    @execlog.traced_execution(sample_rate=0.0)
+    async def coroutine(x: int) -> int:
+        return x
+
+    call = {
+        "function": function,
+        "method": Box().method,
+        "coroutine": lambda x: asyncio.run(coroutine(x)),
+    }[shape]
+    var = _failing(monkeypatch, fail)
+    with pytest.raises(MemoryError):
+        call(1)
+    assert execlog.current_execution() is None
+    assert 1 == var.failures
+    assert 2 == call(2)
+    assert execlog.current_execution() is None
+    with execlog.execution("after"):
+        pass
+    assert ["after"] == [row["name"] for row in rows(db)]
+
+
+def test_an_unsampled_root_whose_reset_fails_returns_its_value(
+    monkeypatch: pytest.MonkeyPatch, db: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("EXECLOG_STRICT", "0")
+
+    @execlog.traced_execution(sample_rate=0.0)
+    def f(x: int) -> int:
+        return x
+
+    _guard.reset_reported()  # the same failure may have been reported by an earlier test
+    _failing(monkeypatch, "reset")
+    with caplog.at_level(logging.ERROR, logger="execlog"):
+        assert 1 == f(1)
+        assert 2 == f(2)
+    assert execlog.current_execution() is None
+    assert 1 == sum("MemoryError" in record.getMessage() for record in caplog.records)

@@ -502,3 +502,39 @@ class TestBlocks:
         with execlog.execution("recorded"):
             pass
         assert names(db) == ["recorded"]
+
+    def test_a_block_with_a_rate_of_its_own(self, db: str) -> None:
+        """``execution(..., sample_rate=...)`` decides for a root block over the configured
+        rate, and is ignored inside a tree (the tree follows its root)."""
+        probe = make_probe()
+        with execlog.execution("first"):  # the writer running: the C path decides alone
+            pass
+        for _ in range(3):
+            with execlog.execution("left-out", sample_rate=0.0) as block:
+                assert block.sampled is False
+                assert probe() is False
+            assert current.get() is None
+        execlog.configure(sample_rate=0.0)
+        with execlog.execution("kept", sample_rate=1.0) as kept:
+            assert kept.sampled is True
+            with execlog.execution("inner", sample_rate=0.0) as inner:
+                assert inner.sampled is True  # follows its root
+        with execlog.execution("int-rate", sample_rate=1) as whole:  # an int: checked, kept
+            assert whole.sampled is True
+        with execlog.execution("none-rate", sample_rate=None) as configured:
+            assert configured.sampled is False
+        with execlog.execution("every-option", kind="step", inputs={"i": 1}, sample_rate=1.0):
+            pass
+        assert names(db) == ["every-option", "first", "inner", "int-rate", "kept"]
+
+    def test_a_block_rate_is_drawn_at_that_rate(self, db: str) -> None:
+        for _ in range(200):
+            with execlog.execution("b", sample_rate=0.25):
+                pass
+        assert 25 < len(names(db)) < 75  # 50 expected, deviation 6.1
+
+    @pytest.mark.parametrize("rate", [-0.1, 1.5, float("nan"), "0.5"])
+    def test_a_block_rate_out_of_range_raises(self, rate: Any) -> None:
+        with pytest.raises((ValueError, TypeError), match="sample_rate"):
+            execlog.execution("b", sample_rate=rate)
+        assert current.get() is None

@@ -41,7 +41,7 @@ _get_ident = threading.get_ident
 
 # The C fast path for plain blocks (execlog._speedups), set once it is installed; see
 # `_decorator._native_blocks`, which also swaps in C `__enter__`/`__exit__` methods.
-_new_block: Callable[[str, str, Any, str | None], ExecutionHandle] | None = None
+_new_block: Callable[[str, str, Any, str | None, float | None], ExecutionHandle] | None = None
 
 
 def error_type_name(exc: BaseException) -> str:
@@ -159,9 +159,8 @@ class ExecutionHandle:
             self._context = context
         if tags:
             self._tags = dict(tags)
-        if sample_rate is not None:
+        if sample_rate is not None:  # read when it begins; nothing to do when it ends
             self._sample_rate = sample_rate
-            self._extra = True
         self._encoder: Encoder | None = None
         self._inputs: Any = inputs
         self._state = 0
@@ -230,7 +229,8 @@ class ExecutionHandle:
         outer = current.get()
         if outer is None:
             if (
-                self._extra  # a parent, a context or a rate of its own (or tags)
+                self._extra  # a parent or a context (or tags)
+                or self._sample_rate is not None
                 or RECORDER.config.sample_rate < 1.0
                 or env_sampled_possible()
             ):
@@ -634,7 +634,6 @@ def execution(
         sample_rate = sample_rate_option("sample_rate", sample_rate)
     if (
         _new_block is not None
-        and sample_rate is None
         and parent is None
         and context is None
         and correlation_id is None
@@ -643,7 +642,7 @@ def execution(
         and name.__class__ is str
         and kind.__class__ is str
     ):
-        return _new_block(name, kind, inputs, trigger_kind)
+        return _new_block(name, kind, inputs, trigger_kind, sample_rate)
     return ExecutionHandle(
         name,
         kind=kind,

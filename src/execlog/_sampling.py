@@ -17,7 +17,6 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING, Any
 
-from execlog._context import current
 from execlog._execution import ExecutionHandle, status_for
 from execlog._native import SPEEDUPS
 from execlog._recorder import RECORDER
@@ -34,11 +33,9 @@ __all__ = [
     "DeferredExecution",
     "UnsampledExecution",
     "root_sampled",
-    "unsampled_root",
 ]
 
-_random = random.random
-_current_set = current.set  # reseeded in a forked child by the random module itself
+_random = random.random  # reseeded in a forked child by the random module itself
 
 
 def root_sampled(rate: float, context: PropagationContext | None) -> bool:
@@ -126,13 +123,6 @@ def _no_decision() -> bool | None:
 #: The decision the C path drew for the root the Python path is beginning now, if it left it
 #: there after drawing (taken once; see ``take_decision`` in ``_speedups.c``).
 _take_decision: Callable[[], bool | None] = getattr(SPEEDUPS, "take_decision", None) or _no_decision
-
-
-def unsampled_root() -> UnsampledExecution:
-    """Begin an unsampled root on the Python path: a stand-in made current until it ends."""
-    handle = _new_unsampled(UnsampledExecution)
-    handle._token = _current_set(handle)
-    return handle
 
 
 class DeferredExecution(ExecutionHandle):

@@ -25,8 +25,10 @@ from execlog._recorder import RECORDER
 from execlog._sampling import (
     DeferredExecution,
     UnsampledExecution,
+    _new_unsampled,
+    _random,
+    _take_decision,
     root_sampled,
-    unsampled_root,
 )
 from execlog._storage import NULL
 
@@ -168,9 +170,20 @@ class Spec:
                     and _ENV_CORRELATION not in _ENV_DATA_DICT
                     and _ENV_SAMPLED not in _ENV_DATA_DICT
                 )
-                if not root_sampled(rate, None if quiet else env_context()):
+                if quiet:  # root_sampled() with nothing received, inlined (rate < 1 here)
+                    taken = _take_decision()
+                    sampled = (rate > 0.0 and _random() < rate) if taken is None else taken
+                else:
+                    sampled = root_sampled(rate, env_context())
+                if not sampled:
                     if not recorder.config.always_record_errors:
-                        return unsampled_root()
+                        unsampled = _new_unsampled(UnsampledExecution)  # unsampled_root()
+                        try:
+                            unsampled._token = _current_set(unsampled)
+                        except BaseException:  # set, but no token (3.11, a MemoryError)
+                            restore(unsampled, None)
+                            raise
+                        return unsampled
                     cls = DeferredExecution
         elif outer.__class__ is not ExecutionHandle:
             if outer is CAPTURING or outer.__class__ is UnsampledExecution:
@@ -296,6 +309,20 @@ def end(handle: ExecutionHandle, exc: BaseException | None, result: Any = MISSIN
     except Exception:
         with _guard.guard:
             raise
+
+
+def leave_unsampled(handle: ExecutionHandle) -> None:
+    """End an unsampled root begun on the Python path: its stand-in is current no more."""
+    token = handle._token
+    handle._token = None
+    handle._state = 2
+    try:
+        _current_reset(token)  # type: ignore[arg-type]
+    except ValueError:  # ended in another context
+        pass
+    except Exception:  # the variable put back, the failure reported (raised if strict)
+        restore_after_reset(handle, token)  # type: ignore[arg-type]
+        internal_error()
 
 
 def complete(handle: ExecutionHandle, result: Any) -> None:

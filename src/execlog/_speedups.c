@@ -103,7 +103,7 @@ static PyObject *env_sampled;
 static PyObject *s_is_secret, *s_append, *s_encode, *s_may_contain, *s_set, *s_enqueue,
     *s_running_written, *s_final, *s_manual, *s_child, *s_success, *s_close, *s_throw,
     *s_block, *s_kind, *s_inputs, *s_trigger_kind, *s_old_value, *s_otel_trace,
-    *s_sampled, *kw_final, *zero, *one, *two, *three, *empty_str, *null_value;
+    *s_sampled, *s_sample_rate, *s_own_rate, *kw_final, *zero, *one, *two, *three, *empty_str, *null_value;
 
 /* -- ids (UUIDv7, same layout as _ids.py) ------------------------------------------------------ */
 
@@ -1948,11 +1948,11 @@ rng_next(void)
 
 /* A root's decision: 1 recorded (the rate is 1), 2 recorded (drawn), 0 not, -1 take the Python
  * path (it decides, then: an unusual rate, always_record_errors, an inherited decision, or a
- * caller that cannot run an unsampled root itself). */
+ * caller that cannot run an unsampled root itself). `rate`: the callable's or the block's own
+ * (borrowed; NULL or None: the configured one). */
 static inline int
-root_sampled(PyObject *spec, PyObject *config, int can_run_unsampled)
+root_sampled(PyObject *rate, PyObject *config, int can_run_unsampled)
 {
-    PyObject *rate = spec == NULL ? NULL : SLOT(spec, S_sample_rate); /* NULL: a block */
     if (rate == NULL || rate == Py_None) {
         rate = SLOT(config, C_sample_rate);
     }
@@ -2013,7 +2013,7 @@ begin_call(CallSpec *cs, const Call *call, PyObject *outer, int can_run_unsample
     int is_root = outer == NULL || outer == Py_None;
     if (is_root) {
         /* head sampling first: an unsampled root needs no writer, nor its inputs */
-        int sampled = root_sampled(spec, st.config, can_run_unsampled);
+        int sampled = root_sampled(SLOT(spec, S_sample_rate), st.config, can_run_unsampled);
         if (sampled <= 0) {
             return sampled < 0 ? NULL : Py_NewRef(unsampled);
         }
@@ -3557,16 +3557,19 @@ check_installed(void)
     return 0;
 }
 
-/* new_block(name, kind, inputs, trigger_kind) -> ExecutionHandle, as ExecutionHandle.__init__
- * makes one without parent, context, correlation or run id, and tags. */
+/* new_block(name, kind, inputs, trigger_kind, sample_rate=None) -> ExecutionHandle, as
+ * ExecutionHandle.__init__ makes one without parent, context, correlation or run id, and tags;
+ * a sample rate of its own (a float from 0 to 1, checked by the caller) in its `__dict__`. */
 static PyObject *
 sp_new_block(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
 {
     if (check_installed() < 0) {
         return NULL;
     }
-    if (nargs != 4 || !PyUnicode_CheckExact(argv[0]) || !PyUnicode_CheckExact(argv[1])) {
-        PyErr_SetString(PyExc_TypeError, "new_block(name: str, kind: str, inputs, trigger_kind)");
+    if ((nargs != 4 && nargs != 5) || !PyUnicode_CheckExact(argv[0])
+        || !PyUnicode_CheckExact(argv[1])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "new_block(name: str, kind: str, inputs, trigger_kind, sample_rate=None)");
         return NULL;
     }
     PyObject *handle = handle_type->tp_alloc(handle_type, 0); /* object.__new__ without its argument checks */
@@ -3585,7 +3588,22 @@ sp_new_block(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
     set_slot_borrowed(handle, H_inputs, argv[2]);
     set_slot_borrowed(handle, H_state, zero);
     set_slot_borrowed(handle, H_token, Py_None);
+    if (nargs == 5 && argv[4] != Py_None
+        && PyObject_GenericSetAttr(handle, s_own_rate, argv[4]) < 0) {
+        Py_DECREF(handle);
+        return NULL;
+    }
     return handle;
+}
+
+/* A block's own sample rate (`_sample_rate`: the class default None, or the value in its
+ * `__dict__`), borrowed; NULL with an exception set. */
+static PyObject *
+block_rate(PyObject *handle)
+{
+    PyObject *rate = PyObject_GetAttr(handle, s_own_rate);
+    Py_XDECREF(rate); /* kept alive by the class or by the handle's dict */
+    return rate;
 }
 
 /* enter_block()'s False (the Python path), which takes the decision drawn, if any. */
@@ -3673,7 +3691,12 @@ sp_enter_block(PyObject *module, PyObject *handle)
             Py_RETURN_FALSE;
         }
         if (root && recording) {
-            int sampled = root_sampled(NULL, st.config, 1);
+            PyObject *rate = block_rate(handle);
+            if (rate == NULL) {
+                PyErr_Clear();
+                Py_RETURN_FALSE;
+            }
+            int sampled = root_sampled(rate, st.config, 1);
             if (sampled <= 0) {
                 if (sampled < 0) {
                     Py_RETURN_FALSE;
@@ -4094,8 +4117,9 @@ tfunc_coroutine(TracedFunction *self, PyObject *const *args, size_t nargsf, PyOb
     return wrap_coroutine(cs, inner, tuple, Py_XNewRef(kwnames));
 }
 
-/* execution(name, kind=..., inputs=..., trigger_kind=...) with nothing else: made here, as
- * _execution.execution makes it through new_block; anything else goes to that function. */
+/* execution(name, kind=..., inputs=..., trigger_kind=..., sample_rate=...) with nothing else
+ * (and a rate that is a float from 0 to 1, or None): made here, as _execution.execution makes
+ * it through new_block; anything else goes to that function, which checks it. */
 static PyObject *
 tfunc_blocks(TracedFunction *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
@@ -4106,17 +4130,25 @@ tfunc_blocks(TracedFunction *self, PyObject *const *args, size_t nargsf, PyObjec
     if (!native_blocks || nargs != 1 || !PyUnicode_CheckExact(args[0])) {
         return PyObject_Vectorcall(self->target, args, nargsf, kwnames);
     }
-    PyObject *block[4] = {args[0], s_block, Py_None, Py_None};
+    PyObject *block[5] = {args[0], s_block, Py_None, Py_None, Py_None};
     Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
     for (Py_ssize_t i = 0; i < nkw; i++) {
         PyObject *key = PyTuple_GET_ITEM(kwnames, i);
-        int at = key == s_kind ? 1 : key == s_inputs ? 2 : key == s_trigger_kind ? 3 : 0;
-        if (at == 0 || (at == 1 && !PyUnicode_CheckExact(args[1 + i]))) {
+        PyObject *value = args[1 + i];
+        int at = key == s_kind               ? 1
+                 : key == s_inputs          ? 2
+                 : key == s_trigger_kind    ? 3
+                 : key == s_sample_rate     ? 4
+                                            : 0;
+        if (at == 0 || (at == 1 && !PyUnicode_CheckExact(value))
+            || (at == 4 && value != Py_None
+                && !(PyFloat_CheckExact(value) && PyFloat_AS_DOUBLE(value) >= 0.0
+                     && PyFloat_AS_DOUBLE(value) <= 1.0))) {
             return PyObject_Vectorcall(self->target, args, nargsf, kwnames);
         }
-        block[at] = args[1 + i];
+        block[at] = value;
     }
-    return sp_new_block(NULL, block, 4);
+    return sp_new_block(NULL, block, 5);
 }
 
 static PyObject *
@@ -4674,7 +4706,7 @@ static PyMethodDef methods[] = {
     {"block_methods", (PyCFunction)(void (*)(void))sp_block_methods, METH_FASTCALL,
      "block_methods(enter, exit) -> (__enter__, __exit__) falling back to the given ones."},
     {"new_block", (PyCFunction)(void (*)(void))sp_new_block, METH_FASTCALL,
-     "new_block(name, kind, inputs, trigger_kind) -> ExecutionHandle."},
+     "new_block(name, kind, inputs, trigger_kind, sample_rate=None) -> ExecutionHandle."},
     {"reseed", (PyCFunction)(void (*)(void))sp_reseed, METH_FASTCALL,
      "reseed(tail, counter): set the per-process id tail and counter."},
     {"install", (PyCFunction)(void (*)(void))sp_install, METH_VARARGS | METH_KEYWORDS,
@@ -4722,6 +4754,8 @@ PyInit__speedups(void)
     INTERN(s_kind, "kind");
     INTERN(s_inputs, "inputs");
     INTERN(s_trigger_kind, "trigger_kind");
+    INTERN(s_sample_rate, "sample_rate");
+    INTERN(s_own_rate, "_sample_rate");
     INTERN(s_otel_trace, "opentelemetry.trace");
     INTERN(s_old_value, "old_value");
     INTERN(s_sampled, "sampled");

@@ -21,7 +21,7 @@ from execlog._context import current
 from execlog._encoding import marker
 from execlog._recorder import RECORDER
 from execlog._sampling import UnsampledExecution
-from execlog._spec import Spec, begin_or_none, complete, end, internal_error
+from execlog._spec import Spec, begin_or_none, complete, end, internal_error, leave_unsampled
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Callable, Generator
@@ -299,6 +299,11 @@ def fast_plain(func: Any, spec: Spec) -> Callable[..., Any]:
             return func(*args, **kwargs)
         if handle is None:
             return func(*args, **kwargs)
+        if handle.__class__ is UnsampledExecution:  # a root left out: nothing to record
+            try:
+                return func(*args, **kwargs)
+            finally:
+                leave_unsampled(handle)
         try:
             result = func(*args, **kwargs)
         except BaseException as exc:
@@ -326,6 +331,11 @@ def fast_method(func: Any, spec: Spec) -> Callable[..., Any]:
             return func(instance, *args, **kwargs)
         if handle is None:
             return func(instance, *args, **kwargs)
+        if handle.__class__ is UnsampledExecution:
+            try:
+                return func(instance, *args, **kwargs)
+            finally:
+                leave_unsampled(handle)
         try:
             result = func(instance, *args, **kwargs)
         except BaseException as exc:
@@ -351,6 +361,11 @@ def fast_coroutine(func: Any, spec: Spec, *, method: bool = False) -> Callable[.
             handle = begin_or_none(spec, None, args, kwargs)
         if handle is None:
             return await func(*args, **kwargs)
+        if handle.__class__ is UnsampledExecution:
+            try:
+                return await func(*args, **kwargs)
+            finally:
+                leave_unsampled(handle)
         try:
             result = await func(*args, **kwargs)
         except BaseException as exc:
