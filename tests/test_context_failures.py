@@ -102,22 +102,27 @@ def test_nothing_is_left_current(
     assert 1 == var.failures
 
 
-def test_a_failed_reset_is_logged_once_and_the_call_recorded(
-    monkeypatch: pytest.MonkeyPatch, db: str, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize("rate", [1.0, 0.0], ids=["recorded", "unsampled root"])
+def test_a_failed_reset_is_logged_once_and_the_call_returns(
+    monkeypatch: pytest.MonkeyPatch, db: str, caplog: pytest.LogCaptureFixture, rate: float
 ) -> None:
     monkeypatch.setenv("EXECLOG_STRICT", "0")
 
-    @execlog.traced_execution
+    @execlog.traced_execution(sample_rate=rate)
     def f(x: int) -> int:
         return x
 
+    _guard.reset_reported()  # the same failure may have been reported by an earlier test
     _failing(monkeypatch, "reset")
     with caplog.at_level(logging.ERROR, logger="execlog"):
         assert 1 == f(1)
         assert 2 == f(2)
     assert execlog.current_execution() is None
     assert 1 == sum("MemoryError" in record.getMessage() for record in caplog.records)
-    assert ["1", "2"] == [row["output"] for row in rows(db)]
+    with execlog.execution("after"):
+        pass
+    outputs = ["1", "2"] if rate else []
+    assert [*outputs, None] == [row["output"] for row in rows(db)]
 
 
 @pytest.mark.parametrize("fail", ["set", "reset"])
@@ -156,21 +161,3 @@ def test_an_unsampled_root_leaves_nothing_current(
     with execlog.execution("after"):
         pass
     assert ["after"] == [row["name"] for row in rows(db)]
-
-
-def test_an_unsampled_root_whose_reset_fails_returns_its_value(
-    monkeypatch: pytest.MonkeyPatch, db: str, caplog: pytest.LogCaptureFixture
-) -> None:
-    monkeypatch.setenv("EXECLOG_STRICT", "0")
-
-    @execlog.traced_execution(sample_rate=0.0)
-    def f(x: int) -> int:
-        return x
-
-    _guard.reset_reported()  # the same failure may have been reported by an earlier test
-    _failing(monkeypatch, "reset")
-    with caplog.at_level(logging.ERROR, logger="execlog"):
-        assert 1 == f(1)
-        assert 2 == f(2)
-    assert execlog.current_execution() is None
-    assert 1 == sum("MemoryError" in record.getMessage() for record in caplog.records)

@@ -312,7 +312,10 @@ def end(handle: ExecutionHandle, exc: BaseException | None, result: Any = MISSIN
 
 
 def leave_unsampled(handle: ExecutionHandle) -> None:
-    """End an unsampled root begun on the Python path: its stand-in is current no more."""
+    """End an unsampled root begun on the Python path: its stand-in is current no more.
+
+    The reset is :func:`complete`'s, which keeps its own copy inline (the hot path).
+    """
     token = handle._token
     handle._token = None
     handle._state = 2
