@@ -35,6 +35,7 @@ import textwrap
 import threading
 import time
 import traceback
+import tracemalloc
 import uuid
 import weakref
 from typing import TYPE_CHECKING, Any
@@ -47,9 +48,12 @@ from hypothesis import strategies as st
 import execlog
 from conftest import FIELDS, count_waits, raw, rows, wait_or_kill
 from execlog import _fastpath, _guard, _ids, _native, _propagation, _spec
+from execlog._context import current
 from execlog._encoding import Redactor, bounded_repr
 from execlog._execution import ExecutionHandle
+from execlog._propagation import _ENV_SAMPLED_KEY
 from execlog._recorder import RECORDER
+from execlog._sampling import UNSAMPLED, UnsampledExecution
 from execlog._spec import Spec as _Spec
 from execlog._storage.sqlite import SQLiteBackend
 
@@ -2206,3 +2210,39 @@ class TestStaleBuild:
 def test_unsampled_roots_swap_the_context_mapping_where_the_layout_is_known() -> None:
     """CPython 3.10 to 3.13 with the GIL: the layouts mark_enter relies on passed the check."""
     assert SPEEDUPS.swap_context_vars() is (sys.version_info < (3, 14))
+
+
+def test_setting_up_sampling_again_marks_with_the_new_stand_in(db: str) -> None:
+    """The marked mapping kept for the next root is dropped with the stand-in it holds."""
+    speedups: Any = SPEEDUPS
+
+    @execlog.traced_execution
+    def root() -> object:
+        return current.get()
+
+    execlog.configure(sample_rate=0.0)
+    assert root() is UNSAMPLED  # on the C path: marks and keeps the pair
+    stand_in = UnsampledExecution.__new__(UnsampledExecution)
+    speedups.set_sampling(UnsampledExecution, stand_in, _ENV_SAMPLED_KEY)
+    try:
+        assert root() is stand_in
+        assert current.get() is None
+    finally:
+        speedups.set_sampling(UnsampledExecution, UNSAMPLED, _ENV_SAMPLED_KEY)
+    assert root() is UNSAMPLED
+    assert current.get() is None
+
+
+def test_setting_up_sampling_leaks_nothing() -> None:
+    speedups: Any = SPEEDUPS
+    args = (UnsampledExecution, UNSAMPLED, _ENV_SAMPLED_KEY)
+    speedups.set_sampling(*args)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(5_000):
+            speedups.set_sampling(*args)  # each checks the layout in a fresh context
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 50_000  # two mappings a check leaked: about 1.3 MB here

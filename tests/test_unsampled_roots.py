@@ -16,6 +16,7 @@ import asyncio
 import contextvars
 import gc
 import threading
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -538,3 +539,37 @@ class TestBlocks:
         with pytest.raises((ValueError, TypeError), match="sample_rate"):
             execlog.execution("b", sample_rate=rate)
         assert current.get() is None
+
+
+class TestTheKeptMark:
+    """The marked mapping the C path keeps for the next root never holds on to a finished
+    context's values (``test_speedups.py`` checks it is never stale nor leaked)."""
+
+    def test_a_finished_contexts_values_are_freed(self, db: str) -> None:
+        request: contextvars.ContextVar[object] = contextvars.ContextVar("request")
+
+        class Session:
+            pass
+
+        @execlog.traced_execution
+        def handler() -> int:
+            return 1
+
+        def serve() -> weakref.ref[Session]:
+            session = Session()
+            request.set(session)
+            handler()  # an unsampled root in this request's context
+            return weakref.ref(session)
+
+        execlog.configure(sample_rate=0.0)
+        for _ in range(3):
+            ref = contextvars.Context().run(serve)  # the request's context is gone after
+            gc.collect()
+            assert ref() is None
+        ctx = contextvars.Context()
+        ref = ctx.run(serve)
+        gc.collect()
+        assert ref() is not None  # its context is alive: so is the value
+        del ctx
+        gc.collect()
+        assert ref() is None

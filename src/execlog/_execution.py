@@ -90,8 +90,9 @@ class ExecutionHandle:
     # Attributes every execution sets live in slots. Those most executions never change (user
     # tags, an explicit output or status, lineage arguments of ``execution()``) are class-level
     # defaults, overridden in the instance ``__dict__`` only when set: a traced call stores
-    # sixteen attributes, not twenty-five. `_extra` is True once any of them is set, so the
-    # common end of an execution checks one attribute, not five.
+    # sixteen attributes, not twenty-five. `_extra` is True once any of them that matters when
+    # the execution ends is set (not `_sample_rate`, read only when it begins), so the common
+    # end of an execution checks one attribute, not five.
     __slots__ = (
         "__dict__",
         "_encoder",

@@ -2602,8 +2602,10 @@ raise_over(PyObject *type, PyObject *value, PyObject *tb, PyObject *result)
  * 3.13 (with the GIL) this makes the same change directly: a context holds its variables as
  * an immutable mapping (`ctx_vars`), and the root swaps the caller's mapping for one that adds
  * `current: unsampled`, then swaps it back when the function returns. The added mapping is
- * made by PyContextVar_Set and kept (one pair, `mark_base` and `mark_with`) for as long as the
- * caller's mapping is that same object, as in a loop of unsampled roots in one context. If the
+ * made by PyContextVar_Set and kept (one pair, `mark_base` and `mark_with`) for the next root
+ * whose caller's mapping is that same object, as in a loop of unsampled roots in one context,
+ * until the context that made it dies (a weak reference, `mark_owner`), so a pair never keeps
+ * a finished request's values alive; set_sampling() drops it too. If the
  * function set a variable, its mapping is left alone and `current` alone is set back, the
  * public way. A context variable caches its value per thread: `current`'s cache is cleared at
  * each swap (no other variable's value changes).
@@ -2638,6 +2640,34 @@ typedef struct {
 
 static int layout_checked = 0, swap_vars = 0; /* set by mark_check() */
 static PyObject *mark_base, *mark_with;        /* a caller's mapping, and it with the mark */
+static PyObject *mark_owner;                   /* a weak reference to the context that made it */
+static PyObject *mark_owner_died;              /* its callback: mark_forget_owner() */
+
+/* Drop the kept pair. What it held is released last, when the globals are already clear
+ * (a finalizer that runs then may run an unsampled root, and keep a pair of its own). */
+static void
+mark_forget(void)
+{
+    PyObject *owner = mark_owner, *base = mark_base, *with = mark_with;
+    mark_owner = mark_base = mark_with = NULL;
+    Py_XDECREF(owner);
+    Py_XDECREF(base);
+    Py_XDECREF(with);
+}
+
+/* The weak reference's callback: the context that made the kept pair is gone. */
+static PyObject *
+mark_forget_owner(PyObject *module, PyObject *ref)
+{
+    if (ref == mark_owner) {
+        mark_forget();
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef mark_owner_died_def = {
+    "mark_owner_died", (PyCFunction)mark_forget_owner, METH_O,
+    "Drops the unsampled mark kept for a context that is gone."};
 
 /* One unsampled root's mark, from mark_enter() to mark_leave(): the context swapped, its
  * mapping before and with the mark (all strong), or the token of PyContextVar_Set. */
@@ -2675,7 +2705,9 @@ mark_check(void)
         return -1;
     }
     ContextVarLayout *v = (ContextVarLayout *)var;
-    int ok = v->var_default == NULL && v->var_name != NULL && PyUnicode_Check(v->var_name)
+    int ok = Py_TYPE(var)->tp_basicsize >= (Py_ssize_t)sizeof(ContextVarLayout)
+             && Py_TYPE(ctx)->tp_basicsize >= (Py_ssize_t)sizeof(ContextLayout)
+             && v->var_default == NULL && v->var_name != NULL && PyUnicode_Check(v->var_name)
              && PyUnicode_CompareWithASCIIString(v->var_name, "execlog_layout_check") == 0;
     if (!ok || PyContext_Enter(ctx) < 0) {
         Py_DECREF(var);
@@ -2693,16 +2725,16 @@ mark_check(void)
         ok = after != before && Py_TYPE(after) == Py_TYPE(before) && v->var_cached == Py_True
              && mark_probe(var, &value) == 1 && value == Py_True;
         if (ok) { /* swap back by hand: the variable reads as unset */
-            Py_INCREF(after);
-            CTX_VARS(ctx) = before;
+            CTX_VARS(ctx) = before; /* the context holds `before` and `after` is ours... */
             FORGET_CACHED(var);
             ok = mark_probe(var, &value) == 0;
-            CTX_VARS(ctx) = after; /* and forward again: it reads True */
+            CTX_VARS(ctx) = after; /* ...and back: it reads True */
             FORGET_CACHED(var);
             ok = ok && mark_probe(var, &value) == 1 && value == Py_True;
         }
         Py_DECREF(token);
     }
+    Py_XDECREF(before); /* ours since Py_XINCREF above */
     if (PyErr_Occurred()) {
         failed = 1;
         PyErr_Clear();
@@ -2762,9 +2794,18 @@ mark_enter(Mark *m)
         m->ctx = ctx;
         m->base = base;
         m->with = Py_NewRef(CTX_VARS(ctx));
-        PyObject *old_base = mark_base, *old_with = mark_with;
+        PyObject *owner =
+            mark_owner_died == NULL ? NULL : PyWeakref_NewRef(ctx, mark_owner_died);
+        if (owner == NULL) { /* the mark is made: only the pair is not kept */
+            PyErr_Clear();
+            mark_forget();
+            return 0;
+        }
+        PyObject *old_owner = mark_owner, *old_base = mark_base, *old_with = mark_with;
+        mark_owner = owner;
         mark_base = Py_NewRef(base);
         mark_with = Py_NewRef(m->with);
+        Py_XDECREF(old_owner);
         Py_XDECREF(old_base);
         Py_XDECREF(old_with);
         return 0;
@@ -4627,10 +4668,20 @@ sp_set_sampling(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_XSETREF(unsampled, Py_NewRef(args[1]));
     Py_XSETREF(env_sampled, Py_NewRef(args[2]));
     env_lineage = -1;
+    mark_forget(); /* it marks with the stand-in replaced just now */
+    if (mark_owner_died == NULL) {
+        mark_owner_died = PyCFunction_New(&mark_owner_died_def, NULL);
+        if (mark_owner_died == NULL) {
+            PyErr_Clear(); /* then no pair is kept (mark_enter) */
+        }
+    }
 #ifdef EXECLOG_SWAP_VARS
+    /* the swap only where the check passed; after an error (a MemoryError) the public calls,
+     * which report it where it happens again */
     int layout = mark_check();
     if (layout < 0) {
-        return NULL;
+        PyErr_Clear();
+        layout = 0;
     }
     swap_vars = layout_checked = layout;
 #endif
@@ -4666,6 +4717,9 @@ sp_swap_context_vars(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             return NULL;
         }
         swap_vars = on && layout_checked;
+        if (!swap_vars) {
+            mark_forget();
+        }
     }
     return PyBool_FromLong(swap_vars);
 }
