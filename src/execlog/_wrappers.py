@@ -145,8 +145,10 @@ def _step(handle: ExecutionHandle, action: Callable[[Any], Any], value: Any) -> 
         current.reset(token)
 
 
-def _unsampled_steps(handle: UnsampledExecution, gen: Generator[Any, Any, Any]) -> Any:
-    """An unsampled root generator: each step run with its stand-in current, nothing kept."""
+def _drive(
+    handle: ExecutionHandle, gen: Generator[Any, Any, Any], items: _Items | None
+) -> Generator[Any, Any, Any]:
+    """Run ``gen`` to its end, each step with ``handle`` current; ``items`` keeps its yields."""
     send: Any = gen.send
     value: Any = None
     while True:
@@ -157,6 +159,8 @@ def _unsampled_steps(handle: UnsampledExecution, gen: Generator[Any, Any, Any]) 
             return stop.value
         finally:
             current.reset(token)
+        if items is not None:
+            items.add(item)
         try:
             value = yield item
             send = gen.send
@@ -180,39 +184,23 @@ def wrapt_generator(spec: Spec) -> Callable[..., Any]:
         token, handle._token = handle._token, None
         if token is not None:
             current.reset(token)  # current only while the body runs (API.md section 6)
-        if handle.__class__ is UnsampledExecution:
+        if handle.__class__ is UnsampledExecution:  # nothing kept: steps with its mark
             gen = _step(handle, lambda _: wrapped(*args, **kwargs), None)
-            return (yield from _unsampled_steps(handle, gen))
+            return (yield from _drive(handle, gen, None))
         items = _Items(handle._enc()) if _capture_output(spec) else None
         try:
             gen = _step(handle, lambda _: wrapped(*args, **kwargs), None)
-            send: Any = gen.send
-            value: Any = None
-            while True:
-                try:
-                    item = _step(handle, send, value)
-                except StopIteration as stop:
-                    if items is not None:
-                        items.finish(handle)
-                    end(handle, None)
-                    return stop.value
-                if items is not None:
-                    items.add(item)
-                try:
-                    value = yield item
-                    send = gen.send
-                except GeneratorExit:
-                    _step(handle, lambda _: gen.close(), None)
-                    raise
-                except BaseException as exc:  # thrown in: pass it to the body
-                    value = exc
-                    send = gen.throw
+            result = yield from _drive(handle, gen, items)
+            if items is not None:
+                items.finish(handle)
+            end(handle, None)
         except BaseException as exc:
             if handle._state == 1:
                 if items is not None:
                     items.finish(handle)
                 end(handle, exc)
             raise
+        return result
 
     return generator
 
