@@ -25,7 +25,7 @@ from execlog._recorder import RECORDER
 pytestmark = pytest.mark.usefixtures("implementation")
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
+    from collections.abc import AsyncIterator, Callable, Iterator
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -288,6 +288,59 @@ class TestEveryCallableKind:
         assert 7 == inputs["x"]
         assert 2 == inputs.get("y", 2)
         assert set(inputs) <= {"x", "y"}
+
+
+class TestCallableObjects:
+    """An object whose class defines ``__call__``: traced as what its ``__call__`` is."""
+
+    def test_an_async_call_is_recorded_while_awaited(self, db: str) -> None:
+        class Fetcher:
+            async def __call__(self, n: int) -> int:
+                await asyncio.sleep(0.02)
+                return n * 2
+
+        fetch = traced_execution(Fetcher(), name="fetch")
+        assert inspect.iscoroutinefunction(Fetcher.__call__)
+        assert 6 == asyncio.run(fetch(3))
+        [row] = rows(db)
+        assert {"n": 3} == decoded(row["inputs"])
+        assert 6 == decoded(row["output"])  # the awaited value, not a coroutine's repr
+        assert row["duration_ms"] >= 15
+
+    def test_a_generator_call_is_recorded_for_its_iteration(self, db: str) -> None:
+        class Counter:
+            def __call__(self, n: int) -> Iterator[int]:
+                yield from range(n)
+
+        count = traced_execution(Counter(), name="count")
+        assert [0, 1, 2] == list(count(3))
+        [row] = rows(db)
+        assert [0, 1, 2] == decoded(row["output"])
+
+    def test_an_async_generator_call_is_recorded_for_its_iteration(self, db: str) -> None:
+        class Ticker:
+            async def __call__(self, n: int) -> AsyncIterator[int]:
+                for i in range(n):
+                    yield i
+
+        tick = traced_execution(Ticker(), name="tick")
+
+        async def main() -> list[int]:
+            return [i async for i in tick(2)]
+
+        assert [0, 1] == asyncio.run(main())
+        [row] = rows(db)
+        assert [0, 1] == decoded(row["output"])
+
+    def test_a_plain_call(self, db: str) -> None:
+        class Adder:
+            def __call__(self, a: int, b: int = 2) -> int:
+                return a + b
+
+        add = traced_execution(Adder(), name="add")
+        assert 5 == add(3)
+        [row] = rows(db)
+        assert 5 == decoded(row["output"])
 
 
 class HugeRepr:

@@ -341,7 +341,7 @@ class TestClearedByTheCollector:
 # -- 4. fault injection: each allocation of a traced call fails in turn ---------------------
 
 _FAULT_INJECTION = """
-import asyncio, gc, json, sys
+import asyncio, contextvars, gc, json, sys
 import _testcapi
 import execlog
 from execlog._context import current
@@ -365,6 +365,40 @@ async def coroutine(a):
 
 def block():
     with execlog.execution("block", trigger_kind="test"):
+        return plain(1)
+
+# Unsampled roots: the context marked and unmarked, a callable object's stand-in made in C.
+@execlog.traced_execution(sample_rate=0.0)
+def unsampled(a):
+    return plain(a)
+
+marker = contextvars.ContextVar("marker")
+
+def unsampled_fresh():
+    marker.set(object())  # a mapping no root has marked: the mark is made, not reused
+    return unsampled(1)
+
+class Adder:
+    def __call__(self, a):
+        return a + 1
+
+unsampled_callable = execlog.traced_execution(Adder(), name="adder", sample_rate=0.0)
+
+@execlog.traced_execution(sample_rate=0.0)
+async def unsampled_coroutine(a):
+    return a
+
+def unsampled_awaited():
+    coro = unsampled_coroutine(1)
+    try:
+        coro.send(None)
+    except StopIteration as stop:
+        return stop.value
+    finally:
+        coro.close()
+
+def unsampled_block():
+    with execlog.execution("block", sample_rate=0.0):
         return plain(1)
 
 def awaited():
@@ -392,6 +426,10 @@ scenarios = {
     "block": block,
     "coroutine": awaited,
     "awaiter": delegated,
+    "unsampled": unsampled_fresh,
+    "unsampled callable": lambda: unsampled_callable(1),
+    "unsampled coroutine": unsampled_awaited,
+    "unsampled block": unsampled_block,
 }
 for call in scenarios.values():  # first calls on the Python path, then the C path is warm
     call()
@@ -440,6 +478,7 @@ class TestFaultInjection:
             name: failures["other"] for name, failures in report.items()
         }
         if strict == "1":  # the failures reached every scenario, and execlog raised them
-            assert all(failures["MemoryError"] > 0 for failures in report.values()), report
+            raised = {name: failures["MemoryError"] for name, failures in report.items()}
+            assert all(raised.values()), raised
         else:  # logged instead
             assert "execlog internal error (recording continues): MemoryError" in proc.stderr

@@ -365,6 +365,50 @@ class TestAsyncRoots:
         assert probe() is True
 
 
+class TestCallableObjectRoots:
+    """A callable object (wrapt's wrapper): on the C path its root is drawn in C, which makes
+    the stand-in current; the wrapper ends it."""
+
+    def test_a_callable_object(self, db: str) -> None:
+        probe = make_probe()
+        user: contextvars.ContextVar[int] = contextvars.ContextVar("user", default=0)
+
+        class Handler:
+            def __call__(self, value: int) -> bool:
+                user.set(value)
+                return probe()
+
+        handler = execlog.traced_execution(Handler(), name="handler", sample_rate=0.0)
+        for value in (1, 2):
+            assert handler(value) is False  # the probe inside follows the unsampled root
+            assert user.get() == value
+            assert current.get() is None
+        failing = execlog.traced_execution(Handler(), name="failing", sample_rate=0.0)
+        with pytest.raises(TypeError):
+            failing("not a number", "too many")
+        assert current.get() is None
+        assert probe() is True
+        assert names(db) == ["probe"]
+
+    def test_an_async_callable_object(self, db: str) -> None:
+        probe = make_probe()
+
+        class Handler:
+            async def __call__(self) -> bool:
+                await asyncio.sleep(0)
+                return probe()
+
+        handler = execlog.traced_execution(Handler(), name="handler", sample_rate=0.0)
+
+        async def main() -> list[bool]:
+            return list(await asyncio.gather(*(handler() for _ in range(3))))
+
+        assert asyncio.run(main()) == [False, False, False]
+        assert current.get() is None
+        assert probe() is True
+        assert names(db) == ["probe"]
+
+
 class TestGeneratorRoots:
     """An unsampled generator root runs each step with its mark and keeps no items."""
 

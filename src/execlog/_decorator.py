@@ -13,6 +13,7 @@ Parameter binding is planned once per function (``_binding``), never
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import types
@@ -75,6 +76,18 @@ def _defined_in_class(func: Any) -> bool:
     return len(parts) > 1 and parts[-2] != "<locals>"
 
 
+def _call_of(target: Any) -> Any:
+    """What a call of ``target`` runs: its class's ``__call__`` for a callable object, else it.
+
+    So an object with an ``async def __call__`` is recorded while awaited, as a coroutine
+    function is, and one whose ``__call__`` is a generator for its whole iteration.
+    """
+    if isinstance(target, (types.FunctionType, types.MethodType, type, functools.partial)):
+        return target
+    call = inspect.getattr_static(type(target), "__call__", None)
+    return call if isinstance(call, types.FunctionType) else target
+
+
 def _wrap(target: Any, spec: Spec) -> Any:
     """The traced stand-in for ``target`` (see the module docstring)."""
     outer: type[classmethod[Any, Any, Any] | staticmethod[Any, Any]] | None = None
@@ -94,11 +107,12 @@ def _wrap(target: Any, spec: Spec) -> Any:
                 inner, spec, coroutine=coroutine, method=outer is classmethod
             )
             return traced if outer is None else outer(traced)
-    if inspect.isasyncgenfunction(inner):
+    shape = _call_of(inner)
+    if inspect.isasyncgenfunction(shape):
         wrapper = _wrappers.wrapt_async_generator(spec)
-    elif inspect.iscoroutinefunction(inner):
+    elif inspect.iscoroutinefunction(shape):
         wrapper = _wrappers.wrapt_coroutine(spec, _fastpath.wrapt_hooks(spec, inner))
-    elif inspect.isgeneratorfunction(inner):
+    elif inspect.isgeneratorfunction(shape):
         wrapper = _wrappers.wrapt_generator(spec)
     else:
         wrapper = _wrappers.wrapt_plain(spec, _fastpath.wrapt_hooks(spec, inner))

@@ -103,7 +103,7 @@ static PyObject *env_sampled;
 static PyObject *s_is_secret, *s_append, *s_encode, *s_may_contain, *s_set, *s_enqueue,
     *s_running_written, *s_final, *s_manual, *s_child, *s_success, *s_close, *s_throw,
     *s_block, *s_kind, *s_inputs, *s_trigger_kind, *s_old_value, *s_otel_trace,
-    *s_sampled, *s_sample_rate, *s_own_rate, *kw_final, *zero, *one, *two, *three, *empty_str, *null_value;
+    *s_sampled, *s_sample_rate, *s_own_rate, *s_token, *kw_final, *zero, *one, *two, *three, *empty_str, *null_value;
 
 /* -- ids (UUIDv7, same layout as _ids.py) ------------------------------------------------------ */
 
@@ -2493,10 +2493,57 @@ end_call(PyObject *handle, PyObject *result, int64_t started, int64_t t0)
     return result;
 }
 
-/* begin() for Python callers: the handle, None for the Python path, or NULL with an exception
- * a callback raised that must propagate (KeyboardInterrupt and the like). */
+/*
+ * An unsampled root drawn for a Python caller (a wrapt wrapper): a stand-in of its own made
+ * current, the token in its `_token`, as _spec.Spec.begin makes one (the caller ends it with
+ * _spec.leave_unsampled). None if that failed with an Exception (nothing current; the Python
+ * path begins again and takes this decision), NULL with anything else.
+ */
 static PyObject *
-begin_or_none(CallSpec *cs, PyObject *instance, PyObject *args, PyObject *kwargs)
+unsampled_stand_in(void)
+{
+    PyObject *stand_in = unsampled_type->tp_alloc(unsampled_type, 0);
+    if (stand_in == NULL) {
+        goto failed;
+    }
+    PyObject *token = PyContextVar_Set(current, stand_in);
+    if (token == NULL) {
+        if (restore_current(stand_in, NULL) < 0) {
+            Py_DECREF(stand_in); /* still current: the variable holds it */
+            return NULL;
+        }
+        Py_DECREF(stand_in);
+        goto failed;
+    }
+    if (PyObject_SetAttr(stand_in, s_token, token) < 0) {
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        int still = reset_current(stand_in, token); /* the token released */
+        PyErr_Restore(type, value, tb);
+        Py_DECREF(stand_in);
+        if (still < 0) {
+            return NULL;
+        }
+        goto failed;
+    }
+    Py_DECREF(token);
+    return stand_in;
+
+failed:
+    if (!PyErr_ExceptionMatches(PyExc_Exception)) {
+        return NULL;
+    }
+    PyErr_Clear();
+    decided_thread = PyThread_get_thread_ident();
+    decided = 0;
+    Py_RETURN_NONE;
+}
+
+/* begin() for Python callers: the handle, None for the Python path, or NULL with an exception
+ * a callback raised that must propagate (KeyboardInterrupt and the like). `stand_in`: a root
+ * drawn unsampled is begun here (unsampled_stand_in), else on the Python path. */
+static PyObject *
+begin_or_none(CallSpec *cs, PyObject *instance, PyObject *args, PyObject *kwargs, int stand_in)
 {
     if (SLOT(recorder, R_enabled) != Py_True) {
         Py_RETURN_NONE;
@@ -2508,9 +2555,14 @@ begin_or_none(CallSpec *cs, PyObject *instance, PyObject *args, PyObject *kwargs
         PyErr_Clear();
         Py_RETURN_NONE;
     }
-    /* an unsampled tree, or a root to decide: the Python path */
-    PyObject *handle = is_unsampled(outer) ? NULL : begin(cs, &call, outer, 0, &started, &t0);
+    /* an unsampled tree, or (without `stand_in`) a root to decide: the Python path */
+    PyObject *handle =
+        is_unsampled(outer) ? NULL : begin(cs, &call, outer, stand_in, &started, &t0);
     Py_XDECREF(outer);
+    if (handle == unsampled) { /* a root drawn unsampled (only with `stand_in`) */
+        Py_DECREF(handle);
+        return unsampled_stand_in();
+    }
     if (handle == NULL && !PyErr_Occurred()) {
         Py_RETURN_NONE;
     }
@@ -2524,7 +2576,7 @@ sp_begin(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
     if (check_call_args(argv, nargs, 3) < 0) {
         return NULL;
     }
-    return begin_or_none((CallSpec *)argv[0], Py_None, argv[1], argv[2]);
+    return begin_or_none((CallSpec *)argv[0], Py_None, argv[1], argv[2], 0);
 }
 
 /* begin_bound(spec, instance, args, kwargs) -> handle or None: begin() for a wrapt wrapper,
@@ -2537,7 +2589,7 @@ sp_begin_bound(PyObject *module, PyObject *const *argv, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "expected (CallSpec, instance, args, kwargs)");
         return NULL;
     }
-    return begin_or_none((CallSpec *)argv[0], argv[1], argv[2], argv[3]);
+    return begin_or_none((CallSpec *)argv[0], argv[1], argv[2], argv[3], 1);
 }
 
 /* complete(handle, result): end a handle begun by begin() after its call returned. */
@@ -4810,6 +4862,7 @@ PyInit__speedups(void)
     INTERN(s_trigger_kind, "trigger_kind");
     INTERN(s_sample_rate, "sample_rate");
     INTERN(s_own_rate, "_sample_rate");
+    INTERN(s_token, "_token");
     INTERN(s_otel_trace, "opentelemetry.trace");
     INTERN(s_old_value, "old_value");
     INTERN(s_sampled, "sampled");

@@ -55,6 +55,11 @@ def wrapt_plain(spec: Spec, hooks: Hooks) -> Callable[..., Any]:
             handle = begin_or_none(spec, instance, args, kwargs)
             if handle is None:
                 return wrapped(*args, **kwargs)
+        if handle.__class__ is UnsampledExecution:  # a root left out (C or Python): no record
+            try:
+                return wrapped(*args, **kwargs)
+            finally:
+                leave_unsampled(handle)
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
@@ -78,6 +83,11 @@ def wrapt_coroutine(spec: Spec, hooks: Hooks) -> Callable[..., Any]:
             handle = begin_or_none(spec, instance, args, kwargs)
             if handle is None:
                 return await wrapped(*args, **kwargs)
+        if handle.__class__ is UnsampledExecution:
+            try:
+                return await wrapped(*args, **kwargs)
+            finally:
+                leave_unsampled(handle)
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as exc:
