@@ -24,6 +24,7 @@ import pytest
 
 import execlog
 from conftest import rows, run_example
+from execlog._recorder import RECORDER
 from execlog.asgi import ExecutionMiddleware as ASGIMiddleware
 from execlog.wsgi import ExecutionMiddleware as WSGIMiddleware
 
@@ -53,6 +54,12 @@ SECRET_HEADERS = {
 @execlog.traced_execution(name="lookup")
 def lookup(item_id: int) -> dict[str, int]:
     return {"id": item_id}
+
+
+def execlog_now_ns() -> int:
+    """Now on the clock rows are timed by (the monotonic clock mapped by the process's anchor),
+    which may be up to ``_clock.MAX_DRIFT_NS`` away from ``time.time_ns()``."""
+    return time.perf_counter_ns() + RECORDER.clock_offset
 
 
 def one(db: str, name: str) -> dict[str, Any]:
@@ -97,7 +104,7 @@ def starlette_app() -> Starlette:
             for i in range(3):
                 await asyncio.sleep(0.05)
                 yield f"chunk {i}\n".encode()
-            request.app.state.last_chunk_ns = time.time_ns()
+            request.app.state.last_chunk_ns = execlog_now_ns()
 
         return StreamingResponse(chunks(), media_type="text/plain")
 
@@ -417,7 +424,7 @@ def flask_app(state: dict[str, Any]) -> Flask:
             for i in range(3):
                 time.sleep(0.05)
                 yield f"chunk {i}\n"
-            state["last_chunk_ns"] = time.time_ns()
+            state["last_chunk_ns"] = execlog_now_ns()
 
         return Response(stream_with_context(chunks()), mimetype="text/plain")
 
