@@ -388,21 +388,12 @@ unsampled_callable = execlog.traced_execution(Adder(), name="adder", sample_rate
 async def unsampled_coroutine(a):
     return a
 
-def unsampled_awaited():
-    coro = unsampled_coroutine(1)
-    try:
-        coro.send(None)
-    except StopIteration as stop:
-        return stop.value
-    finally:
-        coro.close()
-
 def unsampled_block():
     with execlog.execution("block", sample_rate=0.0):
         return plain(1)
 
-def awaited():
-    coro = coroutine(1)
+def awaited(function=coroutine):
+    coro = function(1)
     try:
         coro.send(None)
     except StopIteration as stop:
@@ -428,7 +419,7 @@ scenarios = {
     "awaiter": delegated,
     "unsampled": unsampled_fresh,
     "unsampled callable": lambda: unsampled_callable(1),
-    "unsampled coroutine": unsampled_awaited,
+    "unsampled coroutine": lambda: awaited(unsampled_coroutine),
     "unsampled block": unsampled_block,
 }
 for call in scenarios.values():  # first calls on the Python path, then the C path is warm

@@ -26,8 +26,6 @@ from execlog._sampling import (
     DeferredExecution,
     UnsampledExecution,
     _new_unsampled,
-    _random,
-    _take_decision,
     root_sampled,
 )
 from execlog._storage import NULL
@@ -170,14 +168,9 @@ class Spec:
                     and _ENV_CORRELATION not in _ENV_DATA_DICT
                     and _ENV_SAMPLED not in _ENV_DATA_DICT
                 )
-                if quiet:  # root_sampled() with nothing received, inlined (rate < 1 here)
-                    taken = _take_decision()
-                    sampled = (rate > 0.0 and _random() < rate) if taken is None else taken
-                else:
-                    sampled = root_sampled(rate, env_context())
-                if not sampled:
+                if not root_sampled(rate, None if quiet else env_context()):
                     if not recorder.config.always_record_errors:
-                        unsampled = _new_unsampled(UnsampledExecution)  # unsampled_root()
+                        unsampled = _new_unsampled(UnsampledExecution)
                         try:
                             unsampled._token = _current_set(unsampled)
                         except BaseException:  # set, but no token (3.11, a MemoryError)

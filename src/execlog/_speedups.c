@@ -103,7 +103,8 @@ static PyObject *env_sampled;
 static PyObject *s_is_secret, *s_append, *s_encode, *s_may_contain, *s_set, *s_enqueue,
     *s_running_written, *s_final, *s_manual, *s_child, *s_success, *s_close, *s_throw,
     *s_block, *s_kind, *s_inputs, *s_trigger_kind, *s_old_value, *s_otel_trace,
-    *s_sampled, *s_sample_rate, *s_own_rate, *s_token, *kw_final, *zero, *one, *two, *three, *empty_str, *null_value;
+    *s_sampled, *s_sample_rate, *s_own_rate, *s_token, *kw_final, *zero, *one, *two, *three,
+    *empty_str, *null_value;
 
 /* -- ids (UUIDv7, same layout as _ids.py) ------------------------------------------------------ */
 
@@ -1985,6 +1986,14 @@ is_unsampled(PyObject *outer)
 static unsigned long decided_thread = 0;
 static int decided = -1;
 
+/* Leave `sampled` (1 recorded, 0 not) for the Python path beginning this root on this thread. */
+static inline void
+leave_decision(int sampled)
+{
+    decided_thread = PyThread_get_thread_ident();
+    decided = sampled;
+}
+
 /* A traced call's arguments: as a vectorcall passes them (`instance` NULL; the caller keeps
  * them alive), or as a wrapt wrapper does (the bound `instance`, an args tuple, a kwargs dict). */
 typedef struct {
@@ -2184,8 +2193,7 @@ begin(CallSpec *cs, const Call *call, PyObject *outer, int can_run_unsampled,
     PyObject *handle = begin_call(cs, call, outer, can_run_unsampled, started_out, t0_out, &drew);
     if (handle == NULL && drew && !PyErr_Occurred()) {
         /* drawn "recorded", then left to the Python path: it takes this decision */
-        decided_thread = PyThread_get_thread_ident();
-        decided = 1;
+        leave_decision(1);
     }
     return handle;
 }
@@ -2534,8 +2542,7 @@ failed:
         return NULL;
     }
     PyErr_Clear();
-    decided_thread = PyThread_get_thread_ident();
-    decided = 0;
+    leave_decision(0);
     Py_RETURN_NONE;
 }
 
@@ -2935,8 +2942,7 @@ call_unsampled(CallSpec *cs, PyObject *const *args, Py_ssize_t nargs, PyObject *
         if (entered < 0) {
             return NULL;
         }
-        decided_thread = PyThread_get_thread_ident();
-        decided = 0;
+        leave_decision(0);
         return PyObject_Vectorcall(python_path(cs, nargs), args, nargs, kwnames);
     }
     PyObject *result = PyObject_Vectorcall(cs->func, args, nargs, kwnames);
@@ -3088,8 +3094,7 @@ tcoro_start(TracedCoroutine *self)
             return 0;
         }
         if (entered > 0) { /* the Python path takes the decision */
-            decided_thread = PyThread_get_thread_ident();
-            decided = 0;
+            leave_decision(0);
         }
     }
     if (handle != NULL) {
@@ -3704,8 +3709,7 @@ static PyObject *
 block_to_python(int drew)
 {
     if (drew) {
-        decided_thread = PyThread_get_thread_ident();
-        decided = 1;
+        leave_decision(1);
     }
     Py_RETURN_FALSE;
 }
@@ -3741,8 +3745,7 @@ failed:
     }
     PyErr_Clear();
     if (root) {
-        decided_thread = PyThread_get_thread_ident();
-        decided = 0;
+        leave_decision(0);
     }
     Py_RETURN_FALSE;
 }
